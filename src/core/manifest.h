@@ -1,0 +1,95 @@
+/*
+ * manifest.h
+ *		The backup manifest (manifest.json): its in-memory form, JSON writer
+ *		and JSON reader.  Pure C: no PostgreSQL headers; all strings are
+ *		malloc'd and owned by the Manifest.
+ *
+ * The manifest is what makes a set of objects a backup: it is written last,
+ * and it alone is enough to restore a table without the source database.
+ * Readers ignore fields they do not know (forward compatibility); the
+ * "format" field is bumped only for incompatible changes.
+ */
+#ifndef AIBACKUP_MANIFEST_H
+#define AIBACKUP_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MANIFEST_FORMAT 1
+
+typedef struct MfColumn
+{
+	char	   *name;
+	char	   *type;			/* format_type() text, e.g. "numeric(10,2)" */
+	int			position;		/* attnum in the source */
+	bool		not_null;
+} MfColumn;
+
+typedef struct MfTable
+{
+	char	   *schema;
+	char	   *name;
+	char	   *parent;			/* "schema.table" of the partitioned parent,
+								 * or NULL */
+	char	   *status;			/* "ok" | "failed" */
+	char	   *error;			/* why it failed, or NULL */
+	char	   *object_key;		/* full S3 key of the .csv.gz */
+	char	   *format;			/* "csv" (with header row) */
+	char	   *compression;	/* "gzip" */
+	char	   *sha256;			/* hex of the compressed object */
+	char	   *ddl;			/* CREATE TABLE text when captured, or NULL */
+	int64_t		rows;
+	int64_t		raw_bytes;
+	int64_t		compressed_bytes;
+	int			ncolumns;
+	MfColumn   *columns;
+} MfTable;
+
+typedef struct MfSequence
+{
+	char	   *schema;
+	char	   *name;
+	int64_t		last_value;
+	bool		is_called;
+} MfSequence;
+
+typedef struct Manifest
+{
+	int			format;			/* MANIFEST_FORMAT */
+	char	   *backup_id;		/* YYYYMMDDTHHMMSSZ */
+	char	   *database;
+	char	   *status;			/* "ok" | "partial" | "failed" */
+	char	   *started_at;		/* ISO 8601 UTC, e.g.
+								 * 2026-11-24T03:10:00.123456Z */
+	char	   *finished_at;
+	char	   *server_version;
+	char	   *system_identifier;
+	char	   *extension_version;
+	char	   *snapshot_lsn;
+	int			ntables;
+	MfTable    *tables;
+	int			nsequences;
+	MfSequence *sequences;
+} Manifest;
+
+/* zeroed manifest; NULL on OOM */
+extern Manifest *mf_new(void);
+/* append a zeroed table / sequence and return it (NULL on OOM) */
+extern MfTable *mf_add_table(Manifest *m);
+extern MfColumn *mf_add_column(MfTable *t);
+extern MfSequence *mf_add_sequence(Manifest *m);
+extern void mf_free(Manifest *m);
+
+/* pretty JSON text, malloc'd; NULL on OOM */
+extern char *mf_to_json(const Manifest *m);
+
+/* parse; NULL with a message in errbuf when not a valid manifest */
+extern Manifest *mf_parse(const char *json, size_t len,
+						  char *errbuf, size_t errlen);
+
+/* find a table by exact schema and name; NULL if absent */
+extern const MfTable *mf_find_table(const Manifest *m, const char *schema,
+									const char *name);
+
+#endif							/* AIBACKUP_MANIFEST_H */

@@ -1,0 +1,207 @@
+/*
+ * s3.h
+ *		S3 client over libcurl.  Pure C: no PostgreSQL headers, never longjmps,
+ *		never palloc/ereport.  Every call returns true on success, or false
+ *		with *err filled in (operation, key, HTTP status, S3 code/message).
+ *
+ * All requests go through one path (s3_request.c): sign with SigV4 (fresh
+ * x-amz-date every attempt) -> send -> classify -> retry with exponential
+ * backoff and jitter inside a time budget.  Only connect/TLS/timeout errors,
+ * 5xx, 408, 429 and S3's 400 RequestTimeout are retried.
+ *
+ * Interrupts: the caller supplies an abort callback that is polled from
+ * libcurl's progress callback; it must only read a flag (in PostgreSQL:
+ * INTERRUPTS_PENDING_CONDITION()).  When it fires, the call fails with
+ * S3ERR_INTERRUPTED and the caller processes the interrupt afterwards.
+ *
+ * Keys are full object keys (prefix included), unencoded.  Error messages
+ * never contain a secret, a signature or a session token.
+ */
+#ifndef AIBACKUP_S3_H
+#define AIBACKUP_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* how a failed call failed */
+typedef enum S3ErrorKind
+{
+	S3ERR_NONE = 0,
+	S3ERR_CONFIG,				/* bad or missing settings */
+	S3ERR_NETWORK,				/* connect, TLS, timeout, reset (after
+								 * retries) */
+	S3ERR_HTTP,					/* S3 answered with an error status/body */
+	S3ERR_NOT_FOUND,			/* 404 NoSuchKey / NoSuchBucket /
+								 * NoSuchUpload */
+	S3ERR_PROTOCOL,				/* unparsable or unexpected answer */
+	S3ERR_INTERRUPTED,			/* the abort callback asked to stop */
+	S3ERR_CALLBACK,				/* a caller's data callback failed */
+	S3ERR_OOM
+} S3ErrorKind;
+
+typedef struct S3Error
+{
+	S3ErrorKind kind;
+	long		http_status;	/* 0 when no answer */
+	char		op[32];			/* "PutObject", "UploadPart", ... */
+	char		key[512];		/* object key or prefix involved */
+	char		code[64];		/* S3 error code, e.g. SignatureDoesNotMatch */
+	char		message[512];	/* one line, human readable, no secrets */
+	int			attempts;		/* how many attempts were made */
+} S3Error;
+
+/* 0 = go on, non-zero = stop now; must not longjmp or allocate */
+typedef int (*S3AbortCallback) (void *arg);
+
+typedef struct S3Config
+{
+	const char *endpoint;		/* "https://host[:port]" or "" for AWS */
+	const char *region;
+	const char *bucket;
+	bool		path_style;		/* true: endpoint/bucket/key; false:
+								 * bucket.host/key */
+	const char *access_key;
+	const char *secret_key;
+	const char *session_token;	/* NULL or "" when none */
+	const char *ca_file;		/* NULL or "" = system CAs */
+	bool		verify_tls;
+	long		connect_timeout_ms; /* 0 = 10 s */
+	long		stall_seconds;	/* abort when < stall_bytes/s for this long;
+								 * 0 = 60 */
+	long		stall_bytes;	/* 0 = 1 */
+	long		retry_budget_ms;	/* total time for retries; 0 = 60000 */
+	int			max_attempts;	/* 0 = 6 */
+	S3AbortCallback abort_cb;	/* may be NULL */
+	void	   *abort_arg;
+} S3Config;
+
+typedef struct S3Client S3Client;
+
+/* Copies the config (strings included).  NULL with *err on failure. */
+extern S3Client *s3_client_new(const S3Config *cfg, S3Error *err);
+extern void s3_client_free(S3Client *c);
+
+/* Format "op key: message (HTTP status, code)" into buf. */
+extern void s3_error_format(const S3Error *err, char *buf, size_t len);
+
+/* --- single objects --- */
+
+extern bool s3_put_object(S3Client *c, const char *key,
+						  const void *data, size_t len,
+						  const char *content_type, S3Error *err);
+
+typedef struct S3ObjectInfo
+{
+	int64_t		size;
+	char		etag[80];		/* without quotes */
+	char		last_modified[40];
+} S3ObjectInfo;
+
+/* *found=false (and true return) when there is no such object */
+extern bool s3_head_object(S3Client *c, const char *key, bool *found,
+						   S3ObjectInfo *info, S3Error *err);
+
+/*
+ * Stream an object into sink (return non-zero to stop: S3ERR_CALLBACK).
+ * After a dropped connection the download resumes with a Range header from
+ * the last byte delivered, checking the ETag did not change.
+ */
+typedef int (*S3DataSink) (void *arg, const void *data, size_t len);
+extern bool s3_get_object(S3Client *c, const char *key,
+						  S3DataSink sink, void *arg,
+						  S3ObjectInfo *info, S3Error *err);
+
+/* --- listing and deleting --- */
+
+typedef struct S3ListEntry
+{
+	const char *key;			/* object key, or common prefix */
+	bool		is_prefix;		/* a CommonPrefixes entry (with delimiter) */
+	int64_t		size;
+	const char *etag;
+	const char *last_modified;
+} S3ListEntry;
+
+/* return non-zero to stop listing (not an error) */
+typedef int (*S3ListCallback) (void *arg, const S3ListEntry *entry);
+
+/* ListObjectsV2 over all pages; delimiter may be NULL */
+extern bool s3_list_objects(S3Client *c, const char *prefix,
+							const char *delimiter,
+							S3ListCallback cb, void *arg, S3Error *err);
+
+/* DeleteObjects in batches of at most 1000, with Content-MD5 */
+extern bool s3_delete_objects(S3Client *c, const char *const *keys, int nkeys,
+							  S3Error *err);
+
+/* --- multipart --- */
+
+typedef struct S3Multipart
+{
+	char	   *key;
+	char	   *upload_id;
+	int			nparts;
+	int			cap;
+	char	  **etags;			/* etags[i] is part i+1's ETag */
+} S3Multipart;
+
+extern bool s3_multipart_create(S3Client *c, const char *key,
+								const char *content_type,
+								S3Multipart **mp, S3Error *err);
+extern bool s3_multipart_upload_part(S3Client *c, S3Multipart *mp,
+									 const void *data, size_t len,
+									 S3Error *err);
+/* refuses zero parts; parses an <Error> inside a 200 answer */
+extern bool s3_multipart_complete(S3Client *c, S3Multipart *mp,
+								  char *etag_out, size_t etag_len,
+								  S3Error *err);
+extern bool s3_multipart_abort(S3Client *c, S3Multipart *mp, S3Error *err);
+extern void s3_multipart_free(S3Multipart *mp);
+
+typedef struct S3UploadEntry
+{
+	const char *key;
+	const char *upload_id;
+	const char *initiated;
+} S3UploadEntry;
+typedef int (*S3UploadCallback) (void *arg, const S3UploadEntry *entry);
+
+/* ListMultipartUploads under prefix, all pages */
+extern bool s3_list_multipart_uploads(S3Client *c, const char *prefix,
+									  S3UploadCallback cb, void *arg,
+									  S3Error *err);
+extern bool s3_abort_upload_id(S3Client *c, const char *key,
+							   const char *upload_id, S3Error *err);
+
+/* --- streaming upload: one PUT if it fits in one part, else multipart --- */
+
+#define S3_MIN_PART_SIZE	(5 * 1024 * 1024)
+#define S3_MAX_PARTS		10000
+
+/* Part size for an object of about est_bytes: >= min_part, <= 10000 parts. */
+extern size_t s3_choose_part_size(int64_t est_bytes, size_t min_part);
+
+typedef struct S3Upload S3Upload;
+
+/* memory held: one part buffer of part_size bytes */
+extern S3Upload *s3_upload_begin(S3Client *c, const char *key,
+								 const char *content_type, size_t part_size,
+								 S3Error *err);
+extern bool s3_upload_write(S3Upload *u, const void *data, size_t len,
+							S3Error *err);
+/* sends what is left and completes; bytes/parts for reporting */
+extern bool s3_upload_finish(S3Upload *u, S3Error *err);
+extern int64_t s3_upload_bytes_sent(const S3Upload *u);
+extern int	s3_upload_parts(const S3Upload *u);
+/* aborts any multipart upload in progress and frees everything */
+extern void s3_upload_free(S3Upload *u);
+
+/* --- presigned URLs --- */
+
+/* malloc'd URL for GET of key, valid expires seconds from signed_at */
+extern char *s3_presign_get(const S3Config *cfg, const char *key,
+							long expires, time_t signed_at, S3Error *err);
+
+#endif							/* AIBACKUP_S3_H */
