@@ -86,6 +86,16 @@ extern void s3_client_free(S3Client *c);
 /* Format "op key: message (HTTP status, code)" into buf. */
 extern void s3_error_format(const S3Error *err, char *buf, size_t len);
 
+/*
+ * Whether a failed attempt is worth another try: curl_code is a CURLcode
+ * (0 when an answer came), http_status and s3_code describe the answer.
+ */
+extern bool s3_is_retryable(int curl_code, long http_status,
+							const char *s3_code);
+
+/* Check an endpoint setting; false with a message when unusable. */
+extern bool s3_endpoint_valid(const char *endpoint, char *msg, size_t len);
+
 /* --- single objects --- */
 
 extern bool s3_put_object(S3Client *c, const char *key,

@@ -1,0 +1,88 @@
+/*
+ * aibackup.c
+ *		Entry points: module load (_PG_init) and the SQL-callable functions
+ *		that are not jobs of their own.
+ *
+ * The library works when merely loaded (CREATE EXTENSION in a session):
+ * everything that only needs S3 is available then.  The scheduler's
+ * background worker needs shared_preload_libraries.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "core/s3.h"
+#include "pg/s3_session.h"
+#include "pg/settings.h"
+
+PG_MODULE_MAGIC;
+
+#define AB_PRESIGN_MAX_SECONDS	(7 * 24 * 3600)
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(aibackup_presign_url);
+
+void
+_PG_init(void)
+{
+	ab_define_settings();
+}
+
+/*
+ * aibackup_presign_url(object_key text, expires interval, signed_at
+ * timestamptz) returns text
+ *
+ * A SigV4 query-signed GET URL for exactly that key in the configured
+ * bucket: what a customer downloads with curl or a browser, no keys needed.
+ */
+Datum
+aibackup_presign_url(PG_FUNCTION_ARGS)
+{
+	text	   *key_t;
+	Interval   *expires;
+	TimestampTz signed_at;
+	char	   *key;
+	double		seconds;
+	S3Config	cfg;
+	S3Error		err;
+	char	   *url;
+	text	   *result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	key_t = PG_GETARG_TEXT_PP(0);
+	expires = PG_GETARG_INTERVAL_P(1);
+	signed_at = PG_GETARG_TIMESTAMPTZ(2);
+	key = text_to_cstring(key_t);
+
+	if (key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("object key must not be empty")));
+	if (TIMESTAMP_NOT_FINITE(signed_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("signing time must be finite")));
+
+	seconds = (double) expires->time / USECS_PER_SEC +
+		(double) expires->day * SECS_PER_DAY +
+		(double) expires->month * DAYS_PER_MONTH * SECS_PER_DAY;
+	if (seconds < 1 || seconds > AB_PRESIGN_MAX_SECONDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("presigned URL expiry must be between 1 second and 7 days"),
+				 errdetail("S3 refuses X-Amz-Expires above 604800 seconds.")));
+
+	ab_s3_config(&cfg);
+	url = s3_presign_get(&cfg, key, (long) seconds,
+						 (time_t) timestamptz_to_time_t(signed_at), &err);
+	if (url == NULL)
+		ab_s3_report(&err);
+	result = cstring_to_text(url);
+	free(url);
+	PG_RETURN_TEXT_P(result);
+}

@@ -1,0 +1,86 @@
+/*
+ * s3_internal.h
+ *		What the S3 client's files share and nothing outside them sees:
+ *		the client struct and the single request path (s3_request.c).
+ */
+#ifndef AIBACKUP_S3_INTERNAL_H
+#define AIBACKUP_S3_INTERNAL_H
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "s3.h"
+#include "sigv4.h"
+
+struct S3Client
+{
+	/* copies of the settings (S3Config points into these) */
+	S3Config	cfg;
+	char	   *strings[16];
+	int			nstrings;
+
+	/* parsed endpoint */
+	char	   *scheme;			/* "http" or "https" */
+	char	   *hostport;		/* "host[:port]" as written */
+
+	CURL	   *curl;			/* reused: keeps the connection alive */
+	bool		cleanup;		/* aborting after a failure: ignore the abort
+								 * callback, keep it short */
+	unsigned int rng;			/* jitter state */
+};
+
+/* one HTTP request; everything but method/op is optional */
+typedef struct S3Request
+{
+	const char *op;				/* "PutObject": for error messages */
+	const char *method;
+	const char *key;			/* NULL or "" = the bucket itself */
+	const SigV4Param *query;
+	int			nquery;
+	const SigV4Param *headers;	/* extra headers, signed and sent */
+	int			nheaders;
+	const void *body;
+	size_t		body_len;
+	bool		has_body;		/* send body (even if empty) with MD5 */
+	const char *content_type;
+	S3DataSink sink;			/* stream a 2xx body here (GET) */
+	void	   *sink_arg;
+	bool		body_may_hold_error;	/* a 200 can carry <Error> */
+	bool		head;			/* HEAD: no body expected */
+} S3Request;
+
+typedef struct S3Response
+{
+	long		status;
+	AbBuf		body;			/* 2xx body when no sink; error bodies */
+	char		etag[80];		/* without quotes */
+	char		last_modified[40];
+	int64_t		content_length;
+	int64_t		delivered;		/* bytes given to the sink */
+} S3Response;
+
+extern void s3_response_init(S3Response *resp);
+extern void s3_response_free(S3Response *resp);
+
+/*
+ * The only way a request reaches S3: sign, send, classify, retry.
+ * True for a 2xx answer (and, for a sink, all bytes delivered).
+ */
+extern bool s3_request(S3Client *c, const S3Request *req, S3Response *resp,
+					   S3Error *err);
+
+/* retry classification (exposed for unit tests via s3.h) */
+
+/* host and encoded path of key (bucket-level when key is NULL/"") */
+extern bool s3_url_parts(const S3Config *cfg, const char *scheme,
+						 const char *hostport, const char *key,
+						 AbBuf *host, AbBuf *path);
+extern bool s3_parse_endpoint(const char *endpoint, const char *region,
+							  char **scheme, char **hostport,
+							  char *msg, size_t msglen);
+
+extern void s3_set_error(S3Error *err, S3ErrorKind kind, const char *op,
+						 const char *key, const char *fmt,...)
+			__attribute__((format(printf, 5, 6)));
+
+#endif							/* AIBACKUP_S3_INTERNAL_H */

@@ -1,0 +1,464 @@
+/*
+ * s3_object.c
+ *		S3 client: the client object and the single-object and listing verbs
+ *		(PutObject, HeadObject, GetObject, ListObjectsV2, DeleteObjects) and
+ *		presigned URLs.  Each verb describes its request and hands it to
+ *		s3_request(); none talks to libcurl itself.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "s3_internal.h"
+#include "xml.h"
+
+#define S3_DELETE_BATCH		1000
+
+/* keep a private copy of a setting string */
+static const char *
+s3_keep(S3Client *c, const char *s)
+{
+	char	   *copy;
+
+	if (s == NULL)
+		return NULL;
+	if (c->nstrings >= (int) (sizeof(c->strings) / sizeof(c->strings[0])))
+		return NULL;
+	copy = strdup(s);
+	if (copy)
+		c->strings[c->nstrings++] = copy;
+	return copy;
+}
+
+S3Client *
+s3_client_new(const S3Config *cfg, S3Error *err)
+{
+	S3Client   *c;
+	char		msg[256];
+
+	if (cfg->bucket == NULL || cfg->bucket[0] == '\0')
+	{
+		s3_set_error(err, S3ERR_CONFIG, "configure", NULL,
+					 "no bucket is configured");
+		return NULL;
+	}
+	if (cfg->access_key == NULL || cfg->access_key[0] == '\0' ||
+		cfg->secret_key == NULL || cfg->secret_key[0] == '\0')
+	{
+		s3_set_error(err, S3ERR_CONFIG, "configure", NULL,
+					 "no S3 credentials are configured");
+		return NULL;
+	}
+	c = calloc(1, sizeof(S3Client));
+	if (c == NULL)
+	{
+		s3_set_error(err, S3ERR_OOM, "configure", NULL, "out of memory");
+		return NULL;
+	}
+	c->cfg = *cfg;
+	c->cfg.endpoint = s3_keep(c, cfg->endpoint ? cfg->endpoint : "");
+	c->cfg.region = s3_keep(c, cfg->region && cfg->region[0] ? cfg->region : "us-east-1");
+	c->cfg.bucket = s3_keep(c, cfg->bucket);
+	c->cfg.access_key = s3_keep(c, cfg->access_key);
+	c->cfg.secret_key = s3_keep(c, cfg->secret_key);
+	c->cfg.session_token = s3_keep(c, cfg->session_token ? cfg->session_token : "");
+	c->cfg.ca_file = s3_keep(c, cfg->ca_file ? cfg->ca_file : "");
+	c->rng = (unsigned int) time(NULL) ^ (unsigned int) (uintptr_t) c;
+
+	if (!s3_parse_endpoint(c->cfg.endpoint, c->cfg.region, &c->scheme,
+						   &c->hostport, msg, sizeof(msg)))
+	{
+		s3_set_error(err, S3ERR_CONFIG, "configure", NULL, "%s", msg);
+		s3_client_free(c);
+		return NULL;
+	}
+	if (!c->cfg.path_style && strchr(c->cfg.bucket, '.') != NULL &&
+		strcmp(c->scheme, "https") == 0)
+	{
+		/* a dotted bucket name does not match the wildcard certificate */
+		s3_set_error(err, S3ERR_CONFIG, "configure", NULL,
+					 "bucket name \"%s\" contains a dot and cannot be used with virtual-host addressing over https; use path-style addressing",
+					 c->cfg.bucket);
+		s3_client_free(c);
+		return NULL;
+	}
+	c->curl = curl_easy_init();
+	if (c->cfg.endpoint == NULL || c->cfg.region == NULL ||
+		c->cfg.bucket == NULL || c->cfg.access_key == NULL ||
+		c->cfg.secret_key == NULL || c->curl == NULL)
+	{
+		s3_set_error(err, S3ERR_OOM, "configure", NULL, "out of memory");
+		s3_client_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+s3_client_free(S3Client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	for (int i = 0; i < c->nstrings; i++)
+	{
+		/* wipe secrets before handing the memory back */
+		memset(c->strings[i], 0, strlen(c->strings[i]));
+		free(c->strings[i]);
+	}
+	free(c->scheme);
+	free(c->hostport);
+	free(c);
+}
+
+bool
+s3_put_object(S3Client *c, const char *key, const void *data, size_t len,
+			  const char *content_type, S3Error *err)
+{
+	S3Request	req = {0};
+	S3Response	resp;
+	bool		ok;
+
+	req.op = "PutObject";
+	req.method = "PUT";
+	req.key = key;
+	req.body = data;
+	req.body_len = len;
+	req.has_body = true;
+	req.content_type = content_type;
+	s3_response_init(&resp);
+	ok = s3_request(c, &req, &resp, err);
+	s3_response_free(&resp);
+	return ok;
+}
+
+bool
+s3_head_object(S3Client *c, const char *key, bool *found, S3ObjectInfo *info,
+			   S3Error *err)
+{
+	S3Request	req = {0};
+	S3Response	resp;
+	bool		ok;
+
+	req.op = "HeadObject";
+	req.method = "HEAD";
+	req.key = key;
+	req.head = true;
+	s3_response_init(&resp);
+	ok = s3_request(c, &req, &resp, err);
+	*found = ok;
+	if (!ok && err->kind == S3ERR_NOT_FOUND)
+	{
+		ok = true;
+		memset(err, 0, sizeof(*err));
+	}
+	if (ok && *found && info)
+	{
+		info->size = resp.content_length;
+		snprintf(info->etag, sizeof(info->etag), "%s", resp.etag);
+		snprintf(info->last_modified, sizeof(info->last_modified), "%s",
+				 resp.last_modified);
+	}
+	s3_response_free(&resp);
+	return ok;
+}
+
+bool
+s3_get_object(S3Client *c, const char *key, S3DataSink sink, void *arg,
+			  S3ObjectInfo *info, S3Error *err)
+{
+	S3Request	req = {0};
+	S3Response	resp;
+	bool		ok;
+
+	req.op = "GetObject";
+	req.method = "GET";
+	req.key = key;
+	req.sink = sink;
+	req.sink_arg = arg;
+	s3_response_init(&resp);
+	ok = s3_request(c, &req, &resp, err);
+	if (ok && info)
+	{
+		info->size = resp.delivered;
+		snprintf(info->etag, sizeof(info->etag), "%s", resp.etag);
+		snprintf(info->last_modified, sizeof(info->last_modified), "%s",
+				 resp.last_modified);
+	}
+	s3_response_free(&resp);
+	return ok;
+}
+
+static bool
+s3_bad_answer(S3Error *err, const char *op, const char *key, const char *what)
+{
+	s3_set_error(err, S3ERR_PROTOCOL, op, key, "unexpected answer: %s", what);
+	return false;
+}
+
+bool
+s3_list_objects(S3Client *c, const char *prefix, const char *delimiter,
+				S3ListCallback cb, void *arg, S3Error *err)
+{
+	char	   *token = NULL;
+	bool		ok = true;
+	bool		stop = false;
+
+	do
+	{
+		S3Request	req = {0};
+		S3Response	resp;
+		SigV4Param	q[4];
+		int			nq = 0;
+		XmlSpan		doc,
+					it,
+					item;
+		char	   *truncated;
+
+		q[nq++] = (SigV4Param) {"list-type", "2"};
+		q[nq++] = (SigV4Param) {"prefix", prefix ? prefix : ""};
+		if (delimiter && delimiter[0])
+			q[nq++] = (SigV4Param) {"delimiter", delimiter};
+		if (token)
+			q[nq++] = (SigV4Param) {"continuation-token", token};
+		req.op = "ListObjectsV2";
+		req.method = "GET";
+		req.key = NULL;
+		req.query = q;
+		req.nquery = nq;
+
+		s3_response_init(&resp);
+		if (!s3_request(c, &req, &resp, err))
+		{
+			snprintf(err->key, sizeof(err->key), "%s", prefix ? prefix : "");
+			s3_response_free(&resp);
+			ok = false;
+			break;
+		}
+		doc = (XmlSpan) {resp.body.data, resp.body.len};
+		if (resp.body.data == NULL || !xml_find(doc, "ListBucketResult", &doc))
+		{
+			s3_response_free(&resp);
+			ok = s3_bad_answer(err, "ListObjectsV2", prefix, "no ListBucketResult");
+			break;
+		}
+
+		it = doc;
+		while (!stop && xml_next(&it, "Contents", &item))
+		{
+			S3ListEntry e = {0};
+			char	   *k = xml_find_text(item, "Key");
+			char	   *size = xml_find_text(item, "Size");
+			char	   *etag = xml_find_text(item, "ETag");
+			char	   *lm = xml_find_text(item, "LastModified");
+
+			if (etag && etag[0] == '"')
+			{
+				size_t		n = strlen(etag);
+
+				memmove(etag, etag + 1, n);
+				if (n >= 2 && etag[n - 2] == '"')
+					etag[n - 2] = '\0';
+			}
+			e.key = k ? k : "";
+			e.size = size ? strtoll(size, NULL, 10) : 0;
+			e.etag = etag ? etag : "";
+			e.last_modified = lm ? lm : "";
+			if (k && cb(arg, &e) != 0)
+				stop = true;
+			free(k);
+			free(size);
+			free(etag);
+			free(lm);
+		}
+		it = doc;
+		while (!stop && xml_next(&it, "CommonPrefixes", &item))
+		{
+			S3ListEntry e = {0};
+			char	   *p = xml_find_text(item, "Prefix");
+
+			e.key = p ? p : "";
+			e.is_prefix = true;
+			e.etag = "";
+			e.last_modified = "";
+			if (p && cb(arg, &e) != 0)
+				stop = true;
+			free(p);
+		}
+
+		truncated = xml_find_text(doc, "IsTruncated");
+		free(token);
+		token = NULL;
+		if (truncated && strcmp(truncated, "true") == 0)
+		{
+			token = xml_find_text(doc, "NextContinuationToken");
+			if (token == NULL || token[0] == '\0')
+			{
+				free(truncated);
+				s3_response_free(&resp);
+				ok = s3_bad_answer(err, "ListObjectsV2", prefix,
+								   "truncated listing without a continuation token");
+				break;
+			}
+		}
+		free(truncated);
+		s3_response_free(&resp);
+	} while (token != NULL && !stop);
+
+	free(token);
+	return ok;
+}
+
+/* one DeleteObjects request for keys[0..n-1] */
+static bool
+s3_delete_batch(S3Client *c, const char *const *keys, int n, S3Error *err)
+{
+	S3Request	req = {0};
+	S3Response	resp;
+	SigV4Param	q[1] = {{"delete", ""}};
+	AbBuf		body;
+	bool		ok;
+	XmlSpan		doc,
+				it,
+				item;
+
+	abuf_init(&body);
+	abuf_appends(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+				 "<Delete><Quiet>true</Quiet>");
+	for (int i = 0; i < n; i++)
+	{
+		abuf_appends(&body, "<Object><Key>");
+		xml_escape(&body, keys[i]);
+		abuf_appends(&body, "</Key></Object>");
+	}
+	abuf_appends(&body, "</Delete>");
+	if (body.oom)
+	{
+		abuf_free(&body);
+		s3_set_error(err, S3ERR_OOM, "DeleteObjects", keys[0], "out of memory");
+		return false;
+	}
+
+	req.op = "DeleteObjects";
+	req.method = "POST";
+	req.query = q;
+	req.nquery = 1;
+	req.body = body.data;
+	req.body_len = body.len;
+	req.has_body = true;
+	req.content_type = "application/xml";
+	req.body_may_hold_error = true;
+	s3_response_init(&resp);
+	ok = s3_request(c, &req, &resp, err);
+	if (ok && resp.body.data)
+	{
+		/* Quiet mode lists only the keys that could not be deleted */
+		doc = (XmlSpan) {resp.body.data, resp.body.len};
+		it = doc;
+		if (xml_next(&it, "Error", &item))
+		{
+			char	   *k = xml_find_text(item, "Key");
+			char	   *code = xml_find_text(item, "Code");
+			char	   *msg = xml_find_text(item, "Message");
+
+			s3_set_error(err, S3ERR_HTTP, "DeleteObjects", k ? k : "",
+						 "%s", msg ? msg : "could not delete object");
+			snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
+			err->http_status = resp.status;
+			free(k);
+			free(code);
+			free(msg);
+			ok = false;
+		}
+	}
+	s3_response_free(&resp);
+	abuf_free(&body);
+	return ok;
+}
+
+bool
+s3_delete_objects(S3Client *c, const char *const *keys, int nkeys, S3Error *err)
+{
+	for (int i = 0; i < nkeys; i += S3_DELETE_BATCH)
+	{
+		int			n = nkeys - i < S3_DELETE_BATCH ? nkeys - i : S3_DELETE_BATCH;
+
+		if (!s3_delete_batch(c, keys + i, n, err))
+			return false;
+	}
+	return true;
+}
+
+char *
+s3_presign_get(const S3Config *cfg, const char *key, long expires,
+			   time_t signed_at, S3Error *err)
+{
+	char	   *scheme = NULL;
+	char	   *hostport = NULL;
+	char		msg[256];
+	char		amz_date[17];
+	AbBuf		host,
+				path,
+				query,
+				url;
+	SigV4Presign p = {0};
+	char	   *result = NULL;
+
+	if (expires < 1 || expires > 604800)
+	{
+		s3_set_error(err, S3ERR_CONFIG, "presign", key,
+					 "expiry must be between 1 second and 7 days");
+		return NULL;
+	}
+	if (cfg->bucket == NULL || cfg->bucket[0] == '\0')
+	{
+		s3_set_error(err, S3ERR_CONFIG, "presign", key, "no bucket is configured");
+		return NULL;
+	}
+	if (cfg->access_key == NULL || cfg->access_key[0] == '\0' ||
+		cfg->secret_key == NULL || cfg->secret_key[0] == '\0')
+	{
+		s3_set_error(err, S3ERR_CONFIG, "presign", key,
+					 "no S3 credentials are configured");
+		return NULL;
+	}
+	if (!s3_parse_endpoint(cfg->endpoint, cfg->region, &scheme, &hostport,
+						   msg, sizeof(msg)))
+	{
+		s3_set_error(err, S3ERR_CONFIG, "presign", key, "%s", msg);
+		return NULL;
+	}
+	abuf_init(&host);
+	abuf_init(&path);
+	abuf_init(&query);
+	abuf_init(&url);
+	s3_url_parts(cfg, scheme, hostport, key, &host, &path);
+	sigv4_amz_date(signed_at, amz_date);
+	p.method = "GET";
+	p.host = host.data;
+	p.encoded_path = path.data;
+	p.region = cfg->region && cfg->region[0] ? cfg->region : "us-east-1";
+	p.service = "s3";
+	p.amz_date = amz_date;
+	p.expires = expires;
+	p.access_key = cfg->access_key;
+	p.secret_key = cfg->secret_key;
+	p.session_token = cfg->session_token;
+	if (!host.oom && !path.oom && sigv4_presign_query(&p, &query))
+	{
+		abuf_appendf(&url, "%s://%s%s?%s", scheme, host.data, path.data,
+					 query.data);
+		result = abuf_steal(&url);
+	}
+	if (result == NULL)
+		s3_set_error(err, S3ERR_OOM, "presign", key, "out of memory");
+	abuf_free(&host);
+	abuf_free(&path);
+	abuf_free(&query);
+	abuf_free(&url);
+	free(scheme);
+	free(hostport);
+	return result;
+}

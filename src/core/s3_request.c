@@ -1,0 +1,805 @@
+/*
+ * s3_request.c
+ *		The S3 client's single request path: build the URL, sign with SigV4,
+ *		send with libcurl, classify the answer, retry what is retryable.
+ *		Every operation in s3_object.c and s3_multipart.c goes through
+ *		s3_request(), so signing, retry and error rules live here only.
+ *
+ * Hazards:
+ *	- libcurl callbacks run inside curl_easy_perform(): they must never
+ *	  longjmp (no ereport, no palloc, no CHECK_FOR_INTERRUPTS).  Interrupts
+ *	  are seen through the caller's abort callback, which only reads a flag.
+ *	- Every attempt is signed anew (a stale x-amz-date is refused as
+ *	  RequestTimeTooSkewed).
+ *	- A streamed GET that drops mid-body resumes with Range from the last
+ *	  byte delivered, with If-Match on the first answer's ETag, so the sink
+ *	  never sees a byte twice or bytes of a different object version.
+ *	- Error texts carry the operation, key, status and S3's code/message;
+ *	  never a header, a signature, a secret or a token.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "digest.h"
+#include "s3_internal.h"
+#include "xml.h"
+
+#define S3_ERROR_BODY_MAX	(64 * 1024)
+#define S3_BACKOFF_BASE_MS	100
+#define S3_BACKOFF_MAX_MS	5000
+
+/* state shared with the libcurl callbacks of one attempt */
+typedef struct S3Transfer
+{
+	S3Client   *client;
+	const S3Request *req;
+	S3Response *resp;
+	bool		success_status; /* status line said 2xx */
+	bool		status_seen;
+	bool		sink_failed;
+	bool		interrupted;
+	const char *upload_data;	/* request body being sent */
+	size_t		upload_len;
+	size_t		upload_pos;
+} S3Transfer;
+
+void
+s3_set_error(S3Error *err, S3ErrorKind kind, const char *op, const char *key,
+			 const char *fmt,...)
+{
+	va_list		ap;
+
+	if (err == NULL)
+		return;
+	memset(err, 0, sizeof(*err));
+	err->kind = kind;
+	snprintf(err->op, sizeof(err->op), "%s", op ? op : "");
+	snprintf(err->key, sizeof(err->key), "%s", key ? key : "");
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+}
+
+void
+s3_error_format(const S3Error *err, char *buf, size_t len)
+{
+	char		status[96] = "";
+
+	if (err->http_status > 0 && err->code[0])
+		snprintf(status, sizeof(status), " (HTTP %ld, %s)",
+				 err->http_status, err->code);
+	else if (err->http_status > 0)
+		snprintf(status, sizeof(status), " (HTTP %ld)", err->http_status);
+	else if (err->code[0])
+		snprintf(status, sizeof(status), " (%s)", err->code);
+
+	if (err->key[0])
+		snprintf(buf, len, "%s \"%s\": %s%s", err->op, err->key,
+				 err->message, status);
+	else
+		snprintf(buf, len, "%s: %s%s", err->op, err->message, status);
+}
+
+bool
+s3_is_retryable(int curl_code, long http_status, const char *s3_code)
+{
+	if (curl_code != CURLE_OK)
+	{
+		switch (curl_code)
+		{
+			case CURLE_COULDNT_RESOLVE_HOST:
+			case CURLE_COULDNT_CONNECT:
+			case CURLE_OPERATION_TIMEDOUT:
+			case CURLE_SEND_ERROR:
+			case CURLE_RECV_ERROR:
+			case CURLE_GOT_NOTHING:
+			case CURLE_PARTIAL_FILE:
+			case CURLE_SSL_CONNECT_ERROR:
+			case CURLE_HTTP2:
+			case CURLE_HTTP2_STREAM:
+				return true;
+			default:
+				/* TLS verification, bad URL, callback aborts, ... */
+				return false;
+		}
+	}
+	if (http_status >= 500 && http_status <= 599)
+		return true;
+	if (http_status == 408 || http_status == 429)
+		return true;
+	if (http_status == 400 && s3_code && strcmp(s3_code, "RequestTimeout") == 0)
+		return true;
+	/* a 200 whose body is an <Error> (CompleteMultipartUpload) */
+	if (http_status >= 200 && http_status <= 299 && s3_code &&
+		(strcmp(s3_code, "InternalError") == 0 ||
+		 strcmp(s3_code, "SlowDown") == 0 ||
+		 strcmp(s3_code, "ServiceUnavailable") == 0))
+		return true;
+	return false;
+}
+
+bool
+s3_parse_endpoint(const char *endpoint, const char *region,
+				  char **scheme, char **hostport, char *msg, size_t msglen)
+{
+	const char *rest;
+	size_t		n;
+	AbBuf		b;
+
+	*scheme = NULL;
+	*hostport = NULL;
+	if (endpoint == NULL || endpoint[0] == '\0')
+	{
+		if (region == NULL || region[0] == '\0')
+		{
+			snprintf(msg, msglen, "no endpoint and no region are set");
+			return false;
+		}
+		abuf_init(&b);
+		abuf_appendf(&b, "s3.%s.amazonaws.com", region);
+		*scheme = strdup("https");
+		*hostport = abuf_steal(&b);
+		return *scheme && *hostport;
+	}
+	if (strncasecmp(endpoint, "https://", 8) == 0)
+	{
+		*scheme = strdup("https");
+		rest = endpoint + 8;
+	}
+	else if (strncasecmp(endpoint, "http://", 7) == 0)
+	{
+		*scheme = strdup("http");
+		rest = endpoint + 7;
+	}
+	else
+	{
+		snprintf(msg, msglen, "the endpoint must start with http:// or https://");
+		return false;
+	}
+	n = strcspn(rest, "/?#");
+	if (n == 0)
+	{
+		free(*scheme);
+		*scheme = NULL;
+		snprintf(msg, msglen, "the endpoint has no host name");
+		return false;
+	}
+	if (rest[n] == '?' || rest[n] == '#' ||
+		(rest[n] == '/' && rest[n + 1] != '\0'))
+	{
+		free(*scheme);
+		*scheme = NULL;
+		snprintf(msg, msglen, "the endpoint must be a scheme and host[:port] with no path");
+		return false;
+	}
+	if (memchr(rest, '@', n) != NULL || memchr(rest, ' ', n) != NULL)
+	{
+		free(*scheme);
+		*scheme = NULL;
+		snprintf(msg, msglen, "the endpoint's host is not valid");
+		return false;
+	}
+	*hostport = strndup(rest, n);
+	return *scheme && *hostport;
+}
+
+bool
+s3_endpoint_valid(const char *endpoint, char *msg, size_t len)
+{
+	char	   *scheme;
+	char	   *hostport;
+	bool		ok;
+
+	if (endpoint == NULL || endpoint[0] == '\0')
+		return true;
+	ok = s3_parse_endpoint(endpoint, "us-east-1", &scheme, &hostport, msg, len);
+	free(scheme);
+	free(hostport);
+	return ok;
+}
+
+bool
+s3_url_parts(const S3Config *cfg, const char *scheme, const char *hostport,
+			 const char *key, AbBuf *host, AbBuf *path)
+{
+	(void) scheme;
+	if (cfg->path_style)
+	{
+		abuf_appends(host, hostport);
+		abuf_appendc(path, '/');
+		sigv4_uri_encode(path, cfg->bucket, strlen(cfg->bucket), false);
+		if (key && key[0])
+		{
+			abuf_appendc(path, '/');
+			sigv4_uri_encode(path, key, strlen(key), true);
+		}
+	}
+	else
+	{
+		abuf_appendf(host, "%s.%s", cfg->bucket, hostport);
+		abuf_appendc(path, '/');
+		if (key && key[0])
+			sigv4_uri_encode(path, key, strlen(key), true);
+	}
+	return !host->oom && !path->oom;
+}
+
+void
+s3_response_init(S3Response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	abuf_init(&resp->body);
+	resp->content_length = -1;
+}
+
+void
+s3_response_free(S3Response *resp)
+{
+	abuf_free(&resp->body);
+}
+
+/* --- libcurl callbacks: no longjmp, no allocation outside malloc --- */
+
+static size_t
+s3_cb_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	S3Transfer *t = userdata;
+	size_t		n = size * nmemb;
+
+	if (t->success_status && t->req->sink != NULL)
+	{
+		if (t->req->sink(t->req->sink_arg, ptr, n) != 0)
+		{
+			t->sink_failed = true;
+			return 0;
+		}
+		t->resp->delivered += n;
+		return n;
+	}
+	/* bodies we keep: success bodies without a sink, and error bodies */
+	if (!t->success_status && t->resp->body.len + n > S3_ERROR_BODY_MAX)
+		return n;				/* enough of an error body to parse */
+	if (!abuf_append(&t->resp->body, ptr, n))
+		return 0;
+	return n;
+}
+
+static void
+s3_copy_header_value(char *dst, size_t dstlen, const char *v, size_t n,
+					 bool strip_quotes)
+{
+	while (n > 0 && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' ||
+					 v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (strip_quotes && n >= 2 && v[0] == '"' && v[n - 1] == '"')
+		v++, n -= 2;
+	if (n >= dstlen)
+		n = dstlen - 1;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static size_t
+s3_cb_header(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	S3Transfer *t = userdata;
+	size_t		n = size * nitems;
+	const char *colon;
+
+	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
+	{
+		/* a new status line (also after 100 Continue): parse it */
+		const char *sp = memchr(buffer, ' ', n);
+		long		status = sp ? strtol(sp + 1, NULL, 10) : 0;
+
+		if (status != 100)
+		{
+			t->resp->status = status;
+			t->success_status = (status >= 200 && status <= 299);
+			t->status_seen = true;
+		}
+		return n;
+	}
+	colon = memchr(buffer, ':', n);
+	if (colon == NULL)
+		return n;
+#define HDR_IS(name) ((size_t) (colon - buffer) == strlen(name) && \
+					  strncasecmp(buffer, name, strlen(name)) == 0)
+	if (HDR_IS("etag"))
+		s3_copy_header_value(t->resp->etag, sizeof(t->resp->etag),
+							 colon + 1, n - (colon + 1 - buffer), true);
+	else if (HDR_IS("last-modified"))
+		s3_copy_header_value(t->resp->last_modified,
+							 sizeof(t->resp->last_modified),
+							 colon + 1, n - (colon + 1 - buffer), false);
+	else if (HDR_IS("content-length"))
+	{
+		char		v[32];
+
+		s3_copy_header_value(v, sizeof(v), colon + 1,
+							 n - (colon + 1 - buffer), false);
+		t->resp->content_length = strtoll(v, NULL, 10);
+	}
+#undef HDR_IS
+	return n;
+}
+
+static size_t
+s3_cb_read(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	S3Transfer *t = userdata;
+	size_t		want = size * nitems;
+	size_t		left = t->upload_len - t->upload_pos;
+
+	if (want > left)
+		want = left;
+	if (want > 0)
+		memcpy(buffer, t->upload_data + t->upload_pos, want);
+	t->upload_pos += want;
+	return want;
+}
+
+static int
+s3_cb_seek(void *userdata, curl_off_t offset, int origin)
+{
+	S3Transfer *t = userdata;
+
+	if (origin != SEEK_SET || offset < 0 || (size_t) offset > t->upload_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	t->upload_pos = (size_t) offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+static int
+s3_cb_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+			   curl_off_t ultotal, curl_off_t ulnow)
+{
+	S3Transfer *t = clientp;
+	const S3Config *cfg = &t->client->cfg;
+
+	if (!t->client->cleanup &&
+		cfg->abort_cb != NULL && cfg->abort_cb(cfg->abort_arg) != 0)
+	{
+		t->interrupted = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* --- one attempt --- */
+
+static unsigned int
+s3_rand(S3Client *c)
+{
+	/* xorshift: jitter only, not security */
+	unsigned int x = c->rng;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	c->rng = x ? x : 2463534242u;
+	return c->rng;
+}
+
+static long
+s3_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* sleep ms, in slices, giving up early when the abort callback fires */
+static bool
+s3_sleep(S3Client *c, long ms)
+{
+	while (ms > 0)
+	{
+		long		slice = ms > 50 ? 50 : ms;
+		struct timespec ts = {slice / 1000, (slice % 1000) * 1000000L};
+
+		if (!c->cleanup &&
+			c->cfg.abort_cb && c->cfg.abort_cb(c->cfg.abort_arg) != 0)
+			return false;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		{
+			if (!c->cleanup &&
+				c->cfg.abort_cb && c->cfg.abort_cb(c->cfg.abort_arg) != 0)
+				return false;
+		}
+		ms -= slice;
+	}
+	return c->cleanup ||
+		!(c->cfg.abort_cb && c->cfg.abort_cb(c->cfg.abort_arg) != 0);
+}
+
+/* fill code/message from an S3 <Error> body, if there is one */
+static bool
+s3_parse_error_body(const AbBuf *body, char *code, size_t codelen,
+					char *message, size_t msglen)
+{
+	XmlSpan		doc = {body->data, body->len};
+	XmlSpan		e;
+	char	   *s;
+
+	if (body->data == NULL || !xml_find(doc, "Error", &e))
+		return false;
+	s = xml_find_text(e, "Code");
+	snprintf(code, codelen, "%s", s ? s : "");
+	free(s);
+	s = xml_find_text(e, "Message");
+	if (s)
+	{
+		/* keep it one line */
+		for (char *p = s; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+		snprintf(message, msglen, "%s", s);
+	}
+	free(s);
+	return true;
+}
+
+static const char *
+s3_status_text(long status)
+{
+	switch (status)
+	{
+		case 400:
+			return "bad request";
+		case 403:
+			return "access denied";
+		case 404:
+			return "not found";
+		case 409:
+			return "conflict";
+		case 412:
+			return "precondition failed";
+		case 416:
+			return "range not satisfiable";
+		case 500:
+			return "internal server error";
+		case 501:
+			return "not implemented";
+		case 503:
+			return "service unavailable";
+		default:
+			return "unexpected answer";
+	}
+}
+
+/*
+ * Send one attempt.  Returns the CURLcode; resp holds the answer.
+ * range_from >= 0 asks for the rest of a partly delivered body.
+ */
+static CURLcode
+s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
+		   int64_t range_from, const char *if_match, S3Transfer *t)
+{
+	const S3Config *cfg = &c->cfg;
+	AbBuf		host,
+				path,
+				query,
+				url,
+				authz,
+				line;
+	SigV4Param	hdrs[24];
+	int			nh = 0;
+	char		amz_date[17];
+	char		payload_hash[DIGEST_SHA256_HEX];
+	char		md5[DIGEST_MD5_B64];
+	char		range[64];
+	char		quoted_etag[96];
+	struct curl_slist *list = NULL;
+	SigV4Request sr;
+	CURLcode	rc;
+	CURL	   *curl = c->curl;
+
+	abuf_init(&host);
+	abuf_init(&path);
+	abuf_init(&query);
+	abuf_init(&url);
+	abuf_init(&authz);
+	abuf_init(&line);
+
+	s3_url_parts(cfg, c->scheme, c->hostport, req->key, &host, &path);
+	sigv4_canonical_query(&query, req->query, req->nquery);
+	abuf_appendf(&url, "%s://%s%s%s%s", c->scheme, host.data ? host.data : "",
+				 path.data ? path.data : "", query.len ? "?" : "",
+				 query.len ? query.data : "");
+
+	sigv4_amz_date(time(NULL), amz_date);
+	digest_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0,
+					  payload_hash);
+
+	hdrs[nh++] = (SigV4Param) {"host", host.data};
+	hdrs[nh++] = (SigV4Param) {"x-amz-date", amz_date};
+	hdrs[nh++] = (SigV4Param) {"x-amz-content-sha256", payload_hash};
+	if (cfg->session_token && cfg->session_token[0])
+		hdrs[nh++] = (SigV4Param) {"x-amz-security-token", cfg->session_token};
+	if (req->has_body)
+	{
+		digest_md5_base64(req->body ? req->body : "", req->body_len, md5);
+		hdrs[nh++] = (SigV4Param) {"content-md5", md5};
+	}
+	if (req->content_type)
+		hdrs[nh++] = (SigV4Param) {"content-type", req->content_type};
+	if (range_from >= 0)
+	{
+		snprintf(range, sizeof(range), "bytes=%lld-", (long long) range_from);
+		hdrs[nh++] = (SigV4Param) {"range", range};
+	}
+	if (if_match && if_match[0])
+	{
+		snprintf(quoted_etag, sizeof(quoted_etag), "\"%s\"", if_match);
+		hdrs[nh++] = (SigV4Param) {"if-match", quoted_etag};
+	}
+	for (int i = 0; i < req->nheaders && nh < 24; i++)
+		hdrs[nh++] = req->headers[i];
+
+	sr.method = req->method;
+	sr.encoded_path = path.data;
+	sr.canonical_query = query.data ? query.data : "";
+	sr.headers = hdrs;
+	sr.nheaders = nh;
+	sr.payload_hash = payload_hash;
+	sr.region = cfg->region;
+	sr.service = "s3";
+	sr.amz_date = amz_date;
+	sr.access_key = cfg->access_key;
+	sr.secret_key = cfg->secret_key;
+	sigv4_authorization(&sr, &authz);
+
+	for (int i = 0; i < nh; i++)
+	{
+		abuf_reset(&line);
+		abuf_appendf(&line, "%s: %s", hdrs[i].name, hdrs[i].value);
+		list = curl_slist_append(list, line.data);
+	}
+	abuf_reset(&line);
+	abuf_appendf(&line, "Authorization: %s", authz.data ? authz.data : "");
+	list = curl_slist_append(list, line.data);
+	/* no "Expect: 100-continue" round trip; no default content type */
+	list = curl_slist_append(list, "Expect:");
+	if (req->content_type == NULL)
+		list = curl_slist_append(list, "Content-Type:");
+	list = curl_slist_append(list, "Accept:");
+
+	/* the signature must not linger in freed memory longer than needed */
+	if (line.data)
+		memset(line.data, 0, line.len);
+
+	if (host.oom || path.oom || query.oom || url.oom || authz.oom ||
+		line.oom || list == NULL)
+	{
+		rc = CURLE_OUT_OF_MEMORY;
+		goto done;
+	}
+
+	memset(t, 0, sizeof(*t));
+	t->client = c;
+	t->req = req;
+	t->resp = resp;
+	t->upload_data = req->body;
+	t->upload_len = req->body ? req->body_len : 0;
+
+	curl_easy_reset(curl);
+	curl_easy_setopt(curl, CURLOPT_URL, url.data);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+					 cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+					 cfg->stall_seconds > 0 ? cfg->stall_seconds : 60L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT,
+					 cfg->stall_bytes > 0 ? cfg->stall_bytes : 1L);
+	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, cfg->verify_tls ? 1L : 0L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, cfg->verify_tls ? 2L : 0L);
+	if (cfg->ca_file && cfg->ca_file[0])
+		curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->ca_file);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s3_cb_write);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, s3_cb_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s3_cb_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
+
+	if (c->cleanup)
+		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+
+	if (req->head)
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	else if (strcmp(req->method, "GET") == 0)
+		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	else if (strcmp(req->method, "PUT") == 0)
+	{
+		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(curl, CURLOPT_READFUNCTION, s3_cb_read);
+		curl_easy_setopt(curl, CURLOPT_READDATA, t);
+		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, s3_cb_seek);
+		curl_easy_setopt(curl, CURLOPT_SEEKDATA, t);
+		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+						 (curl_off_t) t->upload_len);
+	}
+	else if (strcmp(req->method, "POST") == 0)
+	{
+		curl_easy_setopt(curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+						 (curl_off_t) t->upload_len);
+	}
+	else
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+
+	rc = curl_easy_perform(curl);
+	if (!t->status_seen)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+
+done:
+	curl_slist_free_all(list);
+	if (authz.data)
+		memset(authz.data, 0, authz.len);
+	abuf_free(&host);
+	abuf_free(&path);
+	abuf_free(&query);
+	abuf_free(&url);
+	abuf_free(&authz);
+	abuf_free(&line);
+	return rc;
+}
+
+bool
+s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
+{
+	const S3Config *cfg = &c->cfg;
+	long		budget = cfg->retry_budget_ms > 0 ? cfg->retry_budget_ms : 60000;
+	int			max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : 6;
+	long		start = s3_now_ms();
+	int			attempt = 0;
+	char		first_etag[80] = "";
+	int64_t		delivered = 0;
+
+	if (c->cleanup)
+	{
+		/* cleaning up after a failure: a few quick tries only */
+		budget = budget < 5000 ? budget : 5000;
+		max_attempts = 3;
+	}
+
+	for (;;)
+	{
+		S3Transfer t;
+		CURLcode	rc;
+		char		code[64] = "";
+		char		message[512] = "";
+		bool		retry;
+		bool		ok;
+		int64_t		range_from = -1;
+
+		attempt++;
+		if (req->sink && delivered > 0)
+			range_from = delivered;
+
+		abuf_free(&resp->body);
+		resp->status = 0;
+		resp->etag[0] = '\0';
+		resp->content_length = -1;
+		resp->delivered = delivered;
+
+		rc = s3_attempt(c, req, resp, range_from,
+						range_from >= 0 ? first_etag : NULL, &t);
+		delivered = resp->delivered;
+
+		if (t.interrupted)
+		{
+			s3_set_error(err, S3ERR_INTERRUPTED, req->op, req->key,
+						 "canceled on request");
+			err->attempts = attempt;
+			return false;
+		}
+		if (t.sink_failed)
+		{
+			s3_set_error(err, S3ERR_CALLBACK, req->op, req->key,
+						 "the data callback failed");
+			err->attempts = attempt;
+			return false;
+		}
+		if (rc == CURLE_OUT_OF_MEMORY)
+		{
+			s3_set_error(err, S3ERR_OOM, req->op, req->key, "out of memory");
+			return false;
+		}
+
+		if (rc == CURLE_OK && resp->status >= 200 && resp->status <= 299)
+		{
+			if (first_etag[0] == '\0' && req->sink)
+				snprintf(first_etag, sizeof(first_etag), "%s", resp->etag);
+			ok = true;
+			if (range_from >= 0 && resp->status != 206)
+			{
+				/* asked for the rest and got the whole: cannot splice */
+				s3_set_error(err, S3ERR_PROTOCOL, req->op, req->key,
+							 "the server ignored the Range of a resumed download");
+				err->http_status = resp->status;
+				return false;
+			}
+			if (req->body_may_hold_error &&
+				s3_parse_error_body(&resp->body, code, sizeof(code),
+									message, sizeof(message)))
+				ok = false;
+			if (ok)
+				return true;
+		}
+		else if (rc == CURLE_OK)
+			s3_parse_error_body(&resp->body, code, sizeof(code),
+								message, sizeof(message));
+		else if (resp->status >= 200 && resp->status <= 299 && req->sink &&
+				 first_etag[0] == '\0')
+			snprintf(first_etag, sizeof(first_etag), "%s", resp->etag);
+
+		retry = s3_is_retryable(rc, rc == CURLE_OK ? resp->status : 0, code);
+		/* a streamed body can only resume if we know which version it was */
+		if (retry && req->sink && delivered > 0 && first_etag[0] == '\0')
+			retry = false;
+
+		if (retry && attempt < max_attempts)
+		{
+			long		cap = S3_BACKOFF_BASE_MS << (attempt < 6 ? attempt : 6);
+			long		sleep_ms;
+
+			if (cap > S3_BACKOFF_MAX_MS)
+				cap = S3_BACKOFF_MAX_MS;
+			/* "full jitter": anywhere in [cap/2, cap] */
+			sleep_ms = cap / 2 + (long) (s3_rand(c) % (unsigned) (cap / 2 + 1));
+			if (s3_now_ms() - start + sleep_ms <= budget)
+			{
+				if (!s3_sleep(c, sleep_ms))
+				{
+					s3_set_error(err, S3ERR_INTERRUPTED, req->op, req->key,
+								 "canceled on request");
+					err->attempts = attempt;
+					return false;
+				}
+				continue;
+			}
+		}
+
+		/* give up: describe the last failure */
+		if (rc != CURLE_OK)
+		{
+			const char *what = curl_easy_strerror(rc);
+
+			if (rc == CURLE_PEER_FAILED_VERIFICATION ||
+				rc == CURLE_SSL_CACERT_BADFILE)
+				s3_set_error(err, S3ERR_NETWORK, req->op, req->key,
+							 "TLS verification failed: %s", what);
+			else
+				s3_set_error(err, S3ERR_NETWORK, req->op, req->key, "%s", what);
+			err->http_status = 0;
+		}
+		else
+		{
+			S3ErrorKind kind = S3ERR_HTTP;
+
+			if (resp->status == 404)
+				kind = S3ERR_NOT_FOUND;
+			s3_set_error(err, kind, req->op, req->key, "%s",
+						 message[0] ? message : s3_status_text(resp->status));
+			err->http_status = resp->status;
+			snprintf(err->code, sizeof(err->code), "%s", code);
+		}
+		err->attempts = attempt;
+		return false;
+	}
+}

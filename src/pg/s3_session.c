@@ -1,0 +1,195 @@
+/*
+ * s3_session.c
+ *		Glue between the pure-C S3 client and a PostgreSQL backend or worker.
+ *
+ * - Settings and environment become an S3Config (ab_s3_config).
+ * - The client (malloc'd, with a libcurl handle) is freed by a memory
+ *   context reset callback, so an ERROR anywhere frees it too.  A FATAL
+ *   exit does not run it; the process is ending anyway.
+ * - Interrupts: libcurl polls ab_s3_abort_requested() from its progress
+ *   callback; it only reads InterruptPending (no longjmp inside libcurl).
+ *   After the call returns, ab_s3_report() runs CHECK_FOR_INTERRUPTS() so a
+ *   cancel or termination is reported as such.
+ */
+#include "postgres.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "pg/s3_session.h"
+#include "pg/settings.h"
+
+static int
+ab_s3_abort_requested(void *arg)
+{
+	return INTERRUPTS_PENDING_CONDITION() ? 1 : 0;
+}
+
+static const char *
+setting_or_env(const char *setting, const char *env)
+{
+	const char *v;
+
+	if (setting && setting[0])
+		return setting;
+	v = getenv(env);
+	return v ? v : "";
+}
+
+void
+ab_s3_config(S3Config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->endpoint = ab_s3_endpoint ? ab_s3_endpoint : "";
+	cfg->region = ab_s3_region && ab_s3_region[0] ? ab_s3_region : "us-east-1";
+	cfg->bucket = ab_s3_bucket ? ab_s3_bucket : "";
+	cfg->path_style = (ab_s3_uri_style == AB_URI_STYLE_PATH);
+	cfg->access_key = setting_or_env(ab_s3_access_key_id, "AWS_ACCESS_KEY_ID");
+	cfg->secret_key = setting_or_env(ab_s3_secret_access_key, "AWS_SECRET_ACCESS_KEY");
+	cfg->session_token = setting_or_env(ab_s3_session_token, "AWS_SESSION_TOKEN");
+	cfg->ca_file = ab_s3_ca_file ? ab_s3_ca_file : "";
+	cfg->verify_tls = ab_s3_verify_tls;
+	cfg->abort_cb = ab_s3_abort_requested;
+	cfg->abort_arg = NULL;
+
+	if (cfg->bucket[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aibackup.s3_bucket is not set"),
+				 errhint("Set aibackup.s3_bucket in postgresql.conf and reload.")));
+	if (cfg->access_key[0] == '\0' || cfg->secret_key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no S3 credentials are configured"),
+				 errhint("Set aibackup.s3_access_key_id and aibackup.s3_secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the server's environment.")));
+}
+
+static void
+ab_s3_client_free_cb(void *arg)
+{
+	s3_client_free((S3Client *) arg);
+}
+
+S3Client *
+ab_s3_client(void)
+{
+	S3Config	cfg;
+	S3Error		err;
+	S3Client   *c;
+	MemoryContextCallback *cb;
+
+	ab_s3_config(&cfg);
+	cb = MemoryContextAlloc(CurrentMemoryContext, sizeof(MemoryContextCallback));
+	c = s3_client_new(&cfg, &err);
+	if (c == NULL)
+		ab_s3_report(&err);
+	cb->func = ab_s3_client_free_cb;
+	cb->arg = c;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	return c;
+}
+
+static int
+ab_s3_errcode(const S3Error *err)
+{
+	switch (err->kind)
+	{
+		case S3ERR_CONFIG:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+		case S3ERR_NETWORK:
+			return ERRCODE_CONNECTION_FAILURE;
+		case S3ERR_NOT_FOUND:
+			return ERRCODE_UNDEFINED_OBJECT;
+		case S3ERR_INTERRUPTED:
+			return ERRCODE_QUERY_CANCELED;
+		case S3ERR_OOM:
+			return ERRCODE_OUT_OF_MEMORY;
+		case S3ERR_HTTP:
+			if (err->http_status == 403)
+				return ERRCODE_INSUFFICIENT_PRIVILEGE;
+			return ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+		default:
+			return ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+	}
+}
+
+static const char *
+ab_s3_hint(const S3Error *err)
+{
+	if (strcmp(err->code, "SignatureDoesNotMatch") == 0)
+		return "Check aibackup.s3_secret_access_key (or AWS_SECRET_ACCESS_KEY) and aibackup.s3_region.";
+	if (strcmp(err->code, "InvalidAccessKeyId") == 0)
+		return "Check aibackup.s3_access_key_id (or AWS_ACCESS_KEY_ID).";
+	if (strcmp(err->code, "NoSuchBucket") == 0)
+		return "Check aibackup.s3_bucket, and aibackup.s3_uri_style for S3-compatible stores.";
+	if (strcmp(err->code, "AccessDenied") == 0)
+		return "The credentials lack permission for this bucket or prefix.";
+	if (strcmp(err->code, "RequestTimeTooSkewed") == 0)
+		return "The server's clock differs from S3's: check NTP.";
+	if (err->kind == S3ERR_NETWORK && strstr(err->message, "TLS") != NULL)
+		return "Set aibackup.s3_ca_file to the CA certificate that signed the S3 server's certificate.";
+	if (err->kind == S3ERR_NETWORK)
+		return "Check aibackup.s3_endpoint and that the S3 server is reachable.";
+	return NULL;
+}
+
+void
+ab_s3_report(const S3Error *err)
+{
+	const char *hint;
+
+	/* a cancel or shutdown is reported as what it is */
+	if (err->kind == S3ERR_INTERRUPTED)
+		CHECK_FOR_INTERRUPTS();
+
+	hint = ab_s3_hint(err);
+	ereport(ERROR,
+			(errcode(ab_s3_errcode(err)),
+			 err->key[0] ?
+			 errmsg("S3 %s of \"%s\" failed: %s", err->op, err->key, err->message) :
+			 errmsg("S3 %s failed: %s", err->op, err->message),
+			 err->http_status > 0 ?
+			 (err->code[0] ?
+			  errdetail("HTTP status %ld, S3 error code %s, after %d attempt(s).",
+						err->http_status, err->code, err->attempts) :
+			  errdetail("HTTP status %ld, after %d attempt(s).",
+						err->http_status, err->attempts)) :
+			 (err->attempts > 0 ?
+			  errdetail("No answer from the server after %d attempt(s).",
+						err->attempts) : 0),
+			 hint ? errhint("%s", hint) : 0));
+	pg_unreachable();
+}
+
+char *
+ab_s3_key(const char *first,...)
+{
+	StringInfoData buf;
+	va_list		ap;
+	const char *part;
+
+	initStringInfo(&buf);
+	va_start(ap, first);
+	for (part = first; part != NULL; part = va_arg(ap, const char *))
+	{
+		const char *p = part;
+		size_t		n;
+
+		while (*p == '/')
+			p++;
+		n = strlen(p);
+		while (n > 0 && p[n - 1] == '/')
+			n--;
+		if (n == 0)
+			continue;
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, '/');
+		appendBinaryStringInfo(&buf, p, n);
+	}
+	va_end(ap);
+	return buf.data;
+}

@@ -1,0 +1,30 @@
+/*
+ * s3_session.h
+ *		PostgreSQL side of the S3 client: settings -> S3Config, client
+ *		lifetime tied to a memory context, S3Error -> ereport.
+ */
+#ifndef AIBACKUP_S3_SESSION_H
+#define AIBACKUP_S3_SESSION_H
+
+#include "core/s3.h"
+
+/*
+ * The S3 configuration from the aibackup.* settings and, for empty
+ * credentials, the server's AWS_* environment.  Strings point into
+ * settings or the environment: use at once.  ERROR if unusable.
+ */
+extern void ab_s3_config(S3Config *cfg);
+
+/*
+ * A client for the current settings, freed automatically when
+ * CurrentMemoryContext is reset or deleted (also on error).
+ */
+extern S3Client *ab_s3_client(void);
+
+/* ereport(ERROR) for a failed S3 call, processing a pending interrupt first */
+extern void ab_s3_report(const S3Error *err) pg_attribute_noreturn();
+
+/* "<prefix>/<part1>/<part2>..." without doubled or leading slashes */
+extern char *ab_s3_key(const char *first,...);
+
+#endif							/* AIBACKUP_S3_SESSION_H */

@@ -1,0 +1,253 @@
+/*
+ * settings.c
+ *		Defines the aibackup.* settings, with check hooks that refuse bad
+ *		values up front, and keeps secrets out of sight.
+ *
+ * Secrets (access key id, secret key, session token) are superuser-only,
+ * hidden from SHOW ALL, and shown as "********" to everyone through a show
+ * hook.  They have no check hook on purpose: PostgreSQL's "invalid value
+ * for parameter" message quotes the value.  The postmaster's own log line
+ * on reload ("parameter ... changed to ...") quotes it too; settings.c
+ * installs an emit_log_hook that redacts those lines.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "utils/elog.h"
+#include "utils/guc.h"
+
+#include "core/s3.h"
+#include "pg/settings.h"
+
+char	   *ab_s3_endpoint = NULL;
+char	   *ab_s3_region = NULL;
+char	   *ab_s3_bucket = NULL;
+char	   *ab_s3_prefix = NULL;
+int			ab_s3_uri_style = AB_URI_STYLE_VIRTUAL;
+char	   *ab_s3_access_key_id = NULL;
+char	   *ab_s3_secret_access_key = NULL;
+char	   *ab_s3_session_token = NULL;
+char	   *ab_s3_ca_file = NULL;
+bool		ab_s3_verify_tls = true;
+int			ab_compression_level = 6;
+
+static const struct config_enum_entry uri_style_options[] = {
+	{"virtual", AB_URI_STYLE_VIRTUAL, false},
+	{"path", AB_URI_STYLE_PATH, false},
+	{NULL, 0, false}
+};
+
+/* the secret settings, whose values must never be shown or logged */
+static const char *const secret_settings[] = {
+	"aibackup.s3_access_key_id",
+	"aibackup.s3_secret_access_key",
+	"aibackup.s3_session_token",
+};
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+static bool
+check_endpoint(char **newval, void **extra, GucSource source)
+{
+	char		msg[256];
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!s3_endpoint_valid(*newval, msg, sizeof(msg)))
+	{
+		GUC_check_errdetail("%s.", msg);
+		GUC_check_errhint("Use a URL such as \"https://s3.eu-west-1.amazonaws.com\" or \"http://127.0.0.1:9000\", or leave it empty for AWS.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_region(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+
+	if (s == NULL || s[0] == '\0')
+	{
+		GUC_check_errdetail("The region must not be empty.");
+		return false;
+	}
+	for (; *s; s++)
+	{
+		if (!isalnum((unsigned char) *s) && *s != '-' && *s != '_')
+		{
+			GUC_check_errdetail("A region consists of letters, digits, hyphens and underscores, such as \"eu-west-1\".");
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+check_bucket(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+
+	if (s == NULL || s[0] == '\0')
+		return true;
+	if (strlen(s) < 3 || strlen(s) > 255)
+	{
+		GUC_check_errdetail("A bucket name is 3 to 255 characters long.");
+		return false;
+	}
+	for (; *s; s++)
+	{
+		if (!isalnum((unsigned char) *s) && *s != '-' && *s != '.' && *s != '_')
+		{
+			GUC_check_errdetail("A bucket name consists of letters, digits, hyphens, dots and underscores.");
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+check_prefix(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+
+	if (s == NULL)
+		return true;
+	for (; *s; s++)
+	{
+		if ((unsigned char) *s < 0x20 || *s == 0x7f || *s == '\\')
+		{
+			GUC_check_errdetail("The prefix must not contain control characters or backslashes.");
+			return false;
+		}
+	}
+	if (strstr(*newval, "//") != NULL)
+	{
+		GUC_check_errdetail("The prefix must not contain empty path segments (\"//\").");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_ca_file(char **newval, void **extra, GucSource source)
+{
+	if (*newval && (*newval)[0] != '\0' && (*newval)[0] != '/')
+	{
+		GUC_check_errdetail("The CA file must be given as an absolute path.");
+		return false;
+	}
+	return true;
+}
+
+static const char *
+show_secret(const char *value)
+{
+	return (value && value[0]) ? "********" : "";
+}
+
+static const char *
+show_access_key_id(void)
+{
+	return show_secret(ab_s3_access_key_id);
+}
+
+static const char *
+show_secret_access_key(void)
+{
+	return show_secret(ab_s3_secret_access_key);
+}
+
+static const char *
+show_session_token(void)
+{
+	return show_secret(ab_s3_session_token);
+}
+
+/*
+ * Redact the postmaster's "parameter ... changed to ..." line for secrets.
+ * The message is rewritten, not suppressed, so the reload stays visible.
+ */
+static void
+ab_emit_log_hook(ErrorData *edata)
+{
+	if (edata->message != NULL &&
+		strncmp(edata->message, "parameter \"aibackup.", 20) == 0)
+	{
+		for (int i = 0; i < (int) lengthof(secret_settings); i++)
+		{
+			const char *name = secret_settings[i];
+			size_t		n = strlen(name);
+
+			if (strncmp(edata->message + 11, name, n) == 0 &&
+				edata->message[11 + n] == '"')
+			{
+				edata->message = psprintf("parameter \"%s\" changed", name);
+				break;
+			}
+		}
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+ab_define_settings(void)
+{
+	DefineCustomStringVariable("aibackup.s3_endpoint",
+							   "S3 endpoint URL; empty means AWS (https://s3.<region>.amazonaws.com).",
+							   NULL, &ab_s3_endpoint, "",
+							   PGC_SIGHUP, 0, check_endpoint, NULL, NULL);
+	DefineCustomStringVariable("aibackup.s3_region",
+							   "S3 region used for signing.",
+							   NULL, &ab_s3_region, "us-east-1",
+							   PGC_SIGHUP, 0, check_region, NULL, NULL);
+	DefineCustomStringVariable("aibackup.s3_bucket",
+							   "S3 bucket that holds the backups.",
+							   NULL, &ab_s3_bucket, "",
+							   PGC_SIGHUP, 0, check_bucket, NULL, NULL);
+	DefineCustomStringVariable("aibackup.s3_prefix",
+							   "Key prefix inside the bucket (e.g. \"prod/cluster1\").",
+							   NULL, &ab_s3_prefix, "",
+							   PGC_SIGHUP, 0, check_prefix, NULL, NULL);
+	DefineCustomEnumVariable("aibackup.s3_uri_style",
+							 "S3 addressing: \"virtual\" (bucket.host/key) or \"path\" (host/bucket/key).",
+							 NULL, &ab_s3_uri_style, AB_URI_STYLE_VIRTUAL,
+							 uri_style_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("aibackup.s3_access_key_id",
+							   "S3 access key id; empty means AWS_ACCESS_KEY_ID of the server's environment.",
+							   NULL, &ab_s3_access_key_id, "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, show_access_key_id);
+	DefineCustomStringVariable("aibackup.s3_secret_access_key",
+							   "S3 secret access key; empty means AWS_SECRET_ACCESS_KEY of the server's environment.",
+							   NULL, &ab_s3_secret_access_key, "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, show_secret_access_key);
+	DefineCustomStringVariable("aibackup.s3_session_token",
+							   "S3 session token; empty means AWS_SESSION_TOKEN of the server's environment.",
+							   NULL, &ab_s3_session_token, "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, show_session_token);
+	DefineCustomStringVariable("aibackup.s3_ca_file",
+							   "File of CA certificates to verify the S3 server; empty means the system's.",
+							   NULL, &ab_s3_ca_file, "",
+							   PGC_SIGHUP, 0, check_ca_file, NULL, NULL);
+	DefineCustomBoolVariable("aibackup.s3_verify_tls",
+							 "Verify the S3 server's TLS certificate and host name.",
+							 NULL, &ab_s3_verify_tls, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("aibackup.compression_level",
+							"gzip compression level of backup objects (0 = none, 9 = best).",
+							NULL, &ab_compression_level, 6, 0, 9,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("aibackup");
+
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = ab_emit_log_hook;
+}

@@ -1,0 +1,27 @@
+/*
+ * settings.h
+ *		The aibackup.* configuration parameters (GUCs): their variables and
+ *		the function that defines them.  Everything else reads them here.
+ */
+#ifndef AIBACKUP_SETTINGS_H
+#define AIBACKUP_SETTINGS_H
+
+#define AB_URI_STYLE_VIRTUAL	0
+#define AB_URI_STYLE_PATH		1
+
+extern char *ab_s3_endpoint;
+extern char *ab_s3_region;
+extern char *ab_s3_bucket;
+extern char *ab_s3_prefix;
+extern int	ab_s3_uri_style;
+extern char *ab_s3_access_key_id;
+extern char *ab_s3_secret_access_key;
+extern char *ab_s3_session_token;
+extern char *ab_s3_ca_file;
+extern bool ab_s3_verify_tls;
+extern int	ab_compression_level;
+
+/* defines every aibackup.* setting; call from _PG_init */
+extern void ab_define_settings(void);
+
+#endif							/* AIBACKUP_SETTINGS_H */
