@@ -19,7 +19,8 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = -lcurl -lz -lssl -lcrypto
 
-EXTRA_CLEAN = test/unit/test_core test/unit/test_streams
+UNIT_TESTS = test/unit/test_core test/unit/test_streams test/unit/test_s3_rules
+EXTRA_CLEAN = $(UNIT_TESTS) test/s3/test_s3_client
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -33,7 +34,12 @@ UNIT_LIBS = -lcurl -lz -lssl -lcrypto
 test/unit/%: test/unit/%.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/tap.h
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
 
-unittest: test/unit/test_core test/unit/test_streams
-	prove -v $^ :: || exit 1
+test/s3/%: test/s3/%.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/tap.h
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
 
-.PHONY: unittest
+testbin: $(UNIT_TESTS) test/s3/test_s3_client
+
+unittest: $(UNIT_TESTS)
+	prove $^ :: || exit 1
+
+.PHONY: unittest testbin

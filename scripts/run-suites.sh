@@ -1,0 +1,48 @@
+#!/bin/bash
+# scripts/run-suites.sh WORK [pattern] — run every suite (called by
+# scripts/test.sh as the postgres user).  Starts the S3 server and the fault
+# proxy, runs the suites through TAP::Harness, stops what it started.
+set -uo pipefail
+
+WORK=$1
+PATTERN=${2:-}
+S3DIR=$WORK/s3
+PROXY_PID=
+
+cleanup() {
+	if [ -n "$PROXY_PID" ]; then
+		kill "$PROXY_PID" 2>/dev/null
+		wait "$PROXY_PID" 2>/dev/null
+	fi
+	bash "$WORK/scripts/s3server.sh" stop "$S3DIR" >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+# the machine's global CA bundle variables would override our test CA
+unset AWS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE REQUESTS_CA_BUNDLE
+
+if ! bash "$WORK/scripts/s3server.sh" start "$S3DIR"; then
+	echo "could not start the S3 server"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+# shellcheck disable=SC1091
+source "$S3DIR/env"
+
+FAULT_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+/usr/bin/python3 "$WORK/scripts/faultproxy.py" --listen "127.0.0.1:$FAULT_PORT" \
+	--upstream "${S3_HTTP_ENDPOINT#http://}" >"$WORK/faultproxy.log" 2>&1 &
+PROXY_PID=$!
+export S3_FAULT_ENDPOINT="http://127.0.0.1:$FAULT_PORT"
+for _ in $(seq 1 50); do
+	curl -s -o /dev/null "$S3_FAULT_ENDPOINT/__fault__" && break
+	sleep 0.1
+done
+
+export PERL5LIB=/usr/lib/postgresql/15/lib/pgxs/src/test/perl${PERL5LIB:+:$PERL5LIB}
+export TESTDIR=$WORK/tap
+export AIBACKUP_TEST_WORK=$WORK
+mkdir -p "$TESTDIR"
+
+cd "$WORK"
+perl "$WORK/t/harness.pl" "$PATTERN"

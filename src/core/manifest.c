@@ -1,0 +1,725 @@
+/*
+ * manifest.c
+ *		The backup manifest: building it, writing it as JSON and reading it
+ *		back (on the tree from json.c).  See manifest.h.
+ *
+ * The writer always emits every field, in a fixed order, with null for
+ * absent strings, so the same Manifest always gives the same bytes.  The
+ * reader checks the "format" first (a newer format may have changed
+ * anything else), then requires format, backup_id, database, status and
+ * tables, plus schema and name in each table and sequence and name and type
+ * in each column.  Other fields may be missing (they read as NULL, 0 or
+ * false) but must have the right type when present; fields it does not know
+ * are ignored.
+ *
+ * The tables, columns and sequences arrays are only ever grown by
+ * mf_add_*(), which size them to powers of two: their capacity follows from
+ * their length, so the structs in manifest.h need no capacity fields.  An
+ * mf_add_*() call may move the array, so a pointer it returned earlier for
+ * the same array is no longer valid after the next call.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json.h"
+#include "manifest.h"
+
+/* ----------------------------------------------------------------
+ * Building and freeing
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Make room for element n (the current count) in *arr.  Capacity is 4 for
+ * up to 4 elements and the next power of two above that, so the array has
+ * to grow only when n is 0 or a power of two of at least 4.
+ */
+static void *
+mf_grow(void **arr, int n, size_t elsize)
+{
+	size_t		ncap;
+	char	   *na;
+
+	if (n < 0 || n >= INT_MAX / 2)
+		return NULL;
+	if (n == 0)
+		ncap = 4;
+	else if (n >= 4 && (n & (n - 1)) == 0)
+		ncap = (size_t) n * 2;
+	else
+		ncap = 0;				/* there is room */
+
+	if (ncap > 0)
+	{
+		if (ncap > ((size_t) -1) / elsize)
+			return NULL;
+		na = realloc(*arr, ncap * elsize);
+		if (na == NULL)
+			return NULL;
+		*arr = na;
+	}
+	na = (char *) *arr + (size_t) n * elsize;
+	memset(na, 0, elsize);
+	return na;
+}
+
+Manifest *
+mf_new(void)
+{
+	Manifest   *m = calloc(1, sizeof(Manifest));
+
+	if (m != NULL)
+		m->format = MANIFEST_FORMAT;
+	return m;
+}
+
+MfTable *
+mf_add_table(Manifest *m)
+{
+	MfTable    *t;
+
+	if (m == NULL)
+		return NULL;
+	t = mf_grow((void **) &m->tables, m->ntables, sizeof(MfTable));
+	if (t != NULL)
+		m->ntables++;
+	return t;
+}
+
+MfColumn *
+mf_add_column(MfTable *t)
+{
+	MfColumn   *c;
+
+	if (t == NULL)
+		return NULL;
+	c = mf_grow((void **) &t->columns, t->ncolumns, sizeof(MfColumn));
+	if (c != NULL)
+		t->ncolumns++;
+	return c;
+}
+
+MfSequence *
+mf_add_sequence(Manifest *m)
+{
+	MfSequence *s;
+
+	if (m == NULL)
+		return NULL;
+	s = mf_grow((void **) &m->sequences, m->nsequences, sizeof(MfSequence));
+	if (s != NULL)
+		m->nsequences++;
+	return s;
+}
+
+static void
+mf_free_table(MfTable *t)
+{
+	int			i;
+
+	free(t->schema);
+	free(t->name);
+	free(t->parent);
+	free(t->status);
+	free(t->error);
+	free(t->object_key);
+	free(t->format);
+	free(t->compression);
+	free(t->sha256);
+	free(t->ddl);
+	for (i = 0; i < t->ncolumns; i++)
+	{
+		free(t->columns[i].name);
+		free(t->columns[i].type);
+	}
+	free(t->columns);
+}
+
+void
+mf_free(Manifest *m)
+{
+	int			i;
+
+	if (m == NULL)
+		return;
+	free(m->backup_id);
+	free(m->database);
+	free(m->status);
+	free(m->started_at);
+	free(m->finished_at);
+	free(m->server_version);
+	free(m->system_identifier);
+	free(m->extension_version);
+	free(m->snapshot_lsn);
+	for (i = 0; i < m->ntables; i++)
+		mf_free_table(&m->tables[i]);
+	free(m->tables);
+	for (i = 0; i < m->nsequences; i++)
+	{
+		free(m->sequences[i].schema);
+		free(m->sequences[i].name);
+	}
+	free(m->sequences);
+	free(m);
+}
+
+const MfTable *
+mf_find_table(const Manifest *m, const char *schema, const char *name)
+{
+	int			i;
+
+	if (m == NULL || schema == NULL || name == NULL)
+		return NULL;
+	for (i = 0; i < m->ntables; i++)
+	{
+		const MfTable *t = &m->tables[i];
+
+		if (t->schema != NULL && t->name != NULL &&
+			strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* ----------------------------------------------------------------
+ * Writing
+ * ----------------------------------------------------------------
+ */
+
+/* a JSON object or array being written, two spaces per level */
+typedef struct JsonOut
+{
+	AbBuf	   *b;
+	int			indent;			/* level of the container's contents */
+	bool		first;			/* nothing written in it yet */
+} JsonOut;
+
+static void
+out_newline(AbBuf *b, int indent)
+{
+	int			i;
+
+	abuf_appendc(b, '\n');
+	for (i = 0; i < indent; i++)
+		abuf_append(b, "  ", 2);
+}
+
+static void
+out_open(JsonOut *o, AbBuf *b, int indent, char bracket)
+{
+	o->b = b;
+	o->indent = indent + 1;
+	o->first = true;
+	abuf_appendc(b, bracket);
+}
+
+static void
+out_close(JsonOut *o, char bracket)
+{
+	if (!o->first)
+		out_newline(o->b, o->indent - 1);
+	abuf_appendc(o->b, bracket);
+}
+
+/* start the next element of an array */
+static void
+out_elem(JsonOut *o)
+{
+	if (!o->first)
+		abuf_appendc(o->b, ',');
+	o->first = false;
+	out_newline(o->b, o->indent);
+}
+
+/* start the next member of an object: its key and the colon */
+static void
+out_key(JsonOut *o, const char *key)
+{
+	out_elem(o);
+	json_escape(o->b, key);
+	abuf_append(o->b, ": ", 2);
+}
+
+static void
+out_str(JsonOut *o, const char *key, const char *value)
+{
+	out_key(o, key);
+	json_escape(o->b, value);
+}
+
+static void
+out_int(JsonOut *o, const char *key, int64_t value)
+{
+	out_key(o, key);
+	abuf_appendf(o->b, "%" PRId64, value);
+}
+
+static void
+out_bool(JsonOut *o, const char *key, bool value)
+{
+	out_key(o, key);
+	abuf_appends(o->b, value ? "true" : "false");
+}
+
+static void
+write_table(JsonOut *arr, const MfTable *t)
+{
+	JsonOut		o;
+	JsonOut		cols;
+	int			i;
+
+	out_elem(arr);
+	out_open(&o, arr->b, arr->indent, '{');
+	out_str(&o, "schema", t->schema);
+	out_str(&o, "name", t->name);
+	out_str(&o, "parent", t->parent);
+	out_str(&o, "status", t->status);
+	out_str(&o, "error", t->error);
+	out_str(&o, "object_key", t->object_key);
+	out_str(&o, "format", t->format);
+	out_str(&o, "compression", t->compression);
+	out_int(&o, "rows", t->rows);
+	out_int(&o, "raw_bytes", t->raw_bytes);
+	out_int(&o, "compressed_bytes", t->compressed_bytes);
+	out_str(&o, "sha256", t->sha256);
+
+	out_key(&o, "columns");
+	out_open(&cols, o.b, o.indent, '[');
+	for (i = 0; i < t->ncolumns; i++)
+	{
+		const MfColumn *c = &t->columns[i];
+		JsonOut		col;
+
+		out_elem(&cols);
+		out_open(&col, cols.b, cols.indent, '{');
+		out_str(&col, "name", c->name);
+		out_str(&col, "type", c->type);
+		out_int(&col, "position", c->position);
+		out_bool(&col, "not_null", c->not_null);
+		out_close(&col, '}');
+	}
+	out_close(&cols, ']');
+
+	out_str(&o, "ddl", t->ddl);
+	out_close(&o, '}');
+}
+
+char *
+mf_to_json(const Manifest *m)
+{
+	AbBuf		b;
+	JsonOut		top;
+	JsonOut		arr;
+	int			i;
+
+	if (m == NULL)
+		return NULL;
+	abuf_init(&b);
+	out_open(&top, &b, 0, '{');
+	out_int(&top, "format", m->format);
+	out_str(&top, "backup_id", m->backup_id);
+	out_str(&top, "database", m->database);
+	out_str(&top, "status", m->status);
+	out_str(&top, "started_at", m->started_at);
+	out_str(&top, "finished_at", m->finished_at);
+	out_str(&top, "server_version", m->server_version);
+	out_str(&top, "system_identifier", m->system_identifier);
+	out_str(&top, "extension_version", m->extension_version);
+	out_str(&top, "snapshot_lsn", m->snapshot_lsn);
+
+	out_key(&top, "tables");
+	out_open(&arr, &b, top.indent, '[');
+	for (i = 0; i < m->ntables; i++)
+		write_table(&arr, &m->tables[i]);
+	out_close(&arr, ']');
+
+	out_key(&top, "sequences");
+	out_open(&arr, &b, top.indent, '[');
+	for (i = 0; i < m->nsequences; i++)
+	{
+		const MfSequence *s = &m->sequences[i];
+		JsonOut		o;
+
+		out_elem(&arr);
+		out_open(&o, &b, arr.indent, '{');
+		out_str(&o, "schema", s->schema);
+		out_str(&o, "name", s->name);
+		out_int(&o, "last_value", s->last_value);
+		out_bool(&o, "is_called", s->is_called);
+		out_close(&o, '}');
+	}
+	out_close(&arr, ']');
+
+	out_close(&top, '}');
+	abuf_appendc(&b, '\n');
+	return abuf_steal(&b);		/* NULL if anything ran out of memory */
+}
+
+/* ----------------------------------------------------------------
+ * Reading
+ * ----------------------------------------------------------------
+ */
+
+typedef struct MfReader
+{
+	char	   *errbuf;
+	size_t		errlen;
+	bool		failed;
+} MfReader;
+
+static void mf_error(MfReader *r, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+
+static void
+mf_error(MfReader *r, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (r->failed)
+		return;
+	r->failed = true;
+	if (r->errbuf == NULL || r->errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->errbuf, r->errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* where: "" for the top level, else e.g. "tables[2]" */
+static const char *
+field_path(char *buf, size_t len, const char *where, const char *key)
+{
+	snprintf(buf, len, "%s%s%s", where, *where ? "." : "", key);
+	return buf;
+}
+
+static bool
+wrong_type(MfReader *r, const char *where, const char *key,
+		   const char *want, const JsonValue *v)
+{
+	char		path[128];
+
+	mf_error(r, "invalid manifest: \"%s\" must be %s, not %s",
+			 field_path(path, sizeof(path), where, key), want,
+			 json_type_name(v->type));
+	return false;
+}
+
+static bool
+missing(MfReader *r, const char *where, const char *key)
+{
+	char		path[128];
+
+	mf_error(r, "invalid manifest: \"%s\" is missing",
+			 field_path(path, sizeof(path), where, key));
+	return false;
+}
+
+/*
+ * A string field into *dst (malloc'd).  Absent or null gives NULL, which is
+ * an error if required.
+ */
+static bool
+get_str(MfReader *r, const JsonValue *obj, const char *where,
+		const char *key, bool required, char **dst)
+{
+	const JsonValue *v = json_get(obj, key);
+	char		path[128];
+
+	*dst = NULL;
+	if (v == NULL || v->type == JV_NULL)
+	{
+		if (required)
+		{
+			if (v == NULL)
+				return missing(r, where, key);
+			return wrong_type(r, where, key, "a string", v);
+		}
+		return true;
+	}
+	if (v->type != JV_STRING)
+		return wrong_type(r, where, key, "a string", v);
+	if (strlen(v->string) != v->len)
+	{
+		mf_error(r, "invalid manifest: \"%s\" contains a NUL character",
+				 field_path(path, sizeof(path), where, key));
+		return false;
+	}
+	*dst = strdup(v->string);
+	if (*dst == NULL)
+	{
+		mf_error(r, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* an integer field within [min, max]; absent leaves *dst at 0 */
+static bool
+get_int(MfReader *r, const JsonValue *obj, const char *where,
+		const char *key, int64_t min, int64_t max, int64_t *dst)
+{
+	const JsonValue *v = json_get(obj, key);
+	char		path[128];
+
+	*dst = 0;
+	if (v == NULL)
+		return true;
+	if (v->type != JV_NUMBER)
+		return wrong_type(r, where, key, "an integer", v);
+	if (!v->is_int || v->integer < min || v->integer > max)
+	{
+		mf_error(r, "invalid manifest: \"%s\" must be an integer between %" PRId64 " and %" PRId64 ", not %.40s",
+				 field_path(path, sizeof(path), where, key), min, max,
+				 v->string);
+		return false;
+	}
+	*dst = v->integer;
+	return true;
+}
+
+static bool
+get_bool(MfReader *r, const JsonValue *obj, const char *where,
+		 const char *key, bool *dst)
+{
+	const JsonValue *v = json_get(obj, key);
+
+	*dst = false;
+	if (v == NULL)
+		return true;
+	if (v->type != JV_BOOL)
+		return wrong_type(r, where, key, "true or false", v);
+	*dst = v->boolean;
+	return true;
+}
+
+/* an array field; absent is NULL (allowed unless required) */
+static bool
+get_array(MfReader *r, const JsonValue *obj, const char *where,
+		  const char *key, bool required, const JsonValue **dst)
+{
+	const JsonValue *v = json_get(obj, key);
+
+	*dst = NULL;
+	if (v == NULL)
+		return required ? missing(r, where, key) : true;
+	if (v->type != JV_ARRAY)
+		return wrong_type(r, where, key, "an array", v);
+	if (v->count > INT_MAX / 4)
+	{
+		mf_error(r, "invalid manifest: too many entries in \"%s\"", key);
+		return false;
+	}
+	*dst = v;
+	return true;
+}
+
+static bool
+check_object(MfReader *r, const JsonValue *v, const char *where)
+{
+	if (v->type == JV_OBJECT)
+		return true;
+	mf_error(r, "invalid manifest: \"%s\" must be an object, not %s",
+			 where, json_type_name(v->type));
+	return false;
+}
+
+static bool
+read_column(MfReader *r, const JsonValue *jc, const char *where, MfColumn *c)
+{
+	int64_t		position;
+
+	if (!check_object(r, jc, where))
+		return false;
+	if (!get_str(r, jc, where, "name", true, &c->name) ||
+		!get_str(r, jc, where, "type", true, &c->type) ||
+		!get_int(r, jc, where, "position", INT_MIN, INT_MAX, &position) ||
+		!get_bool(r, jc, where, "not_null", &c->not_null))
+		return false;
+	c->position = (int) position;
+	return true;
+}
+
+static bool
+read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
+{
+	const JsonValue *cols;
+	size_t		i;
+
+	if (!check_object(r, jt, where))
+		return false;
+	if (!get_str(r, jt, where, "schema", true, &t->schema) ||
+		!get_str(r, jt, where, "name", true, &t->name) ||
+		!get_str(r, jt, where, "parent", false, &t->parent) ||
+		!get_str(r, jt, where, "status", false, &t->status) ||
+		!get_str(r, jt, where, "error", false, &t->error) ||
+		!get_str(r, jt, where, "object_key", false, &t->object_key) ||
+		!get_str(r, jt, where, "format", false, &t->format) ||
+		!get_str(r, jt, where, "compression", false, &t->compression) ||
+		!get_str(r, jt, where, "sha256", false, &t->sha256) ||
+		!get_str(r, jt, where, "ddl", false, &t->ddl) ||
+		!get_int(r, jt, where, "rows", INT64_MIN, INT64_MAX, &t->rows) ||
+		!get_int(r, jt, where, "raw_bytes", INT64_MIN, INT64_MAX,
+				 &t->raw_bytes) ||
+		!get_int(r, jt, where, "compressed_bytes", INT64_MIN, INT64_MAX,
+				 &t->compressed_bytes) ||
+		!get_array(r, jt, where, "columns", false, &cols))
+		return false;
+
+	for (i = 0; cols != NULL && i < cols->count; i++)
+	{
+		char		cwhere[128];
+		MfColumn   *c = mf_add_column(t);
+
+		if (c == NULL)
+		{
+			mf_error(r, "out of memory");
+			return false;
+		}
+		snprintf(cwhere, sizeof(cwhere), "%s.columns[%zu]", where, i);
+		if (!read_column(r, cols->items[i], cwhere, c))
+			return false;
+	}
+	return true;
+}
+
+static bool
+read_sequence(MfReader *r, const JsonValue *js, const char *where,
+			  MfSequence *s)
+{
+	if (!check_object(r, js, where))
+		return false;
+	return get_str(r, js, where, "schema", true, &s->schema) &&
+		get_str(r, js, where, "name", true, &s->name) &&
+		get_int(r, js, where, "last_value", INT64_MIN, INT64_MAX,
+				&s->last_value) &&
+		get_bool(r, js, where, "is_called", &s->is_called);
+}
+
+static bool
+read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
+{
+	const JsonValue *fmt;
+	const JsonValue *tables;
+	const JsonValue *seqs;
+	size_t		i;
+
+	if (root->type != JV_OBJECT)
+	{
+		mf_error(r, "invalid manifest: the top level must be an object, not %s",
+				 json_type_name(root->type));
+		return false;
+	}
+
+	/* the format first: a newer one may have changed everything else */
+	fmt = json_get(root, "format");
+	if (fmt == NULL)
+		return missing(r, "", "format");
+	if (fmt->type != JV_NUMBER)
+		return wrong_type(r, "", "format", "an integer", fmt);
+	if (!fmt->is_int || fmt->integer < 1)
+	{
+		mf_error(r, "invalid manifest: \"format\" must be a positive integer, not %.40s",
+				 fmt->string);
+		return false;
+	}
+	if (fmt->integer > MANIFEST_FORMAT)
+	{
+		mf_error(r, "manifest format %" PRId64 " is newer than this version understands",
+				 fmt->integer);
+		return false;
+	}
+	m->format = (int) fmt->integer;
+
+	if (!get_str(r, root, "", "backup_id", true, &m->backup_id) ||
+		!get_str(r, root, "", "database", true, &m->database) ||
+		!get_str(r, root, "", "status", true, &m->status) ||
+		!get_str(r, root, "", "started_at", false, &m->started_at) ||
+		!get_str(r, root, "", "finished_at", false, &m->finished_at) ||
+		!get_str(r, root, "", "server_version", false, &m->server_version) ||
+		!get_str(r, root, "", "system_identifier", false,
+				 &m->system_identifier) ||
+		!get_str(r, root, "", "extension_version", false,
+				 &m->extension_version) ||
+		!get_str(r, root, "", "snapshot_lsn", false, &m->snapshot_lsn) ||
+		!get_array(r, root, "", "tables", true, &tables) ||
+		!get_array(r, root, "", "sequences", false, &seqs))
+		return false;
+
+	for (i = 0; i < tables->count; i++)
+	{
+		char		where[64];
+		MfTable    *t = mf_add_table(m);
+
+		if (t == NULL)
+		{
+			mf_error(r, "out of memory");
+			return false;
+		}
+		snprintf(where, sizeof(where), "tables[%zu]", i);
+		if (!read_table(r, tables->items[i], where, t))
+			return false;
+	}
+	for (i = 0; seqs != NULL && i < seqs->count; i++)
+	{
+		char		where[64];
+		MfSequence *s = mf_add_sequence(m);
+
+		if (s == NULL)
+		{
+			mf_error(r, "out of memory");
+			return false;
+		}
+		snprintf(where, sizeof(where), "sequences[%zu]", i);
+		if (!read_sequence(r, seqs->items[i], where, s))
+			return false;
+	}
+	return true;
+}
+
+Manifest *
+mf_parse(const char *json, size_t len, char *errbuf, size_t errlen)
+{
+	MfReader	r;
+	JsonValue  *root;
+	Manifest   *m;
+	char		jerr[256];
+
+	r.errbuf = errbuf;
+	r.errlen = errlen;
+	r.failed = false;
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+
+	root = json_parse(json, len, jerr, sizeof(jerr));
+	if (root == NULL)
+	{
+		if (strcmp(jerr, "out of memory") == 0)
+			mf_error(&r, "out of memory");
+		else
+			mf_error(&r, "invalid manifest: %s", jerr);
+		return NULL;
+	}
+	m = mf_new();
+	if (m == NULL)
+	{
+		json_free(root);
+		mf_error(&r, "out of memory");
+		return NULL;
+	}
+	if (!read_manifest(&r, root, m))
+	{
+		/* every failure path reports, but make sure of a message */
+		mf_error(&r, "invalid manifest");
+		json_free(root);
+		mf_free(m);
+		return NULL;
+	}
+	json_free(root);
+	return m;
+}

@@ -1,0 +1,151 @@
+/*
+ * test_s3_rules.c
+ *		Unit tests of the S3 client's pure rules: retry classification, part
+ *		sizing, endpoint parsing, error formatting and presigned URLs.  No
+ *		server involved.
+ */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/s3.h"
+#include "tap.h"
+
+static void
+test_retry(void)
+{
+	ok(s3_is_retryable(0, 500, ""), "500 is retried");
+	ok(s3_is_retryable(0, 503, "SlowDown"), "503 SlowDown is retried");
+	ok(s3_is_retryable(0, 429, ""), "429 is retried");
+	ok(s3_is_retryable(0, 408, ""), "408 is retried");
+	ok(s3_is_retryable(0, 400, "RequestTimeout"), "400 RequestTimeout is retried");
+	ok(!s3_is_retryable(0, 400, "InvalidArgument"), "other 400s are not");
+	ok(!s3_is_retryable(0, 400, "EntityTooSmall"), "EntityTooSmall is not");
+	ok(!s3_is_retryable(0, 403, "SignatureDoesNotMatch"), "403 is not retried");
+	ok(!s3_is_retryable(0, 403, "RequestTimeTooSkewed"), "a skewed clock is not retried");
+	ok(!s3_is_retryable(0, 404, "NoSuchKey"), "404 is not retried");
+	ok(!s3_is_retryable(0, 412, "PreconditionFailed"), "412 is not retried");
+	ok(s3_is_retryable(0, 200, "InternalError"),
+	   "a 200 carrying <Error>InternalError is retried");
+	ok(!s3_is_retryable(0, 200, "InvalidPart"), "a 200 carrying InvalidPart is not");
+	ok(s3_is_retryable(CURLE_COULDNT_CONNECT, 0, ""), "connection refused is retried");
+	ok(s3_is_retryable(CURLE_OPERATION_TIMEDOUT, 0, ""), "a timeout (stall) is retried");
+	ok(s3_is_retryable(CURLE_RECV_ERROR, 0, ""), "a reset while reading is retried");
+	ok(s3_is_retryable(CURLE_SEND_ERROR, 0, ""), "a reset while sending is retried");
+	ok(s3_is_retryable(CURLE_GOT_NOTHING, 0, ""), "an empty answer is retried");
+	ok(s3_is_retryable(CURLE_PARTIAL_FILE, 0, ""), "a cut body is retried");
+	ok(!s3_is_retryable(CURLE_PEER_FAILED_VERIFICATION, 0, ""),
+	   "a certificate that fails verification is not retried");
+	ok(!s3_is_retryable(CURLE_ABORTED_BY_CALLBACK, 0, ""), "a cancel is not retried");
+	ok(!s3_is_retryable(CURLE_URL_MALFORMAT, 0, ""), "a bad URL is not retried");
+}
+
+static void
+test_part_size(void)
+{
+	const int64_t MiB = 1024 * 1024;
+
+	ok(s3_choose_part_size(0, 0) == S3_MIN_PART_SIZE, "unknown size: 5 MiB parts");
+	ok(s3_choose_part_size(100 * MiB, 8 * MiB) == (size_t) (8 * MiB),
+	   "a small object keeps the requested minimum");
+	for (int64_t est = MiB; est <= (int64_t) 4000000 * MiB; est *= 7)
+	{
+		size_t		p = s3_choose_part_size(est, 0);
+
+		if (!(p >= S3_MIN_PART_SIZE && p % MiB == 0 &&
+			  (est * 2) / (int64_t) p < S3_MAX_PARTS))
+		{
+			ok(0, "part size for %lld bytes leaves room to double", (long long) est);
+			return;
+		}
+	}
+	ok(1, "part sizes are whole MiB >= 5 MiB and leave room for twice the estimate");
+	ok(s3_choose_part_size((int64_t) 100 * 1024 * 1024 * MiB, 0) ==
+	   (size_t) 5 * 1024 * MiB, "parts never exceed 5 GiB");
+}
+
+static void
+test_endpoint(void)
+{
+	char		msg[256];
+
+	ok(s3_endpoint_valid("", msg, sizeof(msg)), "empty endpoint means AWS");
+	ok(s3_endpoint_valid("https://s3.eu-west-1.amazonaws.com", msg, sizeof(msg)),
+	   "an https endpoint");
+	ok(s3_endpoint_valid("http://127.0.0.1:9000/", msg, sizeof(msg)),
+	   "an http endpoint with port and a trailing slash");
+	ok(!s3_endpoint_valid("ftp://example.com", msg, sizeof(msg)) &&
+	   strstr(msg, "http") != NULL, "ftp is refused: %s", msg);
+	ok(!s3_endpoint_valid("s3.amazonaws.com", msg, sizeof(msg)),
+	   "a host without scheme is refused");
+	ok(!s3_endpoint_valid("https://", msg, sizeof(msg)), "a scheme without host is refused");
+	ok(!s3_endpoint_valid("https://host/path", msg, sizeof(msg)),
+	   "an endpoint with a path is refused");
+	ok(!s3_endpoint_valid("https://user:pw@host", msg, sizeof(msg)),
+	   "credentials in the endpoint are refused");
+}
+
+static void
+test_error_format(void)
+{
+	S3Error		err;
+	char		buf[1024];
+
+	memset(&err, 0, sizeof(err));
+	strcpy(err.op, "PutObject");
+	strcpy(err.key, "p/db/t.csv.gz");
+	strcpy(err.message, "Access Denied");
+	strcpy(err.code, "AccessDenied");
+	err.http_status = 403;
+	s3_error_format(&err, buf, sizeof(buf));
+	is_str(buf, "PutObject \"p/db/t.csv.gz\": Access Denied (HTTP 403, AccessDenied)",
+		   "errors name the operation, key, message, status and code");
+}
+
+static void
+test_presign(void)
+{
+	S3Config	cfg;
+	S3Error		err;
+	char	   *url;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.endpoint = "https://s3.amazonaws.com";
+	cfg.region = "us-east-1";
+	cfg.bucket = "examplebucket";
+	cfg.access_key = "AKIAIOSFODNN7EXAMPLE";
+	cfg.secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+	/* 2013-05-24T00:00:00Z */
+	url = s3_presign_get(&cfg, "test.txt", 86400, 1369353600, &err);
+	is_str(url,
+		   "https://examplebucket.s3.amazonaws.com/test.txt"
+		   "?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+		   "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+		   "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+		   "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404",
+		   "the presigned URL reproduces AWS's published example");
+	free(url);
+
+	cfg.path_style = true;
+	cfg.endpoint = "http://127.0.0.1:9000";
+	url = s3_presign_get(&cfg, "a b/c+d.csv.gz", 60, 1369353600, &err);
+	ok(url && strncmp(url, "http://127.0.0.1:9000/examplebucket/a%20b/c%2Bd.csv.gz?", 56) == 0,
+	   "path style puts the bucket in the path and encodes the key: %s", url);
+	free(url);
+
+	url = s3_presign_get(&cfg, "k", 604801, 1369353600, &err);
+	ok(url == NULL && err.kind == S3ERR_CONFIG, "more than 7 days is refused");
+	url = s3_presign_get(&cfg, "k", 0, 1369353600, &err);
+	ok(url == NULL, "zero seconds is refused");
+}
+
+int
+main(void)
+{
+	test_retry();
+	test_part_size();
+	test_endpoint();
+	test_error_format();
+	test_presign();
+	return done_testing();
+}
