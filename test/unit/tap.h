@@ -27,9 +27,9 @@ static int	tap_failed = 0;
 	do { \
 		const char *tap_g_ = (got); \
 		const char *tap_w_ = (want); \
-		int tap_c_ = tap_g_ && tap_w_ && strcmp(tap_g_, tap_w_) == 0; \
-		ok(tap_c_, __VA_ARGS__); \
-		if (!tap_c_) \
+		int tap_s_ = tap_g_ && tap_w_ && strcmp(tap_g_, tap_w_) == 0; \
+		ok(tap_s_, __VA_ARGS__); \
+		if (!tap_s_) \
 			printf("#   got:  '%s'\n#   want: '%s'\n", \
 				   tap_g_ ? tap_g_ : "(null)", tap_w_ ? tap_w_ : "(null)"); \
 	} while (0)
