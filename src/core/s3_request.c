@@ -430,7 +430,30 @@ s3_parse_error_body(const AbBuf *body, char *code, size_t codelen,
 	XmlSpan		e;
 	char	   *s;
 
-	if (body->data == NULL || !xml_find(doc, "Error", &e))
+	const char *p = body->data;
+	const char *end = body->data + body->len;
+
+	if (body->data == NULL)
+		return false;
+	/* only an <Error> root counts (DeleteResult holds per-key <Error>s) */
+	for (;;)
+	{
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+			p++;
+		if (end - p >= 2 && p[0] == '<' && (p[1] == '?' || p[1] == '!'))
+		{
+			p = memchr(p, '>', end - p);
+			if (p == NULL)
+				return false;
+			p++;
+			continue;
+		}
+		break;
+	}
+	if (end - p < 7 || strncmp(p, "<Error", 6) != 0 ||
+		!(p[6] == '>' || p[6] == ' ' || p[6] == '/'))
+		return false;
+	if (!xml_find(doc, "Error", &e))
 		return false;
 	s = xml_find_text(e, "Code");
 	snprintf(code, codelen, "%s", s ? s : "");
@@ -503,6 +526,7 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 	CURLcode	rc;
 	CURL	   *curl = c->curl;
 
+	memset(t, 0, sizeof(*t));
 	abuf_init(&host);
 	abuf_init(&path);
 	abuf_init(&query);
@@ -556,7 +580,11 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 	sr.amz_date = amz_date;
 	sr.access_key = cfg->access_key;
 	sr.secret_key = cfg->secret_key;
-	sigv4_authorization(&sr, &authz);
+	if (!sigv4_authorization(&sr, &authz))
+	{
+		rc = CURLE_BAD_FUNCTION_ARGUMENT;
+		goto done;
+	}
 
 	for (int i = 0; i < nh; i++)
 	{
@@ -584,7 +612,6 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 		goto done;
 	}
 
-	memset(t, 0, sizeof(*t));
 	t->client = c;
 	t->req = req;
 	t->resp = resp;
@@ -713,6 +740,12 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 			s3_set_error(err, S3ERR_CALLBACK, req->op, req->key,
 						 "the data callback failed");
 			err->attempts = attempt;
+			return false;
+		}
+		if (rc == CURLE_BAD_FUNCTION_ARGUMENT)
+		{
+			s3_set_error(err, S3ERR_CONFIG, req->op, req->key,
+						 "could not sign the request (check region and credentials)");
 			return false;
 		}
 		if (rc == CURLE_OUT_OF_MEMORY)
