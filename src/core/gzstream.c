@@ -8,14 +8,21 @@
  * its buffer at the end of every gzs_inflate_write(), so once a write returns
  * everything decoded so far has reached the sink.
  *
+ * After a member ends, any further input must be another gzip member:
+ * trailing garbage (even zero padding, which gzip(1) only warns about) is
+ * an error, since a backup object is never written that way.
+ *
  * zlib's avail_in is a uInt, so large writes are fed in slices.  Once a
- * stream has failed, every later call fails with the same message.
+ * stream has failed, every later call fails with the same message.  An
+ * invalid level or a NULL sink gives a stream that fails on first use, so
+ * that gzs_*_new() returns NULL only when memory runs out.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define ZLIB_CONST				/* next_in is const */
 #include <zlib.h>
 
 #include "gzstream.h"
@@ -199,7 +206,7 @@ gzs_deflate_write(GzsDeflate *z, const void *data, size_t len)
 	{
 		size_t		slice = len > GZS_MAX_SLICE ? GZS_MAX_SLICE : len;
 
-		z->strm.next_in = (unsigned char *) p;
+		z->strm.next_in = p;
 		z->strm.avail_in = (uInt) slice;
 		if (!deflate_run(z, Z_NO_FLUSH))
 			return false;
@@ -398,7 +405,7 @@ gzs_inflate_write(GzsInflate *z, const void *data, size_t len)
 	{
 		size_t		slice = len > GZS_MAX_SLICE ? GZS_MAX_SLICE : len;
 
-		z->strm.next_in = (unsigned char *) p;
+		z->strm.next_in = p;
 		z->strm.avail_in = (uInt) slice;
 		z->bytes_in += slice;
 		if (!inflate_run(z))

@@ -398,6 +398,28 @@ field_path(char *buf, size_t len, const char *where, const char *key)
 	return buf;
 }
 
+/* "a string", "an array", "null", ... */
+static const char *
+type_with_article(JvType type)
+{
+	switch (type)
+	{
+		case JV_NULL:
+			return "null";
+		case JV_BOOL:
+			return "a boolean";
+		case JV_NUMBER:
+			return "a number";
+		case JV_STRING:
+			return "a string";
+		case JV_ARRAY:
+			return "an array";
+		case JV_OBJECT:
+			return "an object";
+	}
+	return "unknown";
+}
+
 static bool
 wrong_type(MfReader *r, const char *where, const char *key,
 		   const char *want, const JsonValue *v)
@@ -406,7 +428,7 @@ wrong_type(MfReader *r, const char *where, const char *key,
 
 	mf_error(r, "invalid manifest: \"%s\" must be %s, not %s",
 			 field_path(path, sizeof(path), where, key), want,
-			 json_type_name(v->type));
+			 type_with_article(v->type));
 	return false;
 }
 
@@ -472,6 +494,12 @@ get_int(MfReader *r, const JsonValue *obj, const char *where,
 		return true;
 	if (v->type != JV_NUMBER)
 		return wrong_type(r, where, key, "an integer", v);
+	if (!v->is_int && min == INT64_MIN && max == INT64_MAX)
+	{
+		mf_error(r, "invalid manifest: \"%s\" must be a 64-bit integer, not %.40s",
+				 field_path(path, sizeof(path), where, key), v->string);
+		return false;
+	}
 	if (!v->is_int || v->integer < min || v->integer > max)
 	{
 		mf_error(r, "invalid manifest: \"%s\" must be an integer between %" PRId64 " and %" PRId64 ", not %.40s",
@@ -525,7 +553,7 @@ check_object(MfReader *r, const JsonValue *v, const char *where)
 	if (v->type == JV_OBJECT)
 		return true;
 	mf_error(r, "invalid manifest: \"%s\" must be an object, not %s",
-			 where, json_type_name(v->type));
+			 where, type_with_article(v->type));
 	return false;
 }
 
@@ -612,7 +640,7 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 	if (root->type != JV_OBJECT)
 	{
 		mf_error(r, "invalid manifest: the top level must be an object, not %s",
-				 json_type_name(root->type));
+				 type_with_article(root->type));
 		return false;
 	}
 

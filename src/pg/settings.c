@@ -13,8 +13,11 @@
 #include "postgres.h"
 
 #include <ctype.h>
+#include <limits.h>
 
+#include "utils/builtins.h"
 #include "utils/elog.h"
+#include "utils/varlena.h"
 #include "utils/guc.h"
 
 #include "core/s3.h"
@@ -31,6 +34,8 @@ char	   *ab_s3_session_token = NULL;
 char	   *ab_s3_ca_file = NULL;
 bool		ab_s3_verify_tls = true;
 int			ab_compression_level = 6;
+char	   *ab_exclude = NULL;
+int			ab_lock_timeout_ms = 60000;
 
 static const struct config_enum_entry uri_style_options[] = {
 	{"virtual", AB_URI_STYLE_VIRTUAL, false},
@@ -141,6 +146,64 @@ check_ca_file(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * Parse an aibackup.exclude value into a list of two-element lists
+ * (schema, table), identifiers folded as SQL does; table may be "*".
+ * False (with *bad set to the offending item) when it does not parse.
+ */
+bool
+ab_exclude_parse(const char *value, List **patterns, char **bad)
+{
+	const char *p = value;
+
+	*patterns = NIL;
+	*bad = NULL;
+	while (p && *p)
+	{
+		const char *start;
+		bool		quoted = false;
+		char	   *item;
+		List	   *names;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		for (; *p; p++)
+		{
+			if (*p == '"')
+				quoted = !quoted;
+			else if (*p == ',' && !quoted)
+				break;
+		}
+		item = pnstrdup(start, p - start);
+		*bad = pstrdup(item);
+		if (quoted || !SplitIdentifierString(item, '.', &names) ||
+			list_length(names) != 2)
+			return false;
+		*patterns = lappend(*patterns, names);
+	}
+	*bad = NULL;
+	return true;
+}
+
+static bool
+check_exclude(char **newval, void **extra, GucSource source)
+{
+	List	   *patterns;
+	char	   *bad;
+
+	if (*newval == NULL)
+		return true;
+	if (!ab_exclude_parse(*newval, &patterns, &bad))
+	{
+		GUC_check_errdetail("\"%s\" is not of the form schema.table or schema.*.", bad);
+		return false;
+	}
+	return true;
+}
+
 static const char *
 show_secret(const char *value)
 {
@@ -245,6 +308,15 @@ ab_define_settings(void)
 							"gzip compression level of backup objects (0 = none, 9 = best).",
 							NULL, &ab_compression_level, 6, 0, 9,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("aibackup.exclude",
+							   "Tables left out of backups: comma-separated schema.table or schema.* patterns.",
+							   NULL, &ab_exclude, "",
+							   PGC_SIGHUP, 0, check_exclude, NULL, NULL);
+	DefineCustomIntVariable("aibackup.lock_timeout",
+							"How long a backup waits for each table's ACCESS SHARE lock.",
+							NULL, &ab_lock_timeout_ms, 60000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("aibackup");
 

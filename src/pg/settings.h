@@ -20,6 +20,13 @@ extern char *ab_s3_session_token;
 extern char *ab_s3_ca_file;
 extern bool ab_s3_verify_tls;
 extern int	ab_compression_level;
+extern char *ab_exclude;
+extern int	ab_lock_timeout_ms;
+
+#include "nodes/pg_list.h"
+
+/* aibackup.exclude parsed: list of (schema, table) lists; table may be "*" */
+extern bool ab_exclude_parse(const char *value, List **patterns, char **bad);
 
 /* defines every aibackup.* setting; call from _PG_init */
 extern void ab_define_settings(void);

@@ -1,0 +1,519 @@
+/*
+ * backup.c
+ *		One backup of the current database: lock, snapshot, and for each
+ *		table COPY TO -> gzip -> SHA-256 -> S3, then the manifest, last.
+ *
+ * The flow, and why:
+ *	1. A transaction-level advisory lock per database: two backups of one
+ *	   database never overlap (the second fails at once, naming the first).
+ *	2. ACCESS SHARE locks on every table up front, like pg_dump, each with
+ *	   aibackup.lock_timeout, so a table held exclusively elsewhere fails the
+ *	   backup clearly instead of queueing forever, and no table's definition
+ *	   can change under the copy.
+ *	3. One snapshot, taken after the locks, for every table: rows moved
+ *	   between two tables by concurrent transactions are in both or neither.
+ *	   In READ COMMITTED the snapshot is pushed explicitly for each COPY.
+ *	4. Each table in its own subtransaction: a table that fails (an output
+ *	   function that errors, say) is recorded as failed and the others go
+ *	   on; the backup is then "partial".  A failure of S3 itself, a cancel
+ *	   or a shutdown fails the whole backup: open multipart uploads are
+ *	   aborted and no manifest is written.
+ *	5. manifest.json is written last: a backup exists only once it does.
+ *
+ * Memory: one part buffer (see s3_choose_part_size) plus zlib's state per
+ * table, whatever the table's size.  The S3 and zlib objects are malloc'd
+ * by the core; they are freed on success and in PG_CATCH.
+ *
+ * Hazard: the snapshot holds back the xmin horizon for the whole backup
+ * (as pg_dump does): long backups delay vacuum cleanup.
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/sinvaladt.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "core/digest.h"
+#include "core/gzstream.h"
+#include "core/manifest.h"
+#include "core/s3.h"
+#include "jobs/backup.h"
+#include "pg/catalog.h"
+#include "pg/copy.h"
+#include "pg/repo.h"
+#include "pg/s3_session.h"
+#include "pg/settings.h"
+
+#define AB_EXTENSION_VERSION	"0.1"
+#define AB_ADVISORY_KEY			0x61696262	/* "aibb" */
+#define AB_MIN_PART_SIZE		(16 * 1024 * 1024)
+
+/* the streaming state of one table */
+typedef struct TableJob
+{
+	S3Client   *client;
+	S3Upload   *upload;
+	GzsDeflate *gz;
+	DigestSha256 *sha;
+	S3Error		err;
+	bool		s3_failed;		/* the error came from S3: fail the backup */
+	int64		raw_bytes;
+	int64		compressed_bytes;
+} TableJob;
+
+/* "2026-11-24T03:10:00.123456Z" */
+static char *
+iso_utc(TimestampTz ts)
+{
+	pg_time_t	t = timestamptz_to_time_t(ts);
+	struct tm	tm;
+	char		buf[64];
+	int			usec = (int) (ts % USECS_PER_SEC);
+
+	if (usec < 0)
+		usec += USECS_PER_SEC;
+	gmtime_r((time_t *) &t, &tm);
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+	return pstrdup(buf);
+}
+
+static char *
+backup_id_of(TimestampTz ts)
+{
+	pg_time_t	t = timestamptz_to_time_t(ts);
+	struct tm	tm;
+	char		buf[32];
+
+	gmtime_r((time_t *) &t, &tm);
+	snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02dZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return pstrdup(buf);
+}
+
+/* strdup into the manifest (malloc), ERROR on OOM */
+static char *
+mf_str(const char *s)
+{
+	char	   *r;
+
+	if (s == NULL)
+		return NULL;
+	r = strdup(s);
+	if (r == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return r;
+}
+
+static void
+free_manifest_cb(void *arg)
+{
+	mf_free((Manifest *) arg);
+}
+
+/* take the per-database backup lock or fail naming the holder */
+static void
+lock_database_backup(const char *dbname)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, AB_ADVISORY_KEY, MyDatabaseId, 2);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		VirtualTransactionId *holders = GetLockConflicts(&tag, ExclusiveLock, NULL);
+		int			pid = 0;
+
+#if PG_VERSION_NUM < 170000
+		if (holders && VirtualTransactionIdIsValid(holders[0]))
+		{
+			PGPROC	   *proc = BackendIdGetProc(holders[0].backendId);
+
+			if (proc)
+				pid = proc->pid;
+		}
+#else
+		if (holders && VirtualTransactionIdIsValid(holders[0]))
+		{
+			PGPROC	   *proc = ProcNumberGetProc(holders[0].procNumber);
+
+			if (proc)
+				pid = proc->pid;
+		}
+#endif
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("another backup of database \"%s\" is running", dbname),
+				 pid ? errdetail("The backup is running in process %d.", pid) : 0,
+				 errhint("Wait for it to finish; backups of one database never overlap.")));
+	}
+}
+
+/* ACCESS SHARE on every table, each bounded by aibackup.lock_timeout */
+static List *
+lock_tables(List *tables)
+{
+	int			nestlevel = NewGUCNestLevel();
+	char		timeout[32];
+	List	   *locked = NIL;
+	ListCell   *lc;
+
+	snprintf(timeout, sizeof(timeout), "%d", ab_lock_timeout_ms);
+	(void) set_config_option("lock_timeout", timeout, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	foreach(lc, tables)
+	{
+		AbTable    *t = lfirst(lc);
+		MemoryContext oldcxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			LockRelationOid(t->relid, AccessShareLock);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				PG_RE_THROW();
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not lock table \"%s.%s\" for backup within aibackup.lock_timeout (%d ms)",
+							t->schema, t->name, ab_lock_timeout_ms),
+					 errdetail("Another session holds a lock that conflicts with ACCESS SHARE (such as ALTER TABLE, TRUNCATE, DROP or LOCK TABLE)."),
+					 errhint("Find it in pg_locks, or raise aibackup.lock_timeout.")));
+		}
+		PG_END_TRY();
+
+		/* dropped while we waited? then it is simply not in this backup */
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
+		{
+			UnlockRelationOid(t->relid, AccessShareLock);
+			continue;
+		}
+		locked = lappend(locked, t);
+	}
+	AtEOXact_GUC(true, nestlevel);
+	return locked;
+}
+
+static int
+gz_to_s3(void *arg, const void *data, size_t len)
+{
+	TableJob   *j = arg;
+
+	j->compressed_bytes += len;
+	if (!digest_sha256_update(j->sha, data, len))
+	{
+		memset(&j->err, 0, sizeof(j->err));
+		return 1;
+	}
+	if (!s3_upload_write(j->upload, data, len, &j->err))
+	{
+		j->s3_failed = true;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+table_job_fail(TableJob *j, const char *what)
+{
+	if (j->s3_failed)
+		ab_s3_report(&j->err);
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not %s table data: %s", what,
+					j->gz ? gzs_deflate_error(j->gz) : "out of memory")));
+}
+
+static void
+copy_to_gz(void *arg, const char *data, size_t len)
+{
+	TableJob   *j = arg;
+
+	j->raw_bytes += len;
+	if (!gzs_deflate_write(j->gz, data, len))
+		table_job_fail(j, "compress");
+}
+
+static void
+table_job_free(TableJob *j)
+{
+	/* freeing an unfinished upload aborts its multipart upload */
+	s3_upload_free(j->upload);
+	gzs_deflate_free(j->gz);
+	digest_sha256_free(j->sha);
+	j->upload = NULL;
+	j->gz = NULL;
+	j->sha = NULL;
+}
+
+/* stream one table to S3 and fill its manifest entry */
+static void
+backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
+{
+	Relation	rel;
+	uint64		rows;
+	char		sha[DIGEST_SHA256_HEX];
+	AclResult	acl;
+
+	rel = table_open(t->relid, NoLock);	/* locked by lock_tables */
+
+	/* a granted non-superuser must not read what they could not SELECT */
+	acl = pg_class_aclcheck(t->relid, GetUserId(), ACL_SELECT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(rel));
+	if (check_enable_rls(t->relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table \"%s.%s\" has row-level security enabled for the backing-up role",
+						t->schema, t->name),
+				 errhint("Back up as a role that bypasses row-level security.")));
+
+	j->sha = digest_sha256_new();
+	j->gz = gzs_deflate_new(ab_compression_level, gz_to_s3, j);
+	if (j->sha == NULL || j->gz == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	j->upload = s3_upload_begin(j->client, key, "application/gzip",
+								s3_choose_part_size(t->est_bytes, AB_MIN_PART_SIZE),
+								&j->err);
+	if (j->upload == NULL)
+	{
+		j->s3_failed = true;
+		ab_s3_report(&j->err);
+	}
+
+	rows = ab_copy_out(rel, copy_to_gz, j);
+
+	if (!gzs_deflate_finish(j->gz))
+		table_job_fail(j, "compress");
+	if (!digest_sha256_final(j->sha, sha))
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("could not compute SHA-256")));
+	if (!s3_upload_finish(j->upload, &j->err))
+	{
+		j->s3_failed = true;
+		ab_s3_report(&j->err);
+	}
+	table_close(rel, NoLock);
+
+	mt->status = mf_str("ok");
+	mt->rows = (int64) rows;
+	mt->raw_bytes = j->raw_bytes;
+	mt->compressed_bytes = j->compressed_bytes;
+	mt->sha256 = mf_str(sha);
+	table_job_free(j);
+}
+
+/* the manifest entry for t, before its data is copied */
+static MfTable *
+manifest_table(Manifest *m, AbTable *t, const char *key)
+{
+	MfTable    *mt = mf_add_table(m);
+	ListCell   *lc;
+
+	if (mt == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	mt->schema = mf_str(t->schema);
+	mt->name = mf_str(t->name);
+	mt->parent = mf_str(t->parent);
+	mt->object_key = mf_str(key);
+	mt->format = mf_str("csv");
+	mt->compression = mf_str("gzip");
+	foreach(lc, t->columns)
+	{
+		AbColumn   *c = lfirst(lc);
+		MfColumn   *mc = mf_add_column(mt);
+
+		if (mc == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		mc->name = mf_str(c->name);
+		mc->type = mf_str(c->type);
+		mc->position = c->position;
+		mc->not_null = c->not_null;
+	}
+	return mt;
+}
+
+/* a backup id not used yet in this database's folder */
+static char *
+new_backup_id(S3Client *c, const char *dbname, TimestampTz *started)
+{
+	for (int tries = 0; tries < 5; tries++)
+	{
+		char	   *id;
+		bool		found;
+		S3ObjectInfo info;
+		S3Error		err;
+
+		*started = GetCurrentTimestamp();
+		id = backup_id_of(*started);
+		if (!s3_head_object(c, ab_repo_manifest_key(dbname, id), &found, &info, &err))
+			ab_s3_report(&err);
+		if (!found)
+			return id;
+		/* ids have one-second resolution: wait for the next second */
+		pg_usleep(USECS_PER_SEC - (*started % USECS_PER_SEC) + 1000);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("could not find an unused backup id for database \"%s\"", dbname)));
+	return NULL;				/* keep compiler quiet */
+}
+
+AbBackupResult *
+ab_backup_run(List *relids)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+	S3Client   *client;
+	List	   *tables;
+	List	   *seqs;
+	Snapshot	snap;
+	TimestampTz started;
+	char	   *backup_id;
+	Manifest   *m;
+	MemoryContextCallback *cb;
+	AbBackupResult *res = palloc0(sizeof(AbBackupResult));
+	ListCell   *lc;
+	char		lsn[64];
+	MemoryContext tablecxt;
+
+	lock_database_backup(dbname);
+	client = ab_s3_client();
+
+	tables = lock_tables(ab_catalog_tables(relids));
+	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ?
+							GetTransactionSnapshot() : GetLatestSnapshot());
+	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
+
+	backup_id = new_backup_id(client, dbname, &started);
+
+	m = mf_new();
+	if (m == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	cb = palloc(sizeof(MemoryContextCallback));
+	cb->func = free_manifest_cb;
+	cb->arg = m;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+
+	m->format = MANIFEST_FORMAT;
+	m->backup_id = mf_str(backup_id);
+	m->database = mf_str(dbname);
+	m->started_at = mf_str(iso_utc(started));
+	m->server_version = mf_str(GetConfigOption("server_version", false, false));
+	m->system_identifier = mf_str(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
+	m->extension_version = mf_str(AB_EXTENSION_VERSION);
+	m->snapshot_lsn = mf_str(lsn);
+
+	tablecxt = AllocSetContextCreate(CurrentMemoryContext, "aibackup table",
+									 ALLOCSET_DEFAULT_SIZES);
+	foreach(lc, tables)
+	{
+		AbTable    *t = lfirst(lc);
+		char	   *key = ab_repo_table_key(dbname, backup_id, t->schema, t->name);
+		MfTable    *mt = manifest_table(m, t, key);
+		TableJob	job;
+		MemoryContext oldcxt = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		memset(&job, 0, sizeof(job));
+		job.client = client;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(tablecxt);
+		PG_TRY();
+		{
+			PushActiveSnapshot(snap);
+			backup_table(&job, t, key, mt);
+			PopActiveSnapshot();
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			table_job_free(&job);
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+
+			/* S3 down, cancel, shutdown: the backup as a whole fails */
+			if (job.s3_failed ||
+				edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+				edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+				ReThrowError(edata);
+
+			ereport(WARNING,
+					(errmsg("aibackup: table \"%s.%s\" was not backed up: %s",
+							t->schema, t->name, edata->message)));
+			mt->status = mf_str("failed");
+			mt->error = mf_str(edata->message);
+			mt->rows = mt->raw_bytes = mt->compressed_bytes = 0;
+			res->tables_failed++;
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		MemoryContextReset(tablecxt);
+
+		if (strcmp(mt->status, "ok") == 0)
+		{
+			res->tables_ok++;
+			res->rows += mt->rows;
+			res->raw_bytes += mt->raw_bytes;
+			res->compressed_bytes += mt->compressed_bytes;
+		}
+	}
+
+	seqs = ab_catalog_sequences();
+	foreach(lc, seqs)
+	{
+		AbSequence *s = lfirst(lc);
+		MfSequence *ms = mf_add_sequence(m);
+
+		if (ms == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		ms->schema = mf_str(s->schema);
+		ms->name = mf_str(s->name);
+		ms->last_value = s->last_value;
+		ms->is_called = s->is_called;
+	}
+
+	res->status = res->tables_failed > 0 ? "partial" : "ok";
+	m->status = mf_str(res->status);
+	m->finished_at = mf_str(iso_utc(GetCurrentTimestamp()));
+	ab_repo_write_manifest(client, m);
+	UnregisterSnapshot(snap);
+
+	res->backup_id = backup_id;
+	return res;
+}

@@ -1,0 +1,31 @@
+/*
+ * backup.h
+ *		One backup of the current database.  The same code serves
+ *		aibackup_backup_now() and the scheduler's worker.
+ */
+#ifndef AIBACKUP_BACKUP_H
+#define AIBACKUP_BACKUP_H
+
+#include "nodes/pg_list.h"
+
+typedef struct AbBackupResult
+{
+	char	   *backup_id;
+	char	   *status;			/* "ok" | "partial" */
+	int			tables_ok;
+	int			tables_failed;
+	int64		rows;
+	int64		raw_bytes;
+	int64		compressed_bytes;
+} AbBackupResult;
+
+/*
+ * Back up the current database (only relids when not NIL) inside the
+ * current transaction.  ERROR when the backup as a whole fails (S3,
+ * locks, another backup running): then no manifest is written and no
+ * multipart upload is left open.  A table that fails on its own makes the
+ * backup "partial" and is named in the manifest.
+ */
+extern AbBackupResult *ab_backup_run(List *relids);
+
+#endif							/* AIBACKUP_BACKUP_H */

@@ -1,0 +1,54 @@
+/*
+ * catalog.h
+ *		Which tables and sequences a backup holds, read from the catalogs.
+ */
+#ifndef AIBACKUP_CATALOG_H
+#define AIBACKUP_CATALOG_H
+
+#include "nodes/pg_list.h"
+
+/* one column as the manifest records it */
+typedef struct AbColumn
+{
+	char	   *name;
+	char	   *type;			/* format_type(atttypid, atttypmod) */
+	int			position;		/* attnum */
+	bool		not_null;
+} AbColumn;
+
+/* one table to back up */
+typedef struct AbTable
+{
+	Oid			relid;
+	char	   *schema;
+	char	   *name;
+	char	   *parent;			/* qualified partitioned parent, or NULL */
+	int64		est_bytes;		/* pg_relation_size, for part sizing */
+	List	   *columns;		/* of AbColumn *; non-dropped, non-generated */
+} AbTable;
+
+/* one sequence's state */
+typedef struct AbSequence
+{
+	char	   *schema;
+	char	   *name;
+	int64		last_value;
+	bool		is_called;
+} AbSequence;
+
+/*
+ * Tables of the current database to back up: ordinary tables and leaf
+ * partitions in non-system schemas, not members of an extension, not other
+ * sessions' temporary tables, minus aibackup.exclude.  When relids is not
+ * NIL, exactly those tables (exclusions do not apply; a relation that is
+ * not a table is an error).  Sorted by schema, name.
+ */
+extern List *ab_catalog_tables(List *relids);
+
+/* columns of one relation, as above; caller is connected to SPI */
+extern List *ab_catalog_columns(Oid relid);
+
+/* sequences in the same schemas, with their current values */
+extern List *ab_catalog_sequences(void);
+
+#endif							/* AIBACKUP_CATALOG_H */

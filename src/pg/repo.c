@@ -1,0 +1,217 @@
+/*
+ * repo.c
+ *		Knows where things are in the bucket and reads/writes manifests.
+ *
+ * A backup exists only once its manifest.json does: every reader goes
+ * through ab_repo_read_manifest() and treats a folder without one as
+ * debris (a run that failed or is still going).  Names in keys are
+ * percent-encoded (every byte outside [A-Za-z0-9_-]) so that any table name
+ * makes one flat, unambiguous key and '.' separates schema from table.
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/memutils.h"
+
+#include "pg/repo.h"
+#include "pg/s3_session.h"
+#include "pg/settings.h"
+
+#define MANIFEST_MAX_BYTES	(256 * 1024 * 1024)
+
+static void
+append_encoded(StringInfo buf, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			(*p >= '0' && *p <= '9') || *p == '_' || *p == '-')
+			appendStringInfoChar(buf, (char) *p);
+		else
+			appendStringInfo(buf, "%%%02X", *p);
+	}
+}
+
+char *
+ab_repo_db_prefix(const char *dbname)
+{
+	StringInfoData db;
+
+	initStringInfo(&db);
+	append_encoded(&db, dbname);
+	return psprintf("%s/", ab_s3_key(ab_s3_prefix ? ab_s3_prefix : "", db.data,
+									 NULL));
+}
+
+char *
+ab_repo_manifest_key(const char *dbname, const char *backup_id)
+{
+	return psprintf("%s%s/manifest.json", ab_repo_db_prefix(dbname), backup_id);
+}
+
+char *
+ab_repo_table_key(const char *dbname, const char *backup_id,
+				  const char *schema, const char *table)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s%s/", ab_repo_db_prefix(dbname), backup_id);
+	append_encoded(&buf, schema);
+	appendStringInfoChar(&buf, '.');
+	append_encoded(&buf, table);
+	appendStringInfoString(&buf, ".csv.gz");
+	return buf.data;
+}
+
+bool
+ab_repo_valid_backup_id(const char *s)
+{
+	if (s == NULL || strlen(s) != AB_BACKUP_ID_LEN)
+		return false;
+	for (int i = 0; i < AB_BACKUP_ID_LEN; i++)
+	{
+		char		ch = s[i];
+
+		if (i == 8 ? ch != 'T' : i == 15 ? ch != 'Z' : !(ch >= '0' && ch <= '9'))
+			return false;
+	}
+	return true;
+}
+
+typedef struct IdCollect
+{
+	List	   *ids;
+	size_t		prefix_len;
+} IdCollect;
+
+static int
+collect_id(void *arg, const S3ListEntry *e)
+{
+	IdCollect  *ic = arg;
+	char		id[AB_BACKUP_ID_LEN + 1];
+
+	/* palloc may not longjmp out of here safely: only copy when valid */
+	if (!e->is_prefix || strlen(e->key) != ic->prefix_len + AB_BACKUP_ID_LEN + 1)
+		return 0;
+	memcpy(id, e->key + ic->prefix_len, AB_BACKUP_ID_LEN);
+	id[AB_BACKUP_ID_LEN] = '\0';
+	if (ab_repo_valid_backup_id(id))
+		ic->ids = lappend(ic->ids, pstrdup(id));
+	return 0;
+}
+
+static int
+cmp_desc(const ListCell *a, const ListCell *b)
+{
+	return -strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+List *
+ab_repo_backup_ids(S3Client *c, const char *dbname)
+{
+	IdCollect	ic;
+	S3Error		err;
+	char	   *prefix = ab_repo_db_prefix(dbname);
+
+	ic.ids = NIL;
+	ic.prefix_len = strlen(prefix);
+	if (!s3_list_objects(c, prefix, "/", collect_id, &ic, &err))
+		ab_s3_report(&err);
+	list_sort(ic.ids, cmp_desc);
+	return ic.ids;
+}
+
+/* collects an object into malloc'd memory, bounded */
+typedef struct MemSink
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		too_big;
+} MemSink;
+
+static int
+mem_sink(void *arg, const void *data, size_t len)
+{
+	MemSink    *m = arg;
+
+	if (m->len + len > MANIFEST_MAX_BYTES)
+	{
+		m->too_big = true;
+		return 1;
+	}
+	if (m->len + len > m->cap)
+	{
+		size_t		ncap = (m->len + len) * 2;
+		char	   *n = realloc(m->data, ncap);
+
+		if (n == NULL)
+			return 1;
+		m->data = n;
+		m->cap = ncap;
+	}
+	memcpy(m->data + m->len, data, len);
+	m->len += len;
+	return 0;
+}
+
+static void
+free_manifest_cb(void *arg)
+{
+	mf_free((Manifest *) arg);
+}
+
+Manifest *
+ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
+{
+	char	   *key = ab_repo_manifest_key(dbname, backup_id);
+	MemSink		ms = {0};
+	S3Error		err;
+	Manifest   *m;
+	char		errbuf[256];
+	MemoryContextCallback *cb;
+
+	if (!s3_get_object(c, key, mem_sink, &ms, NULL, &err))
+	{
+		free(ms.data);
+		if (err.kind == S3ERR_NOT_FOUND)
+			return NULL;
+		if (ms.too_big)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("manifest \"%s\" is larger than %d MB", key,
+							MANIFEST_MAX_BYTES / (1024 * 1024))));
+		ab_s3_report(&err);
+	}
+	m = mf_parse(ms.data ? ms.data : "", ms.len, errbuf, sizeof(errbuf));
+	free(ms.data);
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("manifest \"%s\" is not valid", key),
+				 errdetail("%s", errbuf)));
+	cb = MemoryContextAlloc(CurrentMemoryContext, sizeof(MemoryContextCallback));
+	cb->func = free_manifest_cb;
+	cb->arg = m;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	return m;
+}
+
+void
+ab_repo_write_manifest(S3Client *c, const Manifest *m)
+{
+	char	   *json = mf_to_json(m);
+	char	   *key = ab_repo_manifest_key(m->database, m->backup_id);
+	S3Error		err;
+	bool		ok;
+
+	if (json == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	ok = s3_put_object(c, key, json, strlen(json), "application/json", &err);
+	free(json);
+	if (!ok)
+		ab_s3_report(&err);
+}

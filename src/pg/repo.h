@@ -1,0 +1,35 @@
+/*
+ * repo.h
+ *		The backup repository's layout in S3 and its manifests:
+ *		<prefix>/<database>/<backup_id>/{manifest.json,<schema>.<table>.csv.gz}
+ */
+#ifndef AIBACKUP_REPO_H
+#define AIBACKUP_REPO_H
+
+#include "core/manifest.h"
+#include "core/s3.h"
+#include "nodes/pg_list.h"
+
+#define AB_BACKUP_ID_LEN 16		/* YYYYMMDDTHHMMSSZ */
+
+extern char *ab_repo_db_prefix(const char *dbname);
+extern char *ab_repo_manifest_key(const char *dbname, const char *backup_id);
+extern char *ab_repo_table_key(const char *dbname, const char *backup_id,
+							   const char *schema, const char *table);
+
+/* true if s looks like a backup id */
+extern bool ab_repo_valid_backup_id(const char *s);
+
+/* ids of the backup folders of dbname, newest first (manifest or not) */
+extern List *ab_repo_backup_ids(S3Client *c, const char *dbname);
+
+/*
+ * The manifest of one backup, or NULL when it has none (not a backup).
+ * Freed with CurrentMemoryContext.  ERROR if it exists but does not parse.
+ */
+extern Manifest *ab_repo_read_manifest(S3Client *c, const char *dbname,
+									   const char *backup_id);
+
+extern void ab_repo_write_manifest(S3Client *c, const Manifest *m);
+
+#endif							/* AIBACKUP_REPO_H */
