@@ -13,7 +13,7 @@ CORE_SRCS = $(sort $(wildcard src/core/*.c))
 OBJS = $(CORE_SRCS:.c=.o) \
 	$(patsubst %.c,%.o,$(sort $(wildcard src/pg/*.c))) \
 	$(patsubst %.c,%.o,$(sort $(wildcard src/jobs/*.c))) \
-	src/aibackup.o
+	$(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers

@@ -123,6 +123,23 @@ extern bool s3_get_object(S3Client *c, const char *key,
 						  S3DataSink sink, void *arg,
 						  S3ObjectInfo *info, S3Error *err);
 
+/*
+ * Pull-style reading of one object, in ranged GETs of chunk bytes each
+ * (for consumers that ask for data, like COPY FROM).  Every range carries
+ * If-Match on the ETag seen when the reader was opened, so a changed object
+ * fails instead of splicing two versions.  Memory: one chunk.
+ */
+typedef struct S3Reader S3Reader;
+
+/* HEADs the object; *found=false (true return) when there is none */
+extern S3Reader *s3_reader_open(S3Client *c, const char *key, size_t chunk,
+								bool *found, S3Error *err);
+extern int64_t s3_reader_size(const S3Reader *r);
+/* next piece: *len == 0 at the end; data valid until the next call */
+extern bool s3_reader_next(S3Reader *r, const void **data, size_t *len,
+						   S3Error *err);
+extern void s3_reader_free(S3Reader *r);
+
 /* --- listing and deleting --- */
 
 typedef struct S3ListEntry

@@ -191,6 +191,115 @@ s3_get_object(S3Client *c, const char *key, S3DataSink sink, void *arg,
 	return ok;
 }
 
+struct S3Reader
+{
+	S3Client   *client;
+	char	   *key;
+	size_t		chunk;
+	int64_t		size;
+	int64_t		offset;			/* next byte to fetch */
+	char		etag[80];
+	S3Response	resp;			/* holds the current chunk */
+};
+
+S3Reader *
+s3_reader_open(S3Client *c, const char *key, size_t chunk, bool *found,
+			   S3Error *err)
+{
+	S3ObjectInfo info;
+	S3Reader   *r;
+
+	if (!s3_head_object(c, key, found, &info, err))
+		return NULL;
+	if (!*found)
+		return NULL;
+	r = calloc(1, sizeof(S3Reader));
+	if (r == NULL || (r->key = strdup(key)) == NULL)
+	{
+		free(r);
+		s3_set_error(err, S3ERR_OOM, "GetObject", key, "out of memory");
+		return NULL;
+	}
+	r->client = c;
+	r->chunk = chunk > 0 ? chunk : 8 * 1024 * 1024;
+	r->size = info.size;
+	snprintf(r->etag, sizeof(r->etag), "%s", info.etag);
+	s3_response_init(&r->resp);
+	return r;
+}
+
+int64_t
+s3_reader_size(const S3Reader *r)
+{
+	return r->size;
+}
+
+bool
+s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
+{
+	S3Request	req = {0};
+	SigV4Param	h[2];
+	char		range[64];
+	char		match[96];
+	int64_t		last;
+	int			nh = 0;
+
+	*data = NULL;
+	*len = 0;
+	if (r->offset >= r->size)
+		return true;
+	last = r->offset + (int64_t) r->chunk - 1;
+	if (last >= r->size)
+		last = r->size - 1;
+	snprintf(range, sizeof(range), "bytes=%lld-%lld",
+			 (long long) r->offset, (long long) last);
+	h[nh++] = (SigV4Param) {"range", range};
+	if (r->etag[0])
+	{
+		snprintf(match, sizeof(match), "\"%s\"", r->etag);
+		h[nh++] = (SigV4Param) {"if-match", match};
+	}
+	req.op = "GetObject";
+	req.method = "GET";
+	req.key = r->key;
+	req.headers = h;
+	req.nheaders = nh;
+	s3_response_free(&r->resp);
+	s3_response_init(&r->resp);
+	if (!s3_request(r->client, &req, &r->resp, err))
+		return false;
+	if (r->resp.status != 206 && !(r->resp.status == 200 && r->offset == 0 &&
+									 (int64_t) r->resp.body.len == r->size))
+	{
+		s3_set_error(err, S3ERR_PROTOCOL, "GetObject", r->key,
+					 "the server did not answer the range request with 206");
+		err->http_status = r->resp.status;
+		return false;
+	}
+	if ((int64_t) r->resp.body.len != last - r->offset + 1)
+	{
+		s3_set_error(err, S3ERR_PROTOCOL, "GetObject", r->key,
+					 "short read: asked for %lld bytes at %lld, got %zu",
+					 (long long) (last - r->offset + 1),
+					 (long long) r->offset, r->resp.body.len);
+		return false;
+	}
+	*data = r->resp.body.data;
+	*len = r->resp.body.len;
+	r->offset = last + 1;
+	return true;
+}
+
+void
+s3_reader_free(S3Reader *r)
+{
+	if (r == NULL)
+		return;
+	s3_response_free(&r->resp);
+	free(r->key);
+	free(r);
+}
+
 static bool
 s3_bad_answer(S3Error *err, const char *op, const char *key, const char *what)
 {

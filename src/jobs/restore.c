@@ -1,0 +1,584 @@
+/*
+ * restore.c
+ *		Restore one table from a backup, in the caller's transaction:
+ *		S3 (ranged GETs) -> SHA-256 -> gunzip -> COPY FROM (callback).
+ *
+ * The flow, and why:
+ *	- Everything that can be checked before touching the target is checked
+ *	  first: the backup and table exist, the object exists with the size the
+ *	  manifest recorded, the caller may read the source and write the target,
+ *	  no foreign key points at the target, the columns match by name.
+ *	- An existing target is emptied with TRUNCATE (ACCESS EXCLUSIVE until the
+ *	  transaction ends) and loaded with COPY in the same transaction, so the
+ *	  restore is all or nothing and ROLLBACK undoes it.  Its triggers fire as
+ *	  for any COPY.  A missing target is created from the manifest's columns.
+ *	- The object is verified while it streams: the SHA-256 of the compressed
+ *	  bytes and gzip's own CRC are checked at the end of the data, before
+ *	  COPY returns; a mismatch raises an ERROR, which rolls the load back.
+ *	- It runs as the caller: a role can never use restore to read data it
+ *	  could not read (SELECT on the source if it still exists) or to write
+ *	  where it could not (INSERT and TRUNCATE, or CREATE through the normal
+ *	  CREATE TABLE checks).  Row-level security on the target is refused
+ *	  unless the caller bypasses it, since COPY FROM would skip the policies.
+ *
+ * Memory: one download chunk plus zlib's window and a bounded output buffer.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_constraint.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/rls.h"
+#include "utils/varlena.h"
+
+#include "core/digest.h"
+#include "core/gzstream.h"
+#include "core/manifest.h"
+#include "core/s3.h"
+#include "jobs/restore.h"
+#include "pg/catalog.h"
+#include "pg/copy.h"
+#include "pg/repo.h"
+#include "pg/s3_session.h"
+
+#define AB_DOWNLOAD_CHUNK	(8 * 1024 * 1024)
+#define AB_INFLATE_SLICE	(16 * 1024) /* compressed bytes per inflate step */
+
+/* the streaming state of one restore */
+typedef struct RestoreStream
+{
+	S3Reader   *reader;
+	GzsInflate *gz;
+	DigestSha256 *sha;
+	const MfTable *table;
+	const char *key;
+
+	const char *in;				/* compressed bytes not yet inflated */
+	size_t		in_len;
+	bool		in_eof;
+
+	char	   *out;			/* inflated bytes not yet given to COPY */
+	size_t		out_len;
+	size_t		out_pos;
+	size_t		out_cap;
+	bool		out_oom;
+
+	int64		compressed;
+	bool		finished;
+} RestoreStream;
+
+static int
+inflate_sink(void *arg, const void *data, size_t len)
+{
+	RestoreStream *rs = arg;
+
+	if (rs->out_len + len > rs->out_cap)
+	{
+		size_t		ncap = Max(rs->out_cap * 2, rs->out_len + len);
+		char	   *n = realloc(rs->out, ncap);
+
+		if (n == NULL)
+		{
+			rs->out_oom = true;
+			return 1;
+		}
+		rs->out = n;
+		rs->out_cap = ncap;
+	}
+	memcpy(rs->out + rs->out_len, data, len);
+	rs->out_len += len;
+	return 0;
+}
+
+static void
+stream_corrupt(RestoreStream *rs, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("backup object \"%s\" is corrupt: %s", rs->key, what),
+			 errhint("The object was changed or damaged after the backup; restore from another backup.")));
+}
+
+/* refill rs->out with inflated bytes; false at the end of the data */
+static bool
+stream_fill(RestoreStream *rs)
+{
+	rs->out_len = 0;
+	rs->out_pos = 0;
+	while (rs->out_len == 0)
+	{
+		size_t		n;
+
+		if (rs->in_len == 0 && !rs->in_eof)
+		{
+			const void *data;
+			size_t		len;
+			S3Error		err;
+
+			if (!s3_reader_next(rs->reader, &data, &len, &err))
+			{
+				if (err.http_status == 412)
+					stream_corrupt(rs, "it changed while it was being read");
+				ab_s3_report(&err);
+			}
+			CHECK_FOR_INTERRUPTS();
+			if (len == 0)
+				rs->in_eof = true;
+			else
+			{
+				rs->in = data;
+				rs->in_len = len;
+				rs->compressed += len;
+				digest_sha256_update(rs->sha, data, len);
+			}
+		}
+		if (rs->in_len == 0 && rs->in_eof)
+		{
+			char		sha[DIGEST_SHA256_HEX];
+
+			if (rs->finished)
+				return false;
+			rs->finished = true;
+			if (!gzs_inflate_finish(rs->gz))
+				stream_corrupt(rs, gzs_inflate_error(rs->gz));
+			digest_sha256_final(rs->sha, sha);
+			if (rs->compressed != rs->table->compressed_bytes)
+				stream_corrupt(rs, psprintf("it has %lld bytes, the manifest recorded %lld",
+											(long long) rs->compressed,
+											(long long) rs->table->compressed_bytes));
+			if (rs->table->sha256 == NULL || strcmp(sha, rs->table->sha256) != 0)
+				stream_corrupt(rs, psprintf("SHA-256 checksum mismatch (got %s, the manifest recorded %s)",
+											sha, rs->table->sha256 ? rs->table->sha256 : "none"));
+			return rs->out_len > 0;
+		}
+		/* inflate in small slices so the output stays bounded */
+		n = Min(rs->in_len, AB_INFLATE_SLICE);
+		if (!gzs_inflate_write(rs->gz, rs->in, n))
+		{
+			if (rs->out_oom)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			stream_corrupt(rs, gzs_inflate_error(rs->gz));
+		}
+		rs->in += n;
+		rs->in_len -= n;
+	}
+	return true;
+}
+
+static size_t
+copy_source(void *arg, char *buf, size_t maxlen)
+{
+	RestoreStream *rs = arg;
+	size_t		n;
+
+	if (rs->out_pos >= rs->out_len && !stream_fill(rs))
+		return 0;
+	n = Min(maxlen, rs->out_len - rs->out_pos);
+	memcpy(buf, rs->out + rs->out_pos, n);
+	rs->out_pos += n;
+	return n;
+}
+
+static void
+stream_free(RestoreStream *rs)
+{
+	s3_reader_free(rs->reader);
+	gzs_inflate_free(rs->gz);
+	digest_sha256_free(rs->sha);
+	free(rs->out);
+	rs->reader = NULL;
+	rs->gz = NULL;
+	rs->sha = NULL;
+	rs->out = NULL;
+}
+
+/* split a possibly qualified, possibly quoted name; ERROR if it does not parse */
+static List *
+parse_table_name(const char *what, const char *name)
+{
+	char	   *raw = pstrdup(name);
+	List	   *names;
+
+	if (!SplitIdentifierString(raw, '.', &names) || names == NIL ||
+		list_length(names) > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid %s name \"%s\"", what, name),
+				 errhint("Write a table name as in SQL: table, schema.table, or \"Quoted Name\".")));
+	return names;
+}
+
+/* the manifest entry for the requested (schema, table), NULL if absent */
+static const MfTable *
+find_in_manifest(const Manifest *m, List *names)
+{
+	if (list_length(names) == 2)
+		return mf_find_table(m, linitial(names), lsecond(names));
+	else
+	{
+		/* unqualified: the first schema of search_path that has it, else a unique match */
+		List	   *path = fetch_search_path(false);
+		ListCell   *lc;
+		const MfTable *found = NULL;
+		int			matches = 0;
+
+		foreach(lc, path)
+		{
+			char	   *nsp = get_namespace_name(lfirst_oid(lc));
+			const MfTable *t;
+
+			if (nsp && (t = mf_find_table(m, nsp, linitial(names))) != NULL)
+				return t;
+		}
+		for (int i = 0; i < m->ntables; i++)
+		{
+			if (strcmp(m->tables[i].name, linitial(names)) == 0)
+			{
+				found = &m->tables[i];
+				matches++;
+			}
+		}
+		if (matches > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_ALIAS),
+					 errmsg("table name \"%s\" is ambiguous in backup \"%s\"",
+							(char *) linitial(names), m->backup_id),
+					 errhint("Qualify it with its schema.")));
+		return found;
+	}
+}
+
+static void
+check_read_privilege(const MfTable *t)
+{
+	Oid			nsp = get_namespace_oid(t->schema, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(t->name, nsp) : InvalidOid;
+	AclResult	acl;
+
+	if (!OidIsValid(relid))
+		return;					/* dropped: nobody can read it now */
+	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	if (acl != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to restore table \"%s.%s\"", t->schema, t->name),
+				 errdetail("Restoring a table that still exists requires SELECT on it.")));
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to restore table \"%s.%s\"", t->schema, t->name),
+				 errdetail("Row-level security limits what this role can read of it, and a restore would show every row.")));
+}
+
+/* refuse targets that other tables reference by foreign key */
+static void
+check_no_referencing_fk(Oid relid, const char *qualname)
+{
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	Oid			types[1] = {OIDOID};
+	int			rc;
+
+	rc = SPI_execute_with_args(
+							   "SELECT c.conname, c.conrelid::regclass::text FROM pg_constraint c "
+							   "WHERE c.contype = 'f' AND c.confrelid = $1 AND c.conrelid <> $1 "
+							   "ORDER BY 1 LIMIT 1", 1, types, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		char	   *con = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *from = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot replace the rows of table %s: constraint \"%s\" of table %s references it",
+						qualname, con, from),
+				 errdetail("Emptying a referenced table would break or cascade into the referencing table."),
+				 errhint("Restore into a new table (target_table) and reconcile, or restore the referencing tables too after dropping the constraint.")));
+	}
+}
+
+/* the target's columns must be the backup's columns, by name */
+static void
+check_columns(Oid relid, const MfTable *t, const char *qualname)
+{
+	List	   *cols = ab_catalog_columns(relid);
+	ListCell   *lc;
+
+	for (int i = 0; i < t->ncolumns; i++)
+	{
+		bool		found = false;
+
+		foreach(lc, cols)
+		{
+			if (strcmp(((AbColumn *) lfirst(lc))->name, t->columns[i].name) == 0)
+				found = true;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of the backup does not exist in table %s",
+							t->columns[i].name, qualname),
+					 errhint("Restore into a new table (target_table) and reconcile.")));
+	}
+	foreach(lc, cols)
+	{
+		AbColumn   *c = lfirst(lc);
+		bool		found = false;
+
+		for (int i = 0; i < t->ncolumns; i++)
+		{
+			if (strcmp(c->name, t->columns[i].name) == 0)
+				found = true;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table %s is not in the backup", c->name, qualname),
+					 errhint("Restore into a new table (target_table) and reconcile.")));
+	}
+}
+
+static void
+spi_exec(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+}
+
+static char *
+create_table_sql(const char *schema, const char *name, const MfTable *t)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "CREATE TABLE %s (",
+					 quote_qualified_identifier(schema, name));
+	for (int i = 0; i < t->ncolumns; i++)
+		appendStringInfo(&q, "%s%s %s%s", i ? ", " : "",
+						 quote_identifier(t->columns[i].name),
+						 t->columns[i].type,
+						 t->columns[i].not_null ? " NOT NULL" : "");
+	appendStringInfoChar(&q, ')');
+	return q.data;
+}
+
+/* find the backup and its table entry */
+static const MfTable *
+locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
+	   const char *source, Manifest **mp)
+{
+	const MfTable *t;
+
+	if (backup_id)
+	{
+		Manifest   *m;
+
+		if (!ab_repo_valid_backup_id(backup_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" is not a backup id", backup_id),
+					 errhint("Backup ids look like 20261124T040000Z; aibackup_list_backups() lists them.")));
+		m = ab_repo_read_manifest(c, dbname, backup_id);
+		if (m == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("backup \"%s\" of database \"%s\" does not exist", backup_id, dbname),
+					 errhint("aibackup_list_backups() lists the backups.")));
+		t = find_in_manifest(m, names);
+		if (t == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("backup \"%s\" has no table \"%s\"", backup_id, source),
+					 errhint("aibackup_list_tables('%s') lists its tables.", backup_id)));
+		if (strcmp(t->status, "ok") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table \"%s.%s\" failed in backup \"%s\"", t->schema, t->name, backup_id),
+					 errdetail("%s", t->error ? t->error : "No reason was recorded."),
+					 errhint("Restore it from another backup.")));
+		*mp = m;
+		return t;
+	}
+	else
+	{
+		ListCell   *lc;
+
+		foreach(lc, ab_repo_backup_ids(c, dbname))
+		{
+			Manifest   *m = ab_repo_read_manifest(c, dbname, lfirst(lc));
+
+			if (m == NULL)
+				continue;
+			t = find_in_manifest(m, names);
+			if (t && strcmp(t->status, "ok") == 0)
+			{
+				*mp = m;
+				return t;
+			}
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("no backup of database \"%s\" holds table \"%s\"", dbname, source),
+				 errhint("aibackup_list_tables() lists the tables of a backup.")));
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+int64
+ab_restore_table(const char *source, const char *backup_id, const char *target)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+	List	   *src_names = parse_table_name("table", source);
+	List	   *tgt_names = target ? parse_table_name("target table", target) : NIL;
+	S3Client   *client;
+	Manifest   *m = NULL;
+	const MfTable *volatile t;
+	char	   *tgt_schema;
+	char	   *tgt_name;
+	char	   *qualname;
+	Oid			nsp;
+	Oid			relid;
+	bool		found;
+	S3Error		err;
+	RestoreStream rs;
+	Relation	rel;
+	List	   *attnames = NIL;
+	uint64		rows = 0;
+	AclResult	acl;
+
+	PreventCommandIfReadOnly("aibackup_restore_table()");
+
+	client = ab_s3_client();
+	t = locate(client, dbname, backup_id, src_names, source, &m);
+
+	/* where it goes */
+	if (tgt_names == NIL)
+	{
+		tgt_schema = t->schema;
+		tgt_name = t->name;
+	}
+	else if (list_length(tgt_names) == 2)
+	{
+		tgt_schema = linitial(tgt_names);
+		tgt_name = lsecond(tgt_names);
+	}
+	else
+	{
+		RangeVar   *rv = makeRangeVar(NULL, linitial(tgt_names), -1);
+		Oid			existing = RangeVarGetRelid(rv, NoLock, true);
+
+		tgt_name = linitial(tgt_names);
+		tgt_schema = get_namespace_name(OidIsValid(existing) ?
+										get_rel_namespace(existing) :
+										RangeVarGetCreationNamespace(rv));
+	}
+	nsp = get_namespace_oid(tgt_schema, true);
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("schema \"%s\" does not exist", tgt_schema),
+				 errhint("Create the schema first, or name another target_table.")));
+	qualname = quote_qualified_identifier(tgt_schema, tgt_name);
+
+	/* the object is there and whole, before anything changes */
+	memset(&rs, 0, sizeof(rs));
+	rs.table = t;
+	rs.key = t->object_key;
+	rs.reader = s3_reader_open(client, t->object_key, AB_DOWNLOAD_CHUNK, &found, &err);
+	if (rs.reader == NULL && !found && err.kind == S3ERR_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("backup object \"%s\" is missing", t->object_key),
+				 errdetail("Backup \"%s\" lists it, but it is not in the bucket.", m->backup_id),
+				 errhint("Restore from another backup.")));
+	if (rs.reader == NULL)
+		ab_s3_report(&err);
+
+	PG_TRY();
+	{
+		if (s3_reader_size(rs.reader) != t->compressed_bytes)
+			stream_corrupt(&rs, psprintf("it has %lld bytes, the manifest recorded %lld",
+										 (long long) s3_reader_size(rs.reader),
+										 (long long) t->compressed_bytes));
+
+		check_read_privilege(t);
+
+		SPI_connect();
+		relid = get_relname_relid(tgt_name, nsp);
+		if (OidIsValid(relid))
+		{
+			LockRelationOid(relid, AccessExclusiveLock);
+			if (get_rel_relkind(relid) != RELKIND_RELATION)
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("%s is not a table", qualname),
+						 errhint("Restore into a plain table, or into a partition.")));
+			acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+			if (acl != ACLCHECK_OK)
+				aclcheck_error(acl, OBJECT_TABLE, tgt_name);
+			acl = pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE);
+			if (acl != ACLCHECK_OK)
+				aclcheck_error(acl, OBJECT_TABLE, tgt_name);
+			if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("cannot restore into %s: row-level security is enabled for this role", qualname),
+						 errhint("Restore as the table's owner or a role with BYPASSRLS, or into a new table.")));
+			check_no_referencing_fk(relid, qualname);
+			check_columns(relid, t, qualname);
+			spi_exec(psprintf("TRUNCATE %s", qualname));
+		}
+		else
+		{
+			spi_exec(create_table_sql(tgt_schema, tgt_name, t));
+			CommandCounterIncrement();
+			relid = get_relname_relid(tgt_name, nsp);
+		}
+		SPI_finish();
+
+		for (int i = 0; i < t->ncolumns; i++)
+			attnames = lappend(attnames, makeString(pstrdup(t->columns[i].name)));
+
+		rs.gz = gzs_inflate_new(inflate_sink, &rs);
+		rs.sha = digest_sha256_new();
+		if (rs.gz == NULL || rs.sha == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+
+		rel = table_open(relid, RowExclusiveLock);
+		rows = ab_copy_in(rel, attnames, false, copy_source, &rs);
+		/* COPY may stop before asking for the end: make sure all was checked */
+		while (!rs.finished)
+		{
+			char		probe[1];
+
+			if (copy_source(&rs, probe, 1) != 0)
+				stream_corrupt(&rs, "it has data after the last row");
+		}
+		table_close(rel, NoLock);
+	}
+	PG_FINALLY();
+	{
+		stream_free(&rs);
+	}
+	PG_END_TRY();
+
+	ereport(NOTICE,
+			(errmsg("restored " UINT64_FORMAT " rows into %s from backup \"%s\"",
+					rows, qualname, m->backup_id)));
+	return (int64) rows;
+}

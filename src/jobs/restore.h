@@ -1,0 +1,16 @@
+/*
+ * restore.h
+ *		Restore one table from a backup into the current database.
+ */
+#ifndef AIBACKUP_RESTORE_H
+#define AIBACKUP_RESTORE_H
+
+/*
+ * source: the table's name as it was in the backup (qualified or not,
+ * quoted or not); backup_id NULL = newest backup that holds it; target
+ * NULL = the source's name.  Returns the rows loaded.
+ */
+extern int64 ab_restore_table(const char *source, const char *backup_id,
+							  const char *target);
+
+#endif							/* AIBACKUP_RESTORE_H */

@@ -1,0 +1,203 @@
+/*
+ * sql_functions.c
+ *		SQL-callable entry points for backups: aibackup_backup_now(),
+ *		aibackup_list_backups(), aibackup_list_tables(),
+ *		aibackup_restore_table().  Thin: argument handling and result rows;
+ *		the work is in jobs/ and pg/.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "core/manifest.h"
+#include "jobs/backup.h"
+#include "jobs/restore.h"
+#include "pg/repo.h"
+#include "pg/s3_session.h"
+
+PG_FUNCTION_INFO_V1(aibackup_backup_now);
+PG_FUNCTION_INFO_V1(aibackup_list_backups);
+PG_FUNCTION_INFO_V1(aibackup_list_tables);
+PG_FUNCTION_INFO_V1(aibackup_restore_table);
+
+Datum
+aibackup_backup_now(PG_FUNCTION_ARGS)
+{
+	List	   *relids = NIL;
+	AbBackupResult *res;
+
+	if (!PG_ARGISNULL(0))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(arr, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("the list of tables must not contain NULL")));
+			relids = list_append_unique_oid(relids, DatumGetObjectId(elems[i]));
+		}
+		if (relids == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the list of tables is empty"),
+					 errhint("Pass NULL to back up every table.")));
+	}
+	res = ab_backup_run(relids);
+	ereport(NOTICE,
+			(errmsg("backup \"%s\" %s: %d tables, " INT64_FORMAT " rows, " INT64_FORMAT " bytes raw, " INT64_FORMAT " bytes compressed%s",
+					res->backup_id,
+					strcmp(res->status, "ok") == 0 ? "finished" : "is partial",
+					res->tables_ok, res->rows, res->raw_bytes, res->compressed_bytes,
+					res->tables_failed ? psprintf(", %d tables failed", res->tables_failed) : "")));
+	PG_RETURN_TEXT_P(cstring_to_text(res->backup_id));
+}
+
+/* ISO 8601 text from a manifest -> timestamptz datum (NULL if absent) */
+static Datum
+ts_datum(const char *iso, bool *isnull)
+{
+	*isnull = (iso == NULL || iso[0] == '\0');
+	if (*isnull)
+		return (Datum) 0;
+	return DirectFunctionCall3(timestamptz_in, CStringGetDatum(iso),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+Datum
+aibackup_list_backups(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *dbname = get_database_name(MyDatabaseId);
+	S3Client   *client;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	client = ab_s3_client();
+	foreach(lc, ab_repo_backup_ids(client, dbname))
+	{
+		Manifest   *m = ab_repo_read_manifest(client, dbname, lfirst(lc));
+		Datum		values[8];
+		bool		nulls[8] = {0};
+		int64		rows = 0,
+					raw = 0,
+					comp = 0;
+		int			ntables = 0;
+
+		if (m == NULL)
+			continue;			/* no manifest: not a backup */
+		for (int i = 0; i < m->ntables; i++)
+		{
+			if (strcmp(m->tables[i].status, "ok") != 0)
+				continue;
+			ntables++;
+			rows += m->tables[i].rows;
+			raw += m->tables[i].raw_bytes;
+			comp += m->tables[i].compressed_bytes;
+		}
+		values[0] = CStringGetTextDatum(m->backup_id);
+		values[1] = CStringGetTextDatum(m->status);
+		values[2] = ts_datum(m->started_at, &nulls[2]);
+		values[3] = ts_datum(m->finished_at, &nulls[3]);
+		values[4] = Int32GetDatum(ntables);
+		values[5] = Int64GetDatum(rows);
+		values[6] = Int64GetDatum(raw);
+		values[7] = Int64GetDatum(comp);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+aibackup_list_tables(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *dbname = get_database_name(MyDatabaseId);
+	S3Client   *client;
+	Manifest   *m = NULL;
+
+	InitMaterializedSRF(fcinfo, 0);
+	client = ab_s3_client();
+	if (!PG_ARGISNULL(0))
+	{
+		char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		if (!ab_repo_valid_backup_id(id))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" is not a backup id", id),
+					 errhint("Backup ids look like 20261124T040000Z; aibackup_list_backups() lists them.")));
+		m = ab_repo_read_manifest(client, dbname, id);
+		if (m == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("backup \"%s\" of database \"%s\" does not exist", id, dbname),
+					 errhint("aibackup_list_backups() lists the backups.")));
+	}
+	else
+	{
+		ListCell   *lc;
+
+		foreach(lc, ab_repo_backup_ids(client, dbname))
+		{
+			m = ab_repo_read_manifest(client, dbname, lfirst(lc));
+			if (m)
+				break;
+		}
+		if (m == NULL)
+			return (Datum) 0;	/* no backups: no rows */
+	}
+
+	for (int i = 0; i < m->ntables; i++)
+	{
+		const MfTable *t = &m->tables[i];
+		Datum		values[8];
+		bool		nulls[8] = {0};
+
+		if (strcmp(t->status, "ok") != 0)
+			continue;
+		values[0] = CStringGetTextDatum(m->backup_id);
+		values[1] = CStringGetTextDatum(t->schema);
+		values[2] = CStringGetTextDatum(t->name);
+		values[3] = Int64GetDatum(t->rows);
+		values[4] = Int64GetDatum(t->raw_bytes);
+		values[5] = Int64GetDatum(t->compressed_bytes);
+		values[6] = CStringGetTextDatum(t->object_key);
+		nulls[7] = (t->sha256 == NULL);
+		values[7] = nulls[7] ? (Datum) 0 : CStringGetTextDatum(t->sha256);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+aibackup_restore_table(PG_FUNCTION_ARGS)
+{
+	char	   *source;
+	char	   *backup_id = NULL;
+	char	   *target = NULL;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source_table must not be NULL")));
+	source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+		backup_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!PG_ARGISNULL(2))
+		target = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	PG_RETURN_INT64(ab_restore_table(source, backup_id, target));
+}
