@@ -40,6 +40,7 @@ for _ in $(seq 1 50); do
 done
 
 export PERL5LIB=/usr/lib/postgresql/15/lib/pgxs/src/test/perl${PERL5LIB:+:$PERL5LIB}
+export PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
 export TESTDIR=$WORK/tap
 export AIBACKUP_TEST_WORK=$WORK
 mkdir -p "$TESTDIR"

@@ -1,0 +1,77 @@
+#!/bin/bash
+# Install what aibackup needs to build and test, from Debian 12's packages.
+#
+#   scripts/deps.sh        (as root; idempotent: a second run only checks)
+#
+# Build: PostgreSQL 15 server headers, libcurl, zlib, OpenSSL (+ krb5 headers
+# that PostgreSQL's own headers pull in). Tests: PostgreSQL 15 itself, IPC::Run
+# for the TAP tests, and a real S3 server on loopback: OpenStack Swift with
+# its s3api middleware plus memcached (scripts/s3server.sh runs its own
+# instances of those under a scratch folder), awscli, openssl and curl as
+# independent clients.
+#
+# Package post-install scripts would normally start system services
+# (memcached on 11211, PostgreSQL's 'main' cluster on 5432). While installing,
+# a policy-rc.d that forbids starting services is put in place (unless one
+# already exists), so nothing is left running; the test harness never depends
+# on those system services anyway.
+
+set -eu
+set -o pipefail
+
+PKGS="postgresql-15 postgresql-server-dev-15 postgresql-client-15
+libcurl4-openssl-dev zlib1g-dev libssl-dev libkrb5-dev libipc-run-perl
+make gcc
+swift swift-proxy swift-account swift-container swift-object memcached
+awscli openssl curl python3 ca-certificates"
+
+missing() {
+    local p st
+    for p in $PKGS; do
+        st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+        case "$st" in ii*) ;; *) echo "$p" ;; esac
+    done
+}
+
+MISSING=$(missing | tr '\n' ' ')
+if [ -z "${MISSING// /}" ]; then
+    echo "deps.sh: all packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+    echo "deps.sh: missing packages: $MISSING" >&2
+    echo "deps.sh: run me as root to install them" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing: $MISSING"
+export DEBIAN_FRONTEND=noninteractive
+
+POLICY=/usr/sbin/policy-rc.d
+OWN_POLICY=0
+cleanup() {
+    if [ "$OWN_POLICY" = 1 ]; then
+        rm -f "$POLICY"
+    fi
+}
+trap cleanup EXIT
+if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\n# temporary, from aibackup scripts/deps.sh: start no services\nexit 101\n' >"$POLICY"
+    chmod 755 "$POLICY"
+    OWN_POLICY=1
+fi
+
+# A stale or empty package list makes install fail: refresh it first.
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    $PKGS >/dev/null
+
+STILL=$(missing | tr '\n' ' ')
+if [ -n "${STILL// /}" ]; then
+    echo "deps.sh: still missing after install: $STILL" >&2
+    exit 1
+fi
+echo "deps.sh: done"
