@@ -38,6 +38,7 @@
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -281,6 +282,16 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 	AclResult	acl;
 
 	rel = table_open(t->relid, NoLock);	/* locked by lock_tables */
+
+	/* size for the part size: heap and TOAST, now that it is locked */
+	t->est_bytes = (int64) RelationGetNumberOfBlocks(rel) * BLCKSZ;
+	if (OidIsValid(rel->rd_rel->reltoastrelid))
+	{
+		Relation	toast = table_open(rel->rd_rel->reltoastrelid, AccessShareLock);
+
+		t->est_bytes += (int64) RelationGetNumberOfBlocks(toast) * BLCKSZ;
+		table_close(toast, AccessShareLock);
+	}
 
 	/* a granted non-superuser must not read what they could not SELECT */
 	acl = pg_class_aclcheck(t->relid, GetUserId(), ACL_SELECT);

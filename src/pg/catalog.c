@@ -107,7 +107,7 @@ ab_catalog_tables(List *relids)
 						   "     FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
 						   "     JOIN pg_namespace pn ON pn.oid = p.relnamespace "
 						   "    WHERE i.inhrelid = c.oid AND c.relispartition LIMIT 1), "
-						   "  pg_relation_size(c.oid) "
+						   "  c.relpages::bigint * current_setting('block_size')::bigint "
 						   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ");
 	if (relids != NIL)
 	{
@@ -151,7 +151,7 @@ ab_catalog_tables(List *relids)
 		relkind = SPI_getvalue(tup, desc, 4);
 		t->parent = SPI_getvalue(tup, desc, 5);
 		size = SPI_getvalue(tup, desc, 6);
-		t->est_bytes = size ? strtoll(size, NULL, 10) : 0;
+		t->est_bytes = size ? strtoll(size, NULL, 10) : 0;	/* refined once locked */
 		MemoryContextSwitchTo(old);
 
 		if (relids != NIL && relkind[0] != 'r')
@@ -201,29 +201,47 @@ ab_catalog_sequences(void)
 {
 	List	   *seqs = NIL;
 	int			rc;
+	uint64		n;
+	SPITupleTable *names;
 	MemoryContext outer = CurrentMemoryContext;
 
 	SPI_connect();
-	rc = SPI_execute("SELECT s.schemaname, s.sequencename, "
-					 "  coalesce(s.last_value, s.start_value), s.last_value IS NOT NULL "
-					 "FROM pg_sequences s JOIN pg_namespace n ON n.nspname = s.schemaname "
-					 "WHERE " SCHEMA_FILTER
+
+	/*
+	 * pg_sequences hides last_value until the sequence is called (and from
+	 * roles without privileges); read each sequence itself instead, skipping
+	 * those the role may not read.
+	 */
+	rc = SPI_execute("SELECT n.nspname, c.relname, "
+					 "  quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+					 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+					 "WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND "
+					 SCHEMA_FILTER
+					 "AND has_sequence_privilege(c.oid, 'SELECT') "
 					 "ORDER BY 1, 2", true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	names = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(outer);
-		AbSequence *s = palloc0(sizeof(AbSequence));
+		HeapTuple	tup = names->vals[i];
+		TupleDesc	desc = names->tupdesc;
+		char	   *qual = SPI_getvalue(tup, desc, 3);
+		AbSequence *s;
+		MemoryContext old;
 		char	   *v;
 
-		s->schema = SPI_getvalue(tup, desc, 1);
-		s->name = SPI_getvalue(tup, desc, 2);
-		v = SPI_getvalue(tup, desc, 3);
+		rc = SPI_execute(psprintf("SELECT last_value, is_called FROM %s", qual), true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read sequence %s", qual);
+		old = MemoryContextSwitchTo(outer);
+		s = palloc0(sizeof(AbSequence));
+		s->schema = pstrdup(SPI_getvalue(tup, desc, 1));
+		s->name = pstrdup(SPI_getvalue(tup, desc, 2));
+		v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		s->last_value = v ? strtoll(v, NULL, 10) : 0;
-		v = SPI_getvalue(tup, desc, 4);
+		v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		s->is_called = v && v[0] == 't';
 		seqs = lappend(seqs, s);
 		MemoryContextSwitchTo(old);
