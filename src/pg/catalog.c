@@ -217,7 +217,7 @@ ab_catalog_sequences(void)
 					 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 					 "WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND "
 					 SCHEMA_FILTER
-					 "AND has_sequence_privilege(c.oid, 'SELECT') "
+					 "AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'SELECT') END "
 					 "ORDER BY 1, 2", true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
