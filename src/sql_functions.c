@@ -56,7 +56,7 @@ aibackup_backup_now(PG_FUNCTION_ARGS)
 					 errmsg("the list of tables is empty"),
 					 errhint("Pass NULL to back up every table.")));
 	}
-	res = ab_backup_run(relids);
+	res = ab_backup_run(relids, false);
 	ereport(NOTICE,
 			(errmsg("backup \"%s\" %s: %d tables, " INT64_FORMAT " rows, " INT64_FORMAT " bytes raw, " INT64_FORMAT " bytes compressed%s",
 					res->backup_id,

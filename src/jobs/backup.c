@@ -62,6 +62,7 @@
 #include "pg/repo.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
+#include "pg/state.h"
 
 #define AB_EXTENSION_VERSION	"0.1"
 #define AB_ADVISORY_KEY			0x61696262	/* "aibb" */
@@ -78,6 +79,9 @@ typedef struct TableJob
 	bool		s3_failed;		/* the error came from S3: fail the backup */
 	int64		raw_bytes;
 	int64		compressed_bytes;
+	int64		reported;		/* raw bytes at the last progress report */
+	int64		done_raw;		/* totals of the tables before this one */
+	int64		done_compressed;
 } TableJob;
 
 /* "2026-11-24T03:10:00.123456Z" */
@@ -143,6 +147,9 @@ lock_database_backup(const char *dbname)
 	{
 		VirtualTransactionId *holders = GetLockConflicts(&tag, ExclusiveLock, NULL);
 		int			pid = 0;
+		char		running_id[AB_ID_LEN] = "";
+		bool		scheduled = false;
+		int			state_pid = ab_state_running(MyDatabaseId, running_id, &scheduled);
 
 #if PG_VERSION_NUM < 170000
 		if (holders && VirtualTransactionIdIsValid(holders[0]))
@@ -161,6 +168,13 @@ lock_database_backup(const char *dbname)
 				pid = proc->pid;
 		}
 #endif
+		if (state_pid != 0 && running_id[0])
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("another backup of database \"%s\" is running: %s backup \"%s\" in process %d",
+							dbname, scheduled ? "scheduled" : "manual",
+							running_id, state_pid),
+					 errhint("Wait for it to finish; backups of one database never overlap.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("another backup of database \"%s\" is running", dbname),
@@ -258,6 +272,14 @@ copy_to_gz(void *arg, const char *data, size_t len)
 	j->raw_bytes += len;
 	if (!gzs_deflate_write(j->gz, data, len))
 		table_job_fail(j, "compress");
+	/* progress every 4 MB, so the view moves during a long table */
+	if (j->raw_bytes - j->reported >= 4 * 1024 * 1024)
+	{
+		j->reported = j->raw_bytes;
+		ab_progress_bytes(j->done_raw + j->raw_bytes,
+						  j->done_compressed + j->compressed_bytes,
+						  j->done_compressed + s3_upload_bytes_sent(j->upload));
+	}
 }
 
 static void
@@ -396,8 +418,11 @@ new_backup_id(S3Client *c, const char *dbname, TimestampTz *started)
 	return NULL;				/* keep compiler quiet */
 }
 
-AbBackupResult *
-ab_backup_run(List *relids)
+/* set once this process's backup is recorded as running in shared memory */
+static bool backup_registered = false;
+
+static AbBackupResult *
+backup_run(List *relids, bool scheduled)
 {
 	char	   *dbname = get_database_name(MyDatabaseId);
 	S3Client   *client;
@@ -414,6 +439,8 @@ ab_backup_run(List *relids)
 	MemoryContext tablecxt;
 
 	lock_database_backup(dbname);
+	ab_progress_begin("backup", NULL);
+	ab_progress_phase("locking tables");
 	client = ab_s3_client();
 
 	tables = lock_tables(ab_catalog_tables(relids));
@@ -422,6 +449,10 @@ ab_backup_run(List *relids)
 	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
 
 	backup_id = new_backup_id(client, dbname, &started);
+	ab_state_backup_started(MyDatabaseId, dbname, backup_id, scheduled);
+	backup_registered = true;
+	ab_progress_begin("backup", backup_id);
+	ab_progress_phase("copying");
 
 	m = mf_new();
 	if (m == NULL)
@@ -453,6 +484,10 @@ ab_backup_run(List *relids)
 
 		memset(&job, 0, sizeof(job));
 		job.client = client;
+		job.done_raw = res->raw_bytes;
+		job.done_compressed = res->compressed_bytes;
+		ab_progress_table(t->relid, psprintf("%s.%s", t->schema, t->name),
+						  foreach_current_index(lc), list_length(tables));
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(tablecxt);
@@ -522,9 +557,54 @@ ab_backup_run(List *relids)
 	res->status = res->tables_failed > 0 ? "partial" : "ok";
 	m->status = mf_str(res->status);
 	m->finished_at = mf_str(iso_utc(GetCurrentTimestamp()));
+	ab_progress_phase("writing manifest");
 	ab_repo_write_manifest(client, m);
 	UnregisterSnapshot(snap);
 
 	res->backup_id = backup_id;
+	if (res->tables_failed > 0)
+	{
+		for (int i = 0; i < m->ntables; i++)
+			if (m->tables[i].error)
+			{
+				res->first_error = psprintf("table %s.%s: %s", m->tables[i].schema,
+											m->tables[i].name, m->tables[i].error);
+				break;
+			}
+	}
+	return res;
+}
+
+AbBackupResult *
+ab_backup_run(List *relids, bool scheduled)
+{
+	AbBackupResult *res = NULL;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		res = backup_run(relids, scheduled);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		/* a backup refused before it began (another one runs) counts nothing */
+		if (backup_registered)
+			ab_state_backup_finished(MyDatabaseId, "failed", edata->message,
+									 0, 0, 0, 0, 0);
+		backup_registered = false;
+		ab_progress_end();
+		FreeErrorData(edata);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	backup_registered = false;
+	ab_state_backup_finished(MyDatabaseId, res->status, res->first_error,
+							 res->tables_ok, res->tables_failed, res->rows,
+							 res->raw_bytes, res->compressed_bytes);
+	ab_progress_end();
 	return res;
 }

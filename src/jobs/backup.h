@@ -17,6 +17,7 @@ typedef struct AbBackupResult
 	int64		rows;
 	int64		raw_bytes;
 	int64		compressed_bytes;
+	char	   *first_error;	/* of a partial backup, or NULL */
 } AbBackupResult;
 
 /*
@@ -24,8 +25,9 @@ typedef struct AbBackupResult
  * current transaction.  ERROR when the backup as a whole fails (S3,
  * locks, another backup running): then no manifest is written and no
  * multipart upload is left open.  A table that fails on its own makes the
- * backup "partial" and is named in the manifest.
+ * backup "partial" and is named in the manifest.  Either way the outcome
+ * is counted in shared memory (pg_stat_aibackup) when it is there.
  */
-extern AbBackupResult *ab_backup_run(List *relids);
+extern AbBackupResult *ab_backup_run(List *relids, bool scheduled);
 
 #endif							/* AIBACKUP_BACKUP_H */

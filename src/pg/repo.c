@@ -11,6 +11,8 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 #include "utils/memutils.h"
 
 #include "pg/repo.h"
@@ -214,4 +216,101 @@ ab_repo_write_manifest(S3Client *c, const Manifest *m)
 	free(json);
 	if (!ok)
 		ab_s3_report(&err);
+}
+
+typedef struct KeyCollect
+{
+	List	   *keys;
+	bool		oom;
+} KeyCollect;
+
+static int
+collect_key(void *arg, const S3ListEntry *e)
+{
+	KeyCollect *kc = arg;
+
+	if (!e->is_prefix)
+		kc->keys = lappend(kc->keys, pstrdup(e->key));
+	return 0;
+}
+
+void
+ab_repo_delete_backup(S3Client *c, const char *dbname, const char *backup_id)
+{
+	char	   *manifest = ab_repo_manifest_key(dbname, backup_id);
+	char	   *prefix = psprintf("%s%s/", ab_repo_db_prefix(dbname), backup_id);
+	KeyCollect	kc = {NIL, false};
+	S3Error		err;
+	const char **keys;
+	int			n = 0;
+	ListCell   *lc;
+
+	if (!s3_delete_objects(c, (const char *const *) &manifest, 1, &err))
+		ab_s3_report(&err);
+	if (!s3_list_objects(c, prefix, NULL, collect_key, &kc, &err))
+		ab_s3_report(&err);
+	if (kc.keys == NIL)
+		return;
+	keys = palloc(sizeof(char *) * list_length(kc.keys));
+	foreach(lc, kc.keys)
+		keys[n++] = lfirst(lc);
+	if (!s3_delete_objects(c, keys, n, &err))
+		ab_s3_report(&err);
+}
+
+typedef struct UploadCollect
+{
+	List	   *keys;
+	List	   *ids;
+} UploadCollect;
+
+static int
+collect_upload(void *arg, const S3UploadEntry *e)
+{
+	UploadCollect *uc = arg;
+
+	uc->keys = lappend(uc->keys, pstrdup(e->key));
+	uc->ids = lappend(uc->ids, pstrdup(e->upload_id));
+	return 0;
+}
+
+int
+ab_repo_abort_stale_uploads(S3Client *c)
+{
+	UploadCollect uc = {NIL, NIL};
+	S3Error		err;
+	ListCell   *lk,
+			   *li;
+	char	   *prefix = ab_s3_prefix && ab_s3_prefix[0] ?
+		psprintf("%s/", ab_s3_key(ab_s3_prefix, NULL)) : "";
+	int			n = 0;
+
+	if (!s3_list_multipart_uploads(c, prefix, collect_upload, &uc, &err))
+		ab_s3_report(&err);
+	forboth(lk, uc.keys, li, uc.ids)
+	{
+		if (!s3_abort_upload_id(c, lfirst(lk), lfirst(li), &err))
+			ab_s3_report(&err);
+		n++;
+	}
+	return n;
+}
+
+TimestampTz
+ab_repo_backup_time(const char *id)
+{
+	struct pg_tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!ab_repo_valid_backup_id(id) ||
+		sscanf(id, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	{
+		TimestampTz ts;
+
+		if (tm2timestamp(&tm, 0, NULL, &ts) != 0)
+			return 0;
+		return ts;
+	}
 }

@@ -8,6 +8,7 @@
 
 #include "core/manifest.h"
 #include "core/s3.h"
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
 #define AB_BACKUP_ID_LEN 16		/* YYYYMMDDTHHMMSSZ */
@@ -31,5 +32,15 @@ extern Manifest *ab_repo_read_manifest(S3Client *c, const char *dbname,
 									   const char *backup_id);
 
 extern void ab_repo_write_manifest(S3Client *c, const Manifest *m);
+
+/* delete one backup: manifest first (so it is never half listed), then objects */
+extern void ab_repo_delete_backup(S3Client *c, const char *dbname,
+								  const char *backup_id);
+
+/* abort multipart uploads left under the prefix (crashed runs); count */
+extern int	ab_repo_abort_stale_uploads(S3Client *c);
+
+/* backup id -> UTC timestamp */
+extern TimestampTz ab_repo_backup_time(const char *backup_id);
 
 #endif							/* AIBACKUP_REPO_H */

@@ -36,6 +36,11 @@ bool		ab_s3_verify_tls = true;
 int			ab_compression_level = 6;
 char	   *ab_exclude = NULL;
 int			ab_lock_timeout_ms = 60000;
+bool		ab_enabled = true;
+int			ab_interval_s = 4 * 3600;
+char	   *ab_databases = NULL;
+int			ab_max_workers = 1;
+int			ab_retention_days = 0;
 
 static const struct config_enum_entry uri_style_options[] = {
 	{"virtual", AB_URI_STYLE_VIRTUAL, false},
@@ -204,6 +209,23 @@ check_exclude(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+static bool
+check_databases(char **newval, void **extra, GucSource source)
+{
+	char	   *raw;
+	List	   *names;
+
+	if (*newval == NULL || strcmp(*newval, "*") == 0)
+		return true;
+	raw = pstrdup(*newval);
+	if (!SplitIdentifierString(raw, ',', &names))
+	{
+		GUC_check_errdetail("Give * or a comma-separated list of database names.");
+		return false;
+	}
+	return true;
+}
+
 static const char *
 show_secret(const char *value)
 {
@@ -317,6 +339,27 @@ ab_define_settings(void)
 							"How long a backup waits for each table's ACCESS SHARE lock.",
 							NULL, &ab_lock_timeout_ms, 60000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("aibackup.enabled",
+							 "Run scheduled backups.",
+							 NULL, &ab_enabled, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("aibackup.interval",
+							"Time between scheduled backups; runs are aligned to the clock in UTC.",
+							NULL, &ab_interval_s, 4 * 3600, 10, 7 * 24 * 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("aibackup.databases",
+							   "Databases the scheduler backs up: * for every database that allows connections, or a comma-separated list.",
+							   NULL, &ab_databases, "*",
+							   PGC_SIGHUP, GUC_LIST_INPUT, check_databases, NULL, NULL);
+	DefineCustomIntVariable("aibackup.max_workers",
+							"How many databases the scheduler backs up at the same time.",
+							NULL, &ab_max_workers, 1, 1, 64,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("aibackup.retention_days",
+							"Delete backups older than this many days after a successful run (0 keeps all); the newest successful backup is always kept.",
+							NULL, &ab_retention_days, 0, 0, 36500,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("aibackup");
 

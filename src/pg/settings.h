@@ -22,6 +22,11 @@ extern bool ab_s3_verify_tls;
 extern int	ab_compression_level;
 extern char *ab_exclude;
 extern int	ab_lock_timeout_ms;
+extern bool ab_enabled;
+extern int	ab_interval_s;
+extern char *ab_databases;
+extern int	ab_max_workers;
+extern int	ab_retention_days;
 
 #include "nodes/pg_list.h"
 

@@ -1,0 +1,489 @@
+/*
+ * state.c
+ *		aibackup's shared memory: what runs now and what ran, per database,
+ *		plus progress slots.  Written by backups (manual and scheduled alike)
+ *		and the launcher; read by the views.
+ *
+ * Shape, as pg_stat_statements does it: space is requested in
+ * shmem_request_hook and set up in shmem_startup_hook under
+ * AddinShmemInitLock; one LWLock guards everything (updates are a few per
+ * table, never in a hot loop: progress is written at most every few MB).
+ * The per-database counters are saved to pg_stat/aibackup.stat at a clean
+ * shutdown and read back at start; after a crash they start empty and the
+ * launcher rebuilds the last backup's facts from the manifests in S3.
+ *
+ * Without shared_preload_libraries there is no shared memory: every
+ * function quietly does nothing, so backup and restore still work.
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "pg/state.h"
+
+#define AB_STATE_FILE		"pg_stat/aibackup.stat"
+#define AB_STATE_MAGIC		0x61627331	/* "abs1" */
+
+/* everything in shared memory */
+typedef struct AbShared
+{
+	LWLock	   *lock;
+	int			launcher_pid;
+	Latch	   *launcher_latch;
+	AbDbState	db[AB_MAX_DATABASES];
+	AbProgress	progress[AB_MAX_PROGRESS];
+} AbShared;
+
+static AbShared *ab_shared = NULL;
+static int	my_progress = -1;	/* this process's progress slot */
+
+static void ab_state_shutdown(int code, Datum arg);
+
+void
+ab_state_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(AbShared)));
+	RequestNamedLWLockTranche("aibackup", 1);
+}
+
+static void
+ab_state_load(void)
+{
+	FILE	   *f = AllocateFile(AB_STATE_FILE, PG_BINARY_R);
+	uint32		magic;
+	int32		n;
+
+	if (f == NULL)
+		return;
+	if (fread(&magic, sizeof(magic), 1, f) != 1 || magic != AB_STATE_MAGIC ||
+		fread(&n, sizeof(n), 1, f) != 1 || n < 0 || n > AB_MAX_DATABASES)
+	{
+		ereport(LOG,
+				(errmsg("ignoring aibackup statistics file \"%s\": not valid", AB_STATE_FILE)));
+		FreeFile(f);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		AbDbState	s;
+
+		if (fread(&s, sizeof(s), 1, f) != 1)
+			break;
+		s.running_pid = 0;
+		s.running_id[0] = '\0';
+		if (strcmp(s.last_status, "running") == 0)
+			strlcpy(s.last_status, "failed", sizeof(s.last_status));
+		ab_shared->db[i] = s;
+	}
+	FreeFile(f);
+	unlink(AB_STATE_FILE);
+}
+
+void
+ab_state_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ab_shared = ShmemInitStruct("aibackup", sizeof(AbShared), &found);
+	if (!found)
+	{
+		memset(ab_shared, 0, sizeof(AbShared));
+		ab_shared->lock = &(GetNamedLWLockTranche("aibackup"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+
+	/* the postmaster loads the saved counters and saves them at shutdown */
+	if (!IsUnderPostmaster)
+	{
+		ab_state_load();
+		on_shmem_exit(ab_state_shutdown, (Datum) 0);
+	}
+}
+
+static void
+ab_state_shutdown(int code, Datum arg)
+{
+	FILE	   *f;
+	int32		n = 0;
+	uint32		magic = AB_STATE_MAGIC;
+
+	/* after a crash the contents are not trusted */
+	if (code != 0 || ab_shared == NULL)
+		return;
+	for (int i = 0; i < AB_MAX_DATABASES; i++)
+		if (ab_shared->db[i].in_use)
+			n = i + 1;
+	f = AllocateFile(AB_STATE_FILE ".tmp", PG_BINARY_W);
+	if (f == NULL)
+		goto error;
+	if (fwrite(&magic, sizeof(magic), 1, f) != 1 ||
+		fwrite(&n, sizeof(n), 1, f) != 1)
+		goto error;
+	for (int i = 0; i < n; i++)
+		if (fwrite(&ab_shared->db[i], sizeof(AbDbState), 1, f) != 1)
+			goto error;
+	if (FreeFile(f))
+	{
+		f = NULL;
+		goto error;
+	}
+	(void) durable_rename(AB_STATE_FILE ".tmp", AB_STATE_FILE, LOG);
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("could not write file \"%s\": %m", AB_STATE_FILE ".tmp")));
+	if (f)
+		FreeFile(f);
+	unlink(AB_STATE_FILE ".tmp");
+}
+
+bool
+ab_state_available(void)
+{
+	return ab_shared != NULL;
+}
+
+void
+ab_state_set_launcher(int pid, Latch *latch)
+{
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	ab_shared->launcher_pid = pid;
+	ab_shared->launcher_latch = latch;
+	LWLockRelease(ab_shared->lock);
+}
+
+void
+ab_state_wake_launcher(void)
+{
+	Latch	   *latch = NULL;
+
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_SHARED);
+	if (ab_shared->launcher_pid != 0)
+		latch = ab_shared->launcher_latch;
+	LWLockRelease(ab_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* the slot of dboid, created if needed; caller holds the lock exclusively */
+static AbDbState *
+db_slot(Oid dboid, const char *datname)
+{
+	AbDbState  *free_slot = NULL;
+
+	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	{
+		AbDbState  *s = &ab_shared->db[i];
+
+		if (s->in_use && s->dboid == dboid &&
+			(OidIsValid(dboid) || (datname && strcmp(s->datname, datname) == 0)))
+		{
+			if (datname)
+				strlcpy(s->datname, datname, sizeof(s->datname));
+			return s;
+		}
+		if (!s->in_use && free_slot == NULL)
+			free_slot = s;
+	}
+	if (free_slot == NULL)
+		return NULL;
+	memset(free_slot, 0, sizeof(AbDbState));
+	free_slot->in_use = true;
+	free_slot->dboid = dboid;
+	if (datname)
+		strlcpy(free_slot->datname, datname, sizeof(free_slot->datname));
+	free_slot->stats_reset = GetCurrentTimestamp();
+	return free_slot;
+}
+
+void
+ab_state_backup_started(Oid dboid, const char *datname, const char *backup_id,
+						bool scheduled)
+{
+	AbDbState  *s;
+
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	s = db_slot(dboid, datname);
+	if (s)
+	{
+		s->running_pid = MyProcPid;
+		s->running_scheduled = scheduled;
+		strlcpy(s->running_id, backup_id, sizeof(s->running_id));
+		strlcpy(s->last_id, backup_id, sizeof(s->last_id));
+		strlcpy(s->last_status, "running", sizeof(s->last_status));
+		s->last_started_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(ab_shared->lock);
+}
+
+void
+ab_state_backup_finished(Oid dboid, const char *status, const char *error,
+						 int tables_ok, int tables_failed, int64 rows,
+						 int64 raw, int64 compressed)
+{
+	AbDbState  *s;
+
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	s = db_slot(dboid, NULL);
+	if (s)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (s->running_pid == MyProcPid)
+		{
+			s->running_pid = 0;
+			s->running_id[0] = '\0';
+		}
+		strlcpy(s->last_status, status, sizeof(s->last_status));
+		s->last_finished_at = now;
+		if (strcmp(status, "failed") == 0)
+		{
+			s->backups_failed++;
+			strlcpy(s->last_error, error ? error : "", sizeof(s->last_error));
+		}
+		else
+		{
+			s->backups_succeeded++;
+			s->last_success_at = now;
+			if (error)
+				strlcpy(s->last_error, error, sizeof(s->last_error));
+			else
+				s->last_error[0] = '\0';
+		}
+		s->tables_backed_up += tables_ok;
+		s->tables_failed += tables_failed;
+		s->rows_backed_up += rows;
+		s->raw_bytes += raw;
+		s->compressed_bytes += compressed;
+	}
+	LWLockRelease(ab_shared->lock);
+}
+
+int
+ab_state_running(Oid dboid, char *backup_id, bool *scheduled)
+{
+	int			pid = 0;
+
+	if (!ab_shared)
+		return 0;
+	LWLockAcquire(ab_shared->lock, LW_SHARED);
+	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	{
+		AbDbState  *s = &ab_shared->db[i];
+
+		if (s->in_use && s->dboid == dboid && s->running_pid != 0)
+		{
+			pid = s->running_pid;
+			if (backup_id)
+				strlcpy(backup_id, s->running_id, AB_ID_LEN);
+			if (scheduled)
+				*scheduled = s->running_scheduled;
+		}
+	}
+	LWLockRelease(ab_shared->lock);
+	return pid;
+}
+
+void
+ab_state_set_next_run(Oid dboid, const char *datname, TimestampTz next)
+{
+	AbDbState  *s;
+
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	s = db_slot(dboid, datname);
+	if (s)
+		s->next_run_at = next;
+	LWLockRelease(ab_shared->lock);
+}
+
+void
+ab_state_seed(Oid dboid, const char *datname, const char *backup_id,
+			  const char *status, TimestampTz finished)
+{
+	AbDbState  *s;
+
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	s = db_slot(dboid, datname);
+	if (s && s->last_id[0] == '\0')
+	{
+		strlcpy(s->last_id, backup_id, sizeof(s->last_id));
+		strlcpy(s->last_status, status, sizeof(s->last_status));
+		s->last_finished_at = finished;
+		if (strcmp(status, "failed") != 0)
+			s->last_success_at = finished;
+	}
+	LWLockRelease(ab_shared->lock);
+}
+
+void
+ab_state_note_error(Oid dboid, const char *datname, const char *error)
+{
+	AbDbState  *s;
+
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	s = db_slot(dboid, datname);
+	if (s)
+		strlcpy(s->last_error, error, sizeof(s->last_error));
+	LWLockRelease(ab_shared->lock);
+}
+
+int
+ab_state_snapshot(AbDbState *out, int max)
+{
+	int			n = 0;
+
+	if (!ab_shared)
+		return 0;
+	LWLockAcquire(ab_shared->lock, LW_SHARED);
+	for (int i = 0; i < AB_MAX_DATABASES && n < max; i++)
+		if (ab_shared->db[i].in_use)
+			out[n++] = ab_shared->db[i];
+	LWLockRelease(ab_shared->lock);
+	return n;
+}
+
+void
+ab_state_reset(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	{
+		AbDbState  *s = &ab_shared->db[i];
+
+		s->backups_succeeded = s->backups_failed = 0;
+		s->tables_backed_up = s->tables_failed = 0;
+		s->rows_backed_up = s->raw_bytes = s->compressed_bytes = 0;
+		s->stats_reset = now;
+	}
+	LWLockRelease(ab_shared->lock);
+}
+
+/* --- progress --- */
+
+static void
+ab_progress_release(int code, Datum arg)
+{
+	ab_progress_end();
+}
+
+void
+ab_progress_begin(const char *command, const char *backup_id)
+{
+	static bool exit_cb = false;
+
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	if (my_progress < 0)
+	{
+		for (int i = 0; i < AB_MAX_PROGRESS; i++)
+		{
+			if (ab_shared->progress[i].pid == 0)
+			{
+				my_progress = i;
+				break;
+			}
+		}
+	}
+	if (my_progress >= 0)
+	{
+		AbProgress *p = &ab_shared->progress[my_progress];
+
+		memset(p, 0, sizeof(AbProgress));
+		p->pid = MyProcPid;
+		p->dboid = MyDatabaseId;
+		strlcpy(p->command, command, sizeof(p->command));
+		strlcpy(p->backup_id, backup_id ? backup_id : "", sizeof(p->backup_id));
+		strlcpy(p->phase, "starting", sizeof(p->phase));
+		p->started_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(ab_shared->lock);
+	if (!exit_cb)
+	{
+		before_shmem_exit(ab_progress_release, (Datum) 0);
+		exit_cb = true;
+	}
+}
+
+#define WITH_PROGRESS(stmt) \
+	do { \
+		if (ab_shared && my_progress >= 0) \
+		{ \
+			AbProgress *p = &ab_shared->progress[my_progress]; \
+			LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE); \
+			stmt; \
+			LWLockRelease(ab_shared->lock); \
+		} \
+	} while (0)
+
+void
+ab_progress_phase(const char *phase)
+{
+	WITH_PROGRESS(strlcpy(p->phase, phase, sizeof(p->phase)));
+}
+
+void
+ab_progress_table(Oid relid, const char *name, int done, int total)
+{
+	WITH_PROGRESS((p->relid = relid,
+				   strlcpy(p->table_name, name ? name : "", sizeof(p->table_name)),
+				   p->tables_done = done, p->tables_total = total));
+}
+
+void
+ab_progress_bytes(int64 raw, int64 compressed, int64 transferred)
+{
+	WITH_PROGRESS((p->bytes_raw = raw, p->bytes_compressed = compressed,
+				   p->bytes_transferred = transferred));
+}
+
+void
+ab_progress_end(void)
+{
+	WITH_PROGRESS(memset(p, 0, sizeof(AbProgress)));
+	my_progress = -1;
+}
+
+int
+ab_progress_snapshot(AbProgress *out, int max)
+{
+	int			n = 0;
+
+	if (!ab_shared)
+		return 0;
+	LWLockAcquire(ab_shared->lock, LW_SHARED);
+	for (int i = 0; i < AB_MAX_PROGRESS && n < max; i++)
+		if (ab_shared->progress[i].pid != 0)
+			out[n++] = ab_shared->progress[i];
+	LWLockRelease(ab_shared->lock);
+	return n;
+}

@@ -1,0 +1,110 @@
+/*
+ * state.h
+ *		aibackup's shared memory: per-database backup state and counters,
+ *		and one progress slot per running backup or restore.  Present only
+ *		when the library is in shared_preload_libraries; every function here
+ *		is a no-op (or returns "nothing") otherwise.
+ */
+#ifndef AIBACKUP_STATE_H
+#define AIBACKUP_STATE_H
+
+#include "datatype/timestamp.h"
+
+#define AB_MAX_DATABASES	128
+#define AB_MAX_PROGRESS		32
+#define AB_ID_LEN			17	/* backup id + NUL */
+#define AB_ERROR_LEN		512
+
+/* per-database state and counters (pg_stat_aibackup) */
+typedef struct AbDbState
+{
+	bool		in_use;
+	Oid			dboid;
+	char		datname[NAMEDATALEN];
+	/* the backup running now, if any */
+	int			running_pid;
+	bool		running_scheduled;
+	char		running_id[AB_ID_LEN];
+	/* last run */
+	char		last_id[AB_ID_LEN];
+	char		last_status[16];	/* ok | partial | failed | running */
+	TimestampTz last_started_at;
+	TimestampTz last_finished_at;
+	TimestampTz last_success_at;
+	TimestampTz next_run_at;
+	char		last_error[AB_ERROR_LEN];
+	/* counters since stats_reset */
+	int64		backups_succeeded;
+	int64		backups_failed;
+	int64		tables_backed_up;
+	int64		tables_failed;
+	int64		rows_backed_up;
+	int64		raw_bytes;
+	int64		compressed_bytes;
+	TimestampTz stats_reset;
+} AbDbState;
+
+/* one running backup or restore (pg_stat_progress_aibackup) */
+typedef struct AbProgress
+{
+	int			pid;			/* 0 = free slot */
+	Oid			dboid;
+	char		command[16];	/* backup | restore */
+	char		backup_id[AB_ID_LEN];
+	char		phase[32];
+	Oid			relid;
+	char		table_name[2 * NAMEDATALEN + 8];
+	int			tables_total;
+	int			tables_done;
+	int64		bytes_raw;
+	int64		bytes_compressed;
+	int64		bytes_transferred;
+	TimestampTz started_at;
+} AbProgress;
+
+/* hooks, from _PG_init */
+extern void ab_state_request(void);
+extern void ab_state_startup(void);
+
+/* true when shared memory is there (library preloaded) */
+extern bool ab_state_available(void);
+
+/* the launcher registers itself so others can wake it */
+extern void ab_state_set_launcher(int pid, struct Latch *latch);
+extern void ab_state_wake_launcher(void);
+
+/*
+ * Mark a backup of dboid as running in this process, or fail naming the
+ * one already running (the advisory lock in backup.c is the real guard;
+ * this records what to name).
+ */
+extern void ab_state_backup_started(Oid dboid, const char *datname,
+									const char *backup_id, bool scheduled);
+extern void ab_state_backup_finished(Oid dboid, const char *status,
+									 const char *error, int tables_ok,
+									 int tables_failed, int64 rows,
+									 int64 raw, int64 compressed);
+/* who runs a backup of dboid now: pid 0 if none */
+extern int	ab_state_running(Oid dboid, char *backup_id, bool *scheduled);
+
+extern void ab_state_set_next_run(Oid dboid, const char *datname,
+								  TimestampTz next);
+/* after a crash: what the newest manifest says, if nothing is known */
+extern void ab_state_seed(Oid dboid, const char *datname, const char *backup_id,
+						  const char *status, TimestampTz finished);
+extern void ab_state_note_error(Oid dboid, const char *datname,
+								const char *error);
+
+/* copy of every database's state, for the view; returns count */
+extern int	ab_state_snapshot(AbDbState *out, int max);
+extern void ab_state_reset(void);
+
+/* progress of this process's backup/restore */
+extern void ab_progress_begin(const char *command, const char *backup_id);
+extern void ab_progress_phase(const char *phase);
+extern void ab_progress_table(Oid relid, const char *name, int done, int total);
+extern void ab_progress_bytes(int64 raw, int64 compressed, int64 transferred);
+extern void ab_progress_end(void);
+extern int	ab_progress_snapshot(AbProgress *out, int max);
+
+#endif							/* AIBACKUP_STATE_H */
