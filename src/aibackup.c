@@ -15,8 +15,11 @@
 #include "utils/timestamp.h"
 
 #include "core/s3.h"
+#include "jobs/launcher.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
+#include "pg/state.h"
+#include "storage/ipc.h"
 
 PG_MODULE_MAGIC;
 
@@ -26,10 +29,44 @@ void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(aibackup_presign_url);
 
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+ab_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	ab_state_request();
+}
+
+static void
+ab_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	ab_state_startup();
+}
+
 void
 _PG_init(void)
 {
 	ab_define_settings();
+
+	/* shared memory and the scheduler need shared_preload_libraries */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = ab_shmem_request;
+#else
+#error "aibackup needs PostgreSQL 15 or later"
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = ab_shmem_startup;
+
+	ab_launcher_register();
 }
 
 /*

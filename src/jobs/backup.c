@@ -439,6 +439,9 @@ backup_run(List *relids, bool scheduled)
 	MemoryContext tablecxt;
 
 	lock_database_backup(dbname);
+	/* from here on this backup counts, even if S3 fails before it has an id */
+	ab_state_backup_started(MyDatabaseId, dbname, "", scheduled);
+	backup_registered = true;
 	ab_progress_begin("backup", NULL);
 	ab_progress_phase("locking tables");
 	client = ab_s3_client();
@@ -450,7 +453,6 @@ backup_run(List *relids, bool scheduled)
 
 	backup_id = new_backup_id(client, dbname, &started);
 	ab_state_backup_started(MyDatabaseId, dbname, backup_id, scheduled);
-	backup_registered = true;
 	ab_progress_begin("backup", backup_id);
 	ab_progress_phase("copying");
 

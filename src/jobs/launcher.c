@@ -1,0 +1,471 @@
+/*
+ * launcher.c
+ *		The scheduler: a static background worker that owns the schedule and
+ *		nothing else.  At each slot it starts one dynamic worker per database
+ *		(worker.c), at most aibackup.max_workers at a time; the work itself
+ *		is the same backup aibackup_backup_now() runs.
+ *
+ * Schedule: slots are multiples of aibackup.interval since the Unix epoch,
+ * so with 4h runs start at 00:00, 04:00, ... UTC whatever the server's start
+ * time.  At start (and after a crash restart) the launcher
+ *	- aborts multipart uploads left under the prefix by runs that died
+ *	  (a FATAL or SIGKILL skips a worker's own cleanup),
+ *	- looks up each database's newest backup in S3: one older than an
+ *	  interval (or none) is due at once ("catch-up"), and its facts seed
+ *	  pg_stat_aibackup when shared memory was lost.
+ * A database still being backed up when its next slot comes (by a worker
+ * or by a manual aibackup_backup_now()) is skipped, and that is logged.
+ *
+ * The loop reads like autoprewarm's: signals, then "while not shutting
+ * down": reload settings, reap finished workers, do what is due, start what
+ * is queued, sleep on the latch until the next thing to do.  The launcher
+ * connects to no database: it reads pg_database only, a shared catalog.
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+#include "utils/wait_event.h"
+
+#include "core/manifest.h"
+#include "jobs/launcher.h"
+#include "jobs/worker.h"
+#include "pg/repo.h"
+#include "pg/s3_session.h"
+#include "pg/settings.h"
+#include "pg/state.h"
+
+PGDLLEXPORT void aibackup_launcher_main(Datum main_arg);
+
+/* a database the scheduler serves */
+typedef struct LDatabase
+{
+	Oid			oid;
+	char		name[NAMEDATALEN];
+} LDatabase;
+
+/* a database waiting for a worker, or being backed up by one */
+typedef struct LJob
+{
+	Oid			oid;
+	char		name[NAMEDATALEN];
+	BackgroundWorkerHandle *handle; /* NULL while queued */
+} LJob;
+
+#define MAX_JOBS AB_MAX_DATABASES
+
+static LJob jobs[MAX_JOBS];
+static int	njobs = 0;
+
+/* the next slot (Unix seconds) after t, for the current interval */
+static time_t
+next_slot_after(time_t t)
+{
+	time_t		iv = ab_interval_s > 0 ? ab_interval_s : 4 * 3600;
+
+	return (t / iv + 1) * iv;
+}
+
+static TimestampTz
+unix_to_ts(time_t t)
+{
+	return time_t_to_timestamptz((pg_time_t) t);
+}
+
+/* the databases aibackup.databases names, that exist and allow connections */
+static List *
+target_databases(void)
+{
+	List	   *result = NIL;
+	List	   *wanted = NIL;
+	bool		all = (ab_databases == NULL || strcmp(ab_databases, "*") == 0);
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext outer = CurrentMemoryContext;
+	ListCell   *lc;
+
+	if (!all)
+	{
+		char	   *raw = pstrdup(ab_databases);
+
+		if (!SplitIdentifierString(raw, ',', &wanted))
+			wanted = NIL;
+	}
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		bool		take;
+
+		if (all)
+			take = db->datallowconn && !db->datistemplate;
+		else
+		{
+			take = false;
+			foreach(lc, wanted)
+				if (strcmp(lfirst(lc), NameStr(db->datname)) == 0)
+					take = db->datallowconn;
+		}
+		if (take)
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+			LDatabase  *d = palloc(sizeof(LDatabase));
+
+			d->oid = db->oid;
+			strlcpy(d->name, NameStr(db->datname), NAMEDATALEN);
+			result = lappend(result, d);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(outer);
+
+	/* a listed database that is missing is said, not silently dropped */
+	foreach(lc, wanted)
+	{
+		const char *name = lfirst(lc);
+		bool		found = false;
+		ListCell   *lc2;
+
+		foreach(lc2, result)
+			if (strcmp(((LDatabase *) lfirst(lc2))->name, name) == 0)
+				found = true;
+		if (!found)
+		{
+			ereport(LOG,
+					(errmsg("aibackup: database \"%s\" in aibackup.databases does not exist or does not allow connections",
+							name)));
+			ab_state_note_error(InvalidOid, name,
+								"database does not exist or does not allow connections");
+		}
+	}
+	return result;
+}
+
+static LJob *
+find_job(Oid oid)
+{
+	for (int i = 0; i < njobs; i++)
+		if (jobs[i].oid == oid)
+			return &jobs[i];
+	return NULL;
+}
+
+/* queue a database for a run now, unless one is queued or running */
+static void
+queue_database(const LDatabase *d, const char *why)
+{
+	char		running_id[AB_ID_LEN] = "";
+	bool		scheduled;
+	int			pid;
+
+	if (find_job(d->oid) != NULL)
+	{
+		ereport(LOG,
+				(errmsg("aibackup: skipping the %s run of database \"%s\": the previous run is still going",
+						why, d->name)));
+		return;
+	}
+	pid = ab_state_running(d->oid, running_id, &scheduled);
+	if (pid != 0)
+	{
+		ereport(LOG,
+				(errmsg("aibackup: skipping the %s run of database \"%s\": %s backup \"%s\" is running in process %d",
+						why, d->name, scheduled ? "a scheduled" : "a manual",
+						running_id, pid)));
+		return;
+	}
+	if (njobs >= MAX_JOBS)
+		return;
+	jobs[njobs].oid = d->oid;
+	strlcpy(jobs[njobs].name, d->name, NAMEDATALEN);
+	jobs[njobs].handle = NULL;
+	njobs++;
+}
+
+/* forget finished workers; true if any job is still queued or running */
+static bool
+reap_jobs(void)
+{
+	int			j = 0;
+
+	for (int i = 0; i < njobs; i++)
+	{
+		pid_t		pid;
+
+		if (jobs[i].handle != NULL &&
+			GetBackgroundWorkerPid(jobs[i].handle, &pid) == BGWH_STOPPED)
+		{
+			pfree(jobs[i].handle);
+			continue;
+		}
+		jobs[j++] = jobs[i];
+	}
+	njobs = j;
+	return njobs > 0;
+}
+
+static void
+start_jobs(void)
+{
+	int			running = 0;
+
+	for (int i = 0; i < njobs; i++)
+		if (jobs[i].handle != NULL)
+			running++;
+	for (int i = 0; i < njobs && running < ab_max_workers; i++)
+	{
+		MemoryContext old;
+		bool		started;
+
+		if (jobs[i].handle != NULL)
+			continue;
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		started = ab_worker_start(jobs[i].oid, jobs[i].name,
+											  &jobs[i].handle);
+
+		MemoryContextSwitchTo(old);
+		if (!started)
+		{
+			ereport(LOG,
+					(errmsg("aibackup: could not start a worker for database \"%s\"",
+							jobs[i].name),
+					 errhint("Raise max_worker_processes.")));
+			jobs[i].handle = NULL;
+			break;				/* try again at the next wake-up */
+		}
+		running++;
+	}
+}
+
+/*
+ * Start-up work that needs S3: abort stale uploads, find databases whose
+ * newest backup is older than one interval, seed the stats.  False (and a
+ * LOG line) when S3 is not usable yet; the caller retries later.
+ */
+static bool
+startup_pass(List *dbs, List **due)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "aibackup startup",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	bool		ok = true;
+
+	*due = NIL;
+	PG_TRY();
+	{
+		S3Client   *client = ab_s3_client();
+		int			aborted = ab_repo_abort_stale_uploads(client);
+		TimestampTz now = GetCurrentTimestamp();
+		ListCell   *lc;
+
+		if (aborted > 0)
+			ereport(LOG,
+					(errmsg("aibackup: aborted %d multipart uploads left by earlier runs", aborted)));
+		foreach(lc, dbs)
+		{
+			LDatabase  *d = lfirst(lc);
+			TimestampTz newest = 0;
+			ListCell   *lc2;
+
+			foreach(lc2, ab_repo_backup_ids(client, d->name))
+			{
+				Manifest   *m = ab_repo_read_manifest(client, d->name, lfirst(lc2));
+
+				if (m == NULL || strcmp(m->status, "failed") == 0)
+					continue;
+				newest = ab_repo_backup_time(m->backup_id);
+				ab_state_seed(d->oid, d->name, m->backup_id, m->status, newest);
+				break;
+			}
+			if (newest == 0 ||
+				now - newest > (TimestampTz) ab_interval_s * USECS_PER_SEC)
+			{
+				MemoryContext o = MemoryContextSwitchTo(old);
+
+				*due = lappend(*due, d);
+				MemoryContextSwitchTo(o);
+			}
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(LOG,
+				(errmsg("aibackup: could not check earlier backups in S3: %s", edata->message),
+				 edata->hint ? errhint("%s", edata->hint) : 0));
+		FreeErrorData(edata);
+		*due = NIL;
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return ok;
+}
+
+void
+aibackup_launcher_main(Datum main_arg)
+{
+	time_t		next_slot;
+	time_t		published_slot = 0;
+	bool		startup_done = false;
+	TimestampTz startup_retry = 0;
+	int			last_interval;
+	MemoryContext loopcxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	ab_state_set_launcher(MyProcPid, MyLatch);
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "aibackup launcher",
+									ALLOCSET_DEFAULT_SIZES);
+	last_interval = ab_interval_s;
+	next_slot = next_slot_after(time(NULL));
+	ereport(LOG,
+			(errmsg("aibackup launcher started: every %d s, next run at %s",
+					ab_interval_s,
+					timestamptz_to_str(unix_to_ts(next_slot)))));
+
+	while (!ShutdownRequestPending)
+	{
+		long		sleep_ms;
+		time_t		now;
+		bool		busy;
+
+		MemoryContextReset(loopcxt);
+		MemoryContextSwitchTo(loopcxt);
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			published_slot = 0;	/* databases or schedule may have changed */
+			if (ab_interval_s != last_interval)
+			{
+				last_interval = ab_interval_s;
+				next_slot = next_slot_after(time(NULL));
+				ereport(LOG,
+						(errmsg("aibackup: interval is now %d s, next run at %s",
+								ab_interval_s,
+								timestamptz_to_str(unix_to_ts(next_slot)))));
+			}
+		}
+
+		busy = reap_jobs();
+		now = time(NULL);
+
+		if (ab_enabled && !startup_done && GetCurrentTimestamp() >= startup_retry)
+		{
+			List	   *dbs = target_databases();
+			List	   *due;
+			ListCell   *lc;
+
+			if (startup_pass(dbs, &due))
+			{
+				startup_done = true;
+				foreach(lc, due)
+					queue_database(lfirst(lc), "catch-up");
+			}
+			else
+				startup_retry = GetCurrentTimestamp() + 60 * USECS_PER_SEC;
+		}
+
+		if (now >= next_slot)
+		{
+			if (ab_enabled)
+			{
+				List	   *dbs = target_databases();
+				ListCell   *lc;
+
+				foreach(lc, dbs)
+					queue_database(lfirst(lc), "scheduled");
+			}
+			next_slot = next_slot_after(now);
+		}
+
+		/* tell the view when each served database runs next */
+		if (ab_enabled && published_slot != next_slot)
+		{
+			ListCell   *lc;
+
+			foreach(lc, target_databases())
+			{
+				LDatabase  *d = lfirst(lc);
+
+				ab_state_set_next_run(d->oid, d->name, unix_to_ts(next_slot));
+			}
+			published_slot = next_slot;
+		}
+
+		start_jobs();
+		busy = busy || njobs > 0;
+
+		/* sleep until the next slot, checking on workers now and then */
+		sleep_ms = (long) (next_slot - time(NULL)) * 1000L;
+		if (sleep_ms < 100)
+			sleep_ms = 100;
+		if (busy && sleep_ms > 1000)
+			sleep_ms = 1000;
+		if (!startup_done && sleep_ms > 5000)
+			sleep_ms = 5000;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	ab_state_set_launcher(0, NULL);
+	proc_exit(0);
+}
+
+void
+ab_launcher_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "aibackup", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "aibackup_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "aibackup launcher", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "aibackup launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
