@@ -357,10 +357,14 @@ aibackup_launcher_main(Datum main_arg)
 									ALLOCSET_DEFAULT_SIZES);
 	last_interval = ab_interval_s;
 	next_slot = next_slot_after(time(NULL));
-	ereport(LOG,
-			(errmsg("aibackup launcher started: every %d s, next run at %s",
-					ab_interval_s,
-					timestamptz_to_str(unix_to_ts(next_slot)))));
+	if (ab_enabled)
+		ereport(LOG,
+				(errmsg("aibackup launcher started: every %d s, next run at %s",
+						ab_interval_s,
+						timestamptz_to_str(unix_to_ts(next_slot)))));
+	else
+		ereport(LOG,
+				(errmsg("aibackup launcher started; scheduled backups are off (aibackup.enabled)")));
 
 	while (!ShutdownRequestPending)
 	{

@@ -79,6 +79,8 @@ aibackup_worker_main(Datum main_arg)
 
 	PG_TRY();
 	{
+		/* the transaction snapshot, REPEATABLE READ: the backup's snapshot */
+		PushActiveSnapshot(GetTransactionSnapshot());
 		res = ab_backup_run(NIL, true);
 		ereport(LOG,
 				(errmsg("aibackup: backup \"%s\" of database \"%s\" %s: %d tables, " INT64_FORMAT " rows, %s raw, %s compressed in %.1f s",
@@ -91,6 +93,7 @@ aibackup_worker_main(Datum main_arg)
 				 errdetail("%d tables failed; first: %s", res->tables_failed,
 						   res->first_error ? res->first_error : "") : 0));
 		ab_retention_apply(dbname);
+		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
