@@ -45,6 +45,7 @@ my $node = new_cluster('sched', prefix => $prefix, conf => <<'CONF');
 aibackup.interval = '10s'
 aibackup.databases = 'db1, db2'
 aibackup.max_workers = 2
+restart_after_crash = on
 CONF
 for my $db (qw(db1 db2 db3))
 {
@@ -156,7 +157,8 @@ ok(wait_for(30, sub {
 sleep 2;	# into the big table's multipart upload
 kill 'KILL', $wpid;
 ok(wait_for(60, sub {
-	my ($rr, $o) = $node->psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'aibackup launcher'");
+	my ($rr, $o) = (1, '');
+	eval { ($rr, $o) = $node->psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'aibackup launcher'"); };
 	$rr == 0 && $o eq '1' }), 'after SIGKILL of the worker the server recovers and the launcher comes back');
 ok(wait_for(60, sub { slurp_file($node->logfile) =~ /aborted \d+ multipart uploads left by earlier runs/ }),
 	'the launcher aborts the multipart uploads the killed run left');
