@@ -172,11 +172,19 @@ $node->append_conf('postgresql.conf', "aibackup.enabled = off\n");
 $node->reload;
 sleep 12;
 my $newest = $node->safe_psql('db1', 'SELECT backup_id FROM aibackup_list_backups() LIMIT 1');
-# plant two old backups by copying the newest manifest to 2020 ids
+# plant two old backups: the newest one's objects and manifest under 2020 ids
+my $mfile = "$ENV{AIBACKUP_TEST_WORK}/planted-manifest.json";
+aws_cli('s3', 'cp', '--quiet', "s3://$ENV{S3_BUCKET}/$prefix/db1/$newest/manifest.json", $mfile);
+my $manifest_text = slurp_file($mfile);
 for my $old (qw(20200101T000000Z 20200102T000000Z))
 {
-	aws_cli('s3', 'cp', '--quiet', "s3://$ENV{S3_BUCKET}/$prefix/db1/$newest/manifest.json",
-		"s3://$ENV{S3_BUCKET}/$prefix/db1/$old/manifest.json");
+	aws_cli('s3', 'cp', '--quiet', '--recursive', "s3://$ENV{S3_BUCKET}/$prefix/db1/$newest/",
+		"s3://$ENV{S3_BUCKET}/$prefix/db1/$old/");
+	(my $text = $manifest_text) =~ s/\Q$newest\E/$old/g;
+	open my $fh, '>', $mfile or die;
+	print $fh $text;
+	close $fh;
+	aws_cli('s3', 'cp', '--quiet', $mfile, "s3://$ENV{S3_BUCKET}/$prefix/db1/$old/manifest.json");
 }
 like($node->safe_psql('db1', 'SELECT string_agg(backup_id, \',\') FROM aibackup_list_backups()'),
 	qr/20200101T000000Z/, 'the planted old backups are listed');

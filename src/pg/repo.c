@@ -193,6 +193,16 @@ ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("manifest \"%s\" is not valid", key),
 				 errdetail("%s", errbuf)));
+	if (m->backup_id == NULL || strcmp(m->backup_id, backup_id) != 0 ||
+		m->database == NULL || strcmp(m->database, dbname) != 0)
+	{
+		/* copied or moved by hand: not trustworthy as this backup */
+		ereport(WARNING,
+				(errmsg("ignoring manifest \"%s\": it describes backup \"%s\" of database \"%s\"",
+						key, m->backup_id ? m->backup_id : "", m->database ? m->database : "")));
+		mf_free(m);
+		return NULL;
+	}
 	cb = MemoryContextAlloc(CurrentMemoryContext, sizeof(MemoryContextCallback));
 	cb->func = free_manifest_cb;
 	cb->arg = m;
