@@ -825,7 +825,8 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 		{
 			S3ErrorKind kind = S3ERR_HTTP;
 
-			if (resp->status == 404)
+			/* a missing bucket is a configuration error, not a missing key */
+			if (resp->status == 404 && strcmp(code, "NoSuchBucket") != 0)
 				kind = S3ERR_NOT_FOUND;
 			s3_set_error(err, kind, req->op, req->key, "%s",
 						 message[0] ? message : s3_status_text(resp->status));

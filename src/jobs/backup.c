@@ -391,22 +391,35 @@ manifest_table(Manifest *m, AbTable *t, const char *key)
 	return mt;
 }
 
-/* a backup id not used yet in this database's folder */
+/* counts objects; stops at the first */
+static int
+count_one(void *arg, const S3ListEntry *e)
+{
+	(*(int *) arg)++;
+	return 1;
+}
+
+/*
+ * A backup id not used yet in this database's folder.  This is also the
+ * backup's first request, a listing: unlike a HEAD its error answers carry
+ * S3's code (SignatureDoesNotMatch, NoSuchBucket), so bad settings are
+ * reported as what they are.
+ */
 static char *
 new_backup_id(S3Client *c, const char *dbname, TimestampTz *started)
 {
 	for (int tries = 0; tries < 5; tries++)
 	{
 		char	   *id;
-		bool		found;
-		S3ObjectInfo info;
+		int			n = 0;
 		S3Error		err;
 
 		*started = GetCurrentTimestamp();
 		id = backup_id_of(*started);
-		if (!s3_head_object(c, ab_repo_manifest_key(dbname, id), &found, &info, &err))
+		if (!s3_list_objects(c, psprintf("%s%s/", ab_repo_db_prefix(dbname), id),
+							 NULL, count_one, &n, &err))
 			ab_s3_report(&err);
-		if (!found)
+		if (n == 0)
 			return id;
 		/* ids have one-second resolution: wait for the next second */
 		pg_usleep(USECS_PER_SEC - (*started % USECS_PER_SEC) + 1000);

@@ -77,6 +77,8 @@ typedef struct RestoreStream
 
 	int64		compressed;
 	bool		finished;
+	bool		discard;		/* verifying after a failure: drop output */
+	bool		reported;		/* stream_corrupt() already raised */
 } RestoreStream;
 
 static int
@@ -84,6 +86,8 @@ inflate_sink(void *arg, const void *data, size_t len)
 {
 	RestoreStream *rs = arg;
 
+	if (rs->discard)
+		return 0;
 	if (rs->out_len + len > rs->out_cap)
 	{
 		size_t		ncap = Max(rs->out_cap * 2, rs->out_len + len);
@@ -105,6 +109,7 @@ inflate_sink(void *arg, const void *data, size_t len)
 static void
 stream_corrupt(RestoreStream *rs, const char *what)
 {
+	rs->reported = true;
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("backup object \"%s\" is corrupt: %s", rs->key, what),
@@ -175,6 +180,57 @@ stream_fill(RestoreStream *rs)
 		rs->in_len -= n;
 	}
 	return true;
+}
+
+/*
+ * After COPY failed mid-stream: read, hash and inflate the rest of the
+ * object, so that a damaged object is reported as damaged rather than as
+ * bad data in some row.  Returns why the object is corrupt, or NULL if it
+ * is intact (or cannot be read to the end: then COPY's error stands).
+ * Never raises an error.
+ */
+static const char *
+stream_verify_rest(RestoreStream *rs)
+{
+	char		sha[DIGEST_SHA256_HEX];
+
+	if (rs->finished || rs->gz == NULL || rs->sha == NULL)
+		return NULL;
+	rs->discard = true;
+	for (;;)
+	{
+		const void *data;
+		size_t		len;
+		S3Error		err;
+
+		if (rs->in_len > 0)
+		{
+			if (!gzs_inflate_write(rs->gz, rs->in, rs->in_len))
+				return pstrdup(gzs_inflate_error(rs->gz));
+			rs->in_len = 0;
+		}
+		if (rs->in_eof)
+			break;
+		if (!s3_reader_next(rs->reader, &data, &len, &err))
+			return NULL;
+		if (len == 0)
+			rs->in_eof = true;
+		else
+		{
+			rs->in = data;
+			rs->in_len = len;
+			rs->compressed += len;
+			digest_sha256_update(rs->sha, data, len);
+		}
+	}
+	rs->finished = true;
+	if (!gzs_inflate_finish(rs->gz))
+		return pstrdup(gzs_inflate_error(rs->gz));
+	digest_sha256_final(rs->sha, sha);
+	if (rs->table->sha256 == NULL || strcmp(sha, rs->table->sha256) != 0)
+		return psprintf("SHA-256 checksum mismatch (got %s, the manifest recorded %s)",
+						sha, rs->table->sha256 ? rs->table->sha256 : "none");
+	return NULL;
 }
 
 static size_t
@@ -439,6 +495,43 @@ locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 	return NULL;				/* keep compiler quiet */
 }
 
+/* COPY the stream into rel; a damaged object is reported as such */
+static uint64
+load_verified(Relation rel, List *attnames, RestoreStream *rs)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	uint64		rows = 0;
+
+	PG_TRY();
+	{
+		rows = ab_copy_in(rel, attnames, false, copy_source, rs);
+		/* COPY may stop before asking for the end: check all of it */
+		while (!rs->finished)
+		{
+			char		probe[1];
+
+			if (copy_source(rs, probe, 1) != 0)
+				stream_corrupt(rs, "it has data after the last row");
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		const char *why = NULL;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (rs->reported || edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+			(why = stream_verify_rest(rs)) == NULL)
+			PG_RE_THROW();
+		FlushErrorState();
+		stream_corrupt(rs, why);
+	}
+	PG_END_TRY();
+	return rows;
+}
+
 int64
 ab_restore_table(const char *source, const char *backup_id, const char *target)
 {
@@ -560,15 +653,7 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 
 		rel = table_open(relid, RowExclusiveLock);
-		rows = ab_copy_in(rel, attnames, false, copy_source, &rs);
-		/* COPY may stop before asking for the end: make sure all was checked */
-		while (!rs.finished)
-		{
-			char		probe[1];
-
-			if (copy_source(&rs, probe, 1) != 0)
-				stream_corrupt(&rs, "it has data after the last row");
-		}
+		rows = load_verified(rel, attnames, &rs);
 		table_close(rel, NoLock);
 	}
 	PG_FINALLY();

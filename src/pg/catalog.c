@@ -17,6 +17,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "pg/catalog.h"
@@ -166,9 +167,18 @@ ab_catalog_tables(List *relids)
 		tables = lappend(tables, t);
 	}
 
-	/* columns, in the outer context too */
+	/*
+	 * Columns, in the outer context too.  Types are written with an empty
+	 * search_path, so every type outside pg_catalog comes out
+	 * schema-qualified and a restore creates the table whatever its own
+	 * search_path is (as pg_dump does).
+	 */
 	{
 		ListCell   *lc;
+		int			nestlevel = NewGUCNestLevel();
+
+		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 
 		foreach(lc, tables)
 		{
@@ -191,6 +201,7 @@ ab_catalog_tables(List *relids)
 				MemoryContextSwitchTo(old);
 			}
 		}
+		AtEOXact_GUC(true, nestlevel);
 	}
 	SPI_finish();
 	return tables;
