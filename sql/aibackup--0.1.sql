@@ -53,3 +53,57 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION aibackup_restore_table(text, text, text) IS
 'restore one table from a backup (NULL backup: the newest holding it) into target_table (NULL: its own name)';
 REVOKE ALL ON FUNCTION aibackup_restore_table(text, text, text) FROM PUBLIC;
+
+-- Monitoring.  The functions decide nothing about privileges themselves:
+-- the views and functions are granted to pg_read_all_stats only.
+
+CREATE FUNCTION aibackup_stat_databases(
+    OUT datname name, OUT last_backup_id text, OUT last_status text,
+    OUT last_started_at timestamptz, OUT last_finished_at timestamptz,
+    OUT last_success_at timestamptz, OUT last_error text,
+    OUT next_run_at timestamptz, OUT backups_succeeded bigint,
+    OUT backups_failed bigint, OUT tables_backed_up bigint,
+    OUT tables_failed bigint, OUT rows_backed_up bigint, OUT raw_bytes bigint,
+    OUT compressed_bytes bigint, OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'aibackup_stat_databases'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW pg_stat_aibackup AS SELECT * FROM aibackup_stat_databases();
+
+CREATE FUNCTION aibackup_stat_progress(
+    OUT pid int, OUT datname name, OUT command text, OUT backup_id text,
+    OUT phase text, OUT relid oid, OUT table_name text, OUT tables_total int,
+    OUT tables_done int, OUT bytes_raw bigint, OUT bytes_compressed bigint,
+    OUT bytes_uploaded bigint, OUT started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'aibackup_stat_progress'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW pg_stat_progress_aibackup AS SELECT * FROM aibackup_stat_progress();
+
+CREATE FUNCTION aibackup_stat_tables(
+    OUT schema_name text, OUT table_name text, OUT last_backup_id text,
+    OUT last_status text, OUT last_error text, OUT last_ok_backup_id text,
+    OUT rows bigint, OUT raw_bytes bigint, OUT compressed_bytes bigint,
+    OUT consecutive_failures int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'aibackup_stat_tables'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW pg_stat_aibackup_tables AS SELECT * FROM aibackup_stat_tables();
+
+CREATE FUNCTION aibackup_stat_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'aibackup_stat_reset'
+LANGUAGE C STRICT VOLATILE;
+
+REVOKE ALL ON FUNCTION aibackup_stat_databases() FROM PUBLIC;
+REVOKE ALL ON FUNCTION aibackup_stat_progress() FROM PUBLIC;
+REVOKE ALL ON FUNCTION aibackup_stat_tables() FROM PUBLIC;
+REVOKE ALL ON FUNCTION aibackup_stat_reset() FROM PUBLIC;
+REVOKE ALL ON pg_stat_aibackup, pg_stat_progress_aibackup, pg_stat_aibackup_tables FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION aibackup_stat_databases() TO pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION aibackup_stat_progress() TO pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION aibackup_stat_tables() TO pg_read_all_stats;
+GRANT SELECT ON pg_stat_aibackup, pg_stat_progress_aibackup, pg_stat_aibackup_tables TO pg_read_all_stats;

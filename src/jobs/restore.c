@@ -52,6 +52,7 @@
 #include "pg/copy.h"
 #include "pg/repo.h"
 #include "pg/s3_session.h"
+#include "pg/state.h"
 
 #define AB_DOWNLOAD_CHUNK	(8 * 1024 * 1024)
 #define AB_INFLATE_SLICE	(16 * 1024) /* compressed bytes per inflate step */
@@ -147,6 +148,8 @@ stream_fill(RestoreStream *rs)
 				rs->in_len = len;
 				rs->compressed += len;
 				digest_sha256_update(rs->sha, data, len);
+				ab_progress_bytes((int64) gzs_inflate_bytes_out(rs->gz),
+								  rs->compressed, rs->compressed);
 			}
 		}
 		if (rs->in_len == 0 && rs->in_eof)
@@ -602,6 +605,8 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	if (rs.reader == NULL)
 		ab_s3_report(&err);
 
+	ab_progress_begin("restore", m->backup_id);
+	ab_progress_phase("checking");
 	PG_TRY();
 	{
 		if (s3_reader_size(rs.reader) != t->compressed_bytes)
@@ -653,12 +658,15 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 
 		rel = table_open(relid, RowExclusiveLock);
+		ab_progress_table(relid, qualname, 0, 1);
+		ab_progress_phase("downloading");
 		rows = load_verified(rel, attnames, &rs);
 		table_close(rel, NoLock);
 	}
 	PG_FINALLY();
 	{
 		stream_free(&rs);
+		ab_progress_end();
 	}
 	PG_END_TRY();
 

@@ -21,6 +21,7 @@
 #include "pg/repo.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
+#include "pg/state.h"
 
 static void
 retention_run(const char *dbname)
@@ -32,6 +33,9 @@ retention_run(const char *dbname)
 	bool		kept_newest = false;
 	int			deleted = 0;
 	ListCell   *lc;
+
+	ab_progress_begin("backup", NULL);
+	ab_progress_phase("pruning");
 
 	foreach(lc, ids)
 	{
@@ -49,6 +53,7 @@ retention_run(const char *dbname)
 		ab_repo_delete_backup(client, dbname, id);
 		deleted++;
 	}
+	ab_progress_end();
 	if (deleted > 0)
 		ereport(LOG,
 				(errmsg("aibackup: retention deleted %d backups of database \"%s\" older than %d days",
@@ -83,6 +88,7 @@ ab_retention_apply(const char *dbname)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
+		ab_progress_end();
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
 		ereport(WARNING,
