@@ -9,6 +9,7 @@
 #define AIBACKUP_STATE_H
 
 #include "datatype/timestamp.h"
+#include "storage/latch.h"
 
 #define AB_MAX_DATABASES	128
 #define AB_MAX_PROGRESS		32
@@ -70,7 +71,7 @@ extern void ab_state_startup(void);
 extern bool ab_state_available(void);
 
 /* the launcher registers itself so others can wake it */
-extern void ab_state_set_launcher(int pid, struct Latch *latch);
+extern void ab_state_set_launcher(int pid, Latch *latch);
 extern void ab_state_wake_launcher(void);
 
 /*
