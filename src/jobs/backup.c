@@ -63,6 +63,7 @@
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
+#include "pg/subxact.h"
 
 #define AB_EXTENSION_VERSION	"0.1"
 #define AB_ADVISORY_KEY			0x61696262	/* "aibb" */
@@ -361,6 +362,26 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 	table_job_free(j);
 }
 
+/* what one table's subtransaction needs */
+typedef struct TableCall
+{
+	TableJob   *job;
+	AbTable    *table;
+	const char *key;
+	MfTable    *mt;
+	Snapshot	snap;
+} TableCall;
+
+static void
+backup_table_call(void *arg)
+{
+	TableCall  *call = arg;
+
+	PushActiveSnapshot(call->snap);
+	backup_table(call->job, call->table, call->key, call->mt);
+	PopActiveSnapshot();
+}
+
 /* the manifest entry for t, before its data is copied */
 static MfTable *
 manifest_table(Manifest *m, AbTable *t, const char *key)
@@ -494,8 +515,9 @@ backup_run(List *relids, bool scheduled)
 		char	   *key = ab_repo_table_key(dbname, backup_id, t->schema, t->name);
 		MfTable    *mt = manifest_table(m, t, key);
 		TableJob	job;
-		MemoryContext oldcxt = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
+		TableCall	call;
+		ErrorData  *edata;
+		MemoryContext oldcxt = MemoryContextSwitchTo(tablecxt);
 
 		memset(&job, 0, sizeof(job));
 		job.client = client;
@@ -504,28 +526,17 @@ backup_run(List *relids, bool scheduled)
 		ab_progress_table(t->relid, psprintf("%s.%s", t->schema, t->name),
 						  foreach_current_index(lc), list_length(tables));
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(tablecxt);
-		PG_TRY();
+		call.job = &job;
+		call.table = t;
+		call.key = key;
+		call.mt = mt;
+		call.snap = snap;
+		edata = ab_subxact_run(backup_table_call, &call);
+		MemoryContextSwitchTo(oldcxt);
+		if (edata != NULL)
 		{
-			PushActiveSnapshot(snap);
-			backup_table(&job, t, key, mt);
-			PopActiveSnapshot();
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
+			/* aborts the table's multipart upload, if one was open */
 			table_job_free(&job);
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
 
 			/* S3 down, cancel, shutdown: the backup as a whole fails */
 			if (job.s3_failed ||
@@ -543,7 +554,6 @@ backup_run(List *relids, bool scheduled)
 			res->tables_failed++;
 			FreeErrorData(edata);
 		}
-		PG_END_TRY();
 		MemoryContextReset(tablecxt);
 
 		if (strcmp(mt->status, "ok") == 0)

@@ -117,6 +117,21 @@ stream_corrupt(RestoreStream *rs, const char *what)
 			 errhint("The object was changed or damaged after the backup; restore from another backup.")));
 }
 
+/* account for a piece just downloaded (len 0: the end of the object) */
+static void
+stream_took(RestoreStream *rs, const void *data, size_t len)
+{
+	if (len == 0)
+	{
+		rs->in_eof = true;
+		return;
+	}
+	rs->in = data;
+	rs->in_len = len;
+	rs->compressed += len;
+	digest_sha256_update(rs->sha, data, len);
+}
+
 /* refill rs->out with inflated bytes; false at the end of the data */
 static bool
 stream_fill(RestoreStream *rs)
@@ -140,17 +155,9 @@ stream_fill(RestoreStream *rs)
 				ab_s3_report(&err);
 			}
 			CHECK_FOR_INTERRUPTS();
-			if (len == 0)
-				rs->in_eof = true;
-			else
-			{
-				rs->in = data;
-				rs->in_len = len;
-				rs->compressed += len;
-				digest_sha256_update(rs->sha, data, len);
-				ab_progress_bytes((int64) gzs_inflate_bytes_out(rs->gz),
-								  rs->compressed, rs->compressed);
-			}
+			stream_took(rs, data, len);
+			ab_progress_bytes((int64) gzs_inflate_bytes_out(rs->gz),
+							  rs->compressed, rs->compressed);
 		}
 		if (rs->in_len == 0 && rs->in_eof)
 		{
@@ -216,15 +223,7 @@ stream_verify_rest(RestoreStream *rs)
 			break;
 		if (!s3_reader_next(rs->reader, &data, &len, &err))
 			return NULL;
-		if (len == 0)
-			rs->in_eof = true;
-		else
-		{
-			rs->in = data;
-			rs->in_len = len;
-			rs->compressed += len;
-			digest_sha256_update(rs->sha, data, len);
-		}
+		stream_took(rs, data, len);
 	}
 	rs->finished = true;
 	if (!gzs_inflate_finish(rs->gz))

@@ -11,9 +11,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "core/manifest.h"
@@ -22,6 +19,7 @@
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
+#include "pg/subxact.h"
 
 static void
 retention_run(const char *dbname)
@@ -60,41 +58,27 @@ retention_run(const char *dbname)
 						deleted, dbname, ab_retention_days)));
 }
 
+static void
+retention_call(void *arg)
+{
+	retention_run((const char *) arg);
+}
+
 void
 ab_retention_apply(const char *dbname)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *edata;
 
 	if (ab_retention_days <= 0)
 		return;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		retention_run(dbname);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		ab_progress_end();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-		ereport(WARNING,
-				(errmsg("aibackup: retention for database \"%s\" failed: %s",
-						dbname, edata->message)));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	edata = ab_subxact_run(retention_call, (void *) dbname);
+	if (edata == NULL)
+		return;
+	ab_progress_end();
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errmsg("aibackup: retention for database \"%s\" failed: %s",
+					dbname, edata->message)));
+	FreeErrorData(edata);
 }

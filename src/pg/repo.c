@@ -15,6 +15,7 @@
 #include "utils/timestamp.h"
 #include "utils/memutils.h"
 
+#include "core/buf.h"
 #include "pg/repo.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
@@ -124,12 +125,10 @@ ab_repo_backup_ids(S3Client *c, const char *dbname)
 	return ic.ids;
 }
 
-/* collects an object into malloc'd memory, bounded */
+/* collects a manifest into an AbBuf, up to MANIFEST_MAX_BYTES */
 typedef struct MemSink
 {
-	char	   *data;
-	size_t		len;
-	size_t		cap;
+	AbBuf		buf;
 	bool		too_big;
 } MemSink;
 
@@ -138,24 +137,12 @@ mem_sink(void *arg, const void *data, size_t len)
 {
 	MemSink    *m = arg;
 
-	if (m->len + len > MANIFEST_MAX_BYTES)
+	if (m->buf.len + len > MANIFEST_MAX_BYTES)
 	{
 		m->too_big = true;
 		return 1;
 	}
-	if (m->len + len > m->cap)
-	{
-		size_t		ncap = (m->len + len) * 2;
-		char	   *n = realloc(m->data, ncap);
-
-		if (n == NULL)
-			return 1;
-		m->data = n;
-		m->cap = ncap;
-	}
-	memcpy(m->data + m->len, data, len);
-	m->len += len;
-	return 0;
+	return abuf_append(&m->buf, data, len) ? 0 : 1;
 }
 
 static void
@@ -168,15 +155,17 @@ Manifest *
 ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
 {
 	char	   *key = ab_repo_manifest_key(dbname, backup_id);
-	MemSink		ms = {0};
+	MemSink		ms;
 	S3Error		err;
 	Manifest   *m;
 	char		errbuf[256];
 	MemoryContextCallback *cb;
 
+	abuf_init(&ms.buf);
+	ms.too_big = false;
 	if (!s3_get_object(c, key, mem_sink, &ms, NULL, &err))
 	{
-		free(ms.data);
+		abuf_free(&ms.buf);
 		if (err.kind == S3ERR_NOT_FOUND)
 			return NULL;
 		if (ms.too_big)
@@ -186,8 +175,8 @@ ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
 							MANIFEST_MAX_BYTES / (1024 * 1024))));
 		ab_s3_report(&err);
 	}
-	m = mf_parse(ms.data ? ms.data : "", ms.len, errbuf, sizeof(errbuf));
-	free(ms.data);
+	m = mf_parse(ms.buf.data ? ms.buf.data : "", ms.buf.len, errbuf, sizeof(errbuf));
+	abuf_free(&ms.buf);
 	if (m == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
