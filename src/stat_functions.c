@@ -16,6 +16,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "core/manifest.h"
@@ -59,6 +60,11 @@ aibackup_stat_databases(PG_FUNCTION_ARGS)
 		Datum		v[16];
 		bool		nulls[16] = {0};
 		NameData	dn;
+
+		/* a database dropped since: its row is history, not state */
+		if (OidIsValid(s->dboid) &&
+			!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(s->dboid)))
+			continue;
 
 		namestrcpy(&dn, s->datname);
 		v[0] = NameGetDatum(&dn);

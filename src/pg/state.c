@@ -211,14 +211,49 @@ db_slot(Oid dboid, const char *datname)
 	return free_slot;
 }
 
+/*
+ * A process that exits while its backup is marked running (terminated,
+ * FATAL) leaves it failed, not running forever: the launcher would
+ * otherwise skip that database until the next restart.
+ */
+static void
+ab_state_exit(int code, Datum arg)
+{
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	{
+		AbDbState  *s = &ab_shared->db[i];
+
+		if (s->in_use && s->running_pid == MyProcPid)
+		{
+			s->running_pid = 0;
+			s->running_id[0] = '\0';
+			strlcpy(s->last_status, "failed", sizeof(s->last_status));
+			strlcpy(s->last_error, "the backing-up process exited before the backup finished",
+					sizeof(s->last_error));
+			s->last_finished_at = GetCurrentTimestamp();
+			s->backups_failed++;
+		}
+	}
+	LWLockRelease(ab_shared->lock);
+}
+
 void
 ab_state_backup_started(Oid dboid, const char *datname, const char *backup_id,
 						bool scheduled)
 {
+	static bool exit_cb = false;
 	AbDbState  *s;
 
 	if (!ab_shared)
 		return;
+	if (!exit_cb)
+	{
+		before_shmem_exit(ab_state_exit, (Datum) 0);
+		exit_cb = true;
+	}
 	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
 	s = db_slot(dboid, datname);
 	if (s)
