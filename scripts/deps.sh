@@ -23,7 +23,7 @@ PKGS="postgresql-15 postgresql-server-dev-15 postgresql-client-15
 libcurl4-openssl-dev zlib1g-dev libssl-dev libkrb5-dev libipc-run-perl
 make gcc
 swift swift-proxy swift-account swift-container swift-object memcached
-awscli openssl curl python3 ca-certificates"
+awscli openssl curl python3 python3-yaml ca-certificates"
 
 missing() {
     local p st
