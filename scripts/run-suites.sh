@@ -29,7 +29,7 @@ fi
 # shellcheck disable=SC1091
 source "$S3DIR/env"
 
-FAULT_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+FAULT_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 /usr/bin/python3 "$WORK/scripts/faultproxy.py" --listen "127.0.0.1:$FAULT_PORT" \
 	--upstream "${S3_HTTP_ENDPOINT#http://}" >"$WORK/faultproxy.log" 2>&1 &
 PROXY_PID=$!
