@@ -638,7 +638,7 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 						 errhint("Restore as the table's owner or a role with BYPASSRLS, or into a new table.")));
 			check_no_referencing_fk(relid, qualname);
 			check_columns(relid, t, qualname);
-			spi_exec(psprintf("TRUNCATE %s", qualname));
+			spi_exec(psprintf("TRUNCATE ONLY %s", qualname));
 		}
 		else
 		{
