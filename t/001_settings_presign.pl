@@ -129,6 +129,27 @@ $node->safe_psql('postgres',
 like($node->safe_psql('postgres', "SELECT aibackup_presign_url('x')",
 	extra_params => [ '-U', 'alice' ]), qr/^http:/, 'and works once granted');
 
+# --- HTTPS: an untrusted certificate is refused unless s3_ca_file names its CA ---
+$node->append_conf('postgresql.conf',
+	s3_settings(prefix => "tls$$", endpoint => $ENV{S3_HTTPS_ENDPOINT}));
+$node->reload;
+sleep 1;
+($ret, $out, $err) = $node->psql('postgres', 'SELECT aibackup_backup_now()');
+like($err, qr/TLS verification failed.*\n(.*\n)*HINT:.*aibackup.s3_ca_file/,
+	'HTTPS to a server whose CA is not trusted is refused, with a hint naming s3_ca_file');
+$node->append_conf('postgresql.conf', "aibackup.s3_ca_file = '$ENV{S3_OTHER_CA_FILE}'\n");
+$node->reload;
+sleep 1;
+($ret, $out, $err) = $node->psql('postgres', 'SELECT aibackup_backup_now()');
+like($err, qr/TLS verification failed/, 'a CA file of another CA is refused too');
+$node->append_conf('postgresql.conf', "aibackup.s3_ca_file = '$ENV{S3_CA_FILE}'\n");
+$node->reload;
+sleep 1;
+($ret, $out, $err) = $node->psql('postgres', 'SELECT aibackup_backup_now()');
+is($ret, 0, 'with aibackup.s3_ca_file naming the CA, a backup over HTTPS works') or diag($err);
+like($node->safe_psql('postgres', 'SELECT backup_id FROM aibackup_list_backups()'),
+	qr/^\d{8}T\d{6}Z$/, 'and it is listed');
+
 $node->stop;
 
 # --- S3 functions work when the library is merely loaded ---
