@@ -584,9 +584,9 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
 	if (!get_str(r, jt, where, "schema", true, &t->schema) ||
 		!get_str(r, jt, where, "name", true, &t->name) ||
 		!get_str(r, jt, where, "parent", false, &t->parent) ||
-		!get_str(r, jt, where, "status", false, &t->status) ||
+		!get_str(r, jt, where, "status", true, &t->status) ||
 		!get_str(r, jt, where, "error", false, &t->error) ||
-		!get_str(r, jt, where, "object_key", false, &t->object_key) ||
+		!get_str(r, jt, where, "object_key", true, &t->object_key) ||
 		!get_str(r, jt, where, "format", false, &t->format) ||
 		!get_str(r, jt, where, "compression", false, &t->compression) ||
 		!get_str(r, jt, where, "sha256", false, &t->sha256) ||

@@ -47,6 +47,7 @@ typedef struct S3Request
 	void	   *sink_arg;
 	bool		body_may_hold_error;	/* a 200 can carry <Error> */
 	bool		head;			/* HEAD: no body expected */
+	size_t		max_body;		/* > 0: fail a kept body longer than this */
 } S3Request;
 
 typedef struct S3Response

@@ -226,6 +226,34 @@ s3_multipart_complete(S3Client *c, S3Multipart *mp, char *etag_out,
 	req.body_may_hold_error = true;
 	s3_response_init(&resp);
 	ok = s3_request(c, &req, &resp, err);
+	if (!ok && err->kind == S3ERR_NOT_FOUND && err->attempts > 1)
+	{
+		/*
+		 * An earlier attempt may have completed it and lost the answer: then
+		 * the upload is gone and the object has the multipart ETag "-N".
+		 */
+		bool		found = false;
+		S3ObjectInfo info;
+		S3Error		herr;
+		char		suffix[16];
+		size_t		el,
+					sl;
+
+		snprintf(suffix, sizeof(suffix), "-%d", mp->nparts);
+		if (s3_head_object(c, mp->key, &found, &info, &herr) && found)
+		{
+			el = strlen(info.etag);
+			sl = strlen(suffix);
+			if (el > sl && strcmp(info.etag + el - sl, suffix) == 0)
+			{
+				ok = true;
+				memset(err, 0, sizeof(*err));
+				if (etag_out)
+					snprintf(etag_out, etag_len, "%s", info.etag);
+				etag_out = NULL;
+			}
+		}
+	}
 	if (ok && etag_out)
 	{
 		char	   *etag = NULL;

@@ -264,6 +264,7 @@ s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
 	req.key = r->key;
 	req.headers = h;
 	req.nheaders = nh;
+	req.max_body = (size_t) (last - r->offset + 1);
 	s3_response_free(&r->resp);
 	s3_response_init(&r->resp);
 	if (!s3_request(r->client, &req, &r->resp, err))

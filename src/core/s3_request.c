@@ -39,7 +39,8 @@ typedef struct S3Transfer
 	S3Client   *client;
 	const S3Request *req;
 	S3Response *resp;
-	bool		success_status; /* status line said 2xx */
+	bool		success_status; /* status line said 2xx (206 when resuming) */
+	bool		want_partial;	/* a resumed GET: only 206 is success */
 	bool		status_seen;
 	bool		sink_failed;
 	bool		interrupted;
@@ -264,6 +265,9 @@ s3_cb_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	/* bodies we keep: success bodies without a sink, and error bodies */
 	if (!t->success_status && t->resp->body.len + n > S3_ERROR_BODY_MAX)
 		return n;				/* enough of an error body to parse */
+	if (t->success_status && t->req->max_body > 0 &&
+		t->resp->body.len + n > t->req->max_body)
+		return 0;				/* more than asked for: fail, do not buffer */
 	if (!abuf_append(&t->resp->body, ptr, n))
 		return 0;
 	return n;
@@ -302,7 +306,8 @@ s3_cb_header(char *buffer, size_t size, size_t nitems, void *userdata)
 		if (status != 100)
 		{
 			t->resp->status = status;
-			t->success_status = (status >= 200 && status <= 299);
+			t->success_status = t->want_partial ? (status == 206) :
+				(status >= 200 && status <= 299);
 			t->status_seen = true;
 		}
 		return n;
@@ -615,6 +620,7 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 	t->client = c;
 	t->req = req;
 	t->resp = resp;
+	t->want_partial = (range_from >= 0);
 	t->upload_data = req->body;
 	t->upload_len = req->body ? req->body_len : 0;
 
@@ -643,7 +649,7 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
 
 	if (c->cleanup)
-		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
 
 	if (req->head)
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
@@ -699,9 +705,9 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 
 	if (c->cleanup)
 	{
-		/* cleaning up after a failure: a few quick tries only */
-		budget = budget < 5000 ? budget : 5000;
-		max_attempts = 3;
+		/* cleaning up after a failure: two quick tries only */
+		budget = budget < 3000 ? budget : 3000;
+		max_attempts = 2;
 	}
 
 	for (;;)

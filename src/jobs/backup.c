@@ -44,6 +44,7 @@
 #include "storage/proc.h"
 #include "storage/sinvaladt.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -306,6 +307,34 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 
 	rel = table_open(t->relid, NoLock);	/* locked by lock_tables */
 
+	/*
+	 * The columns as COPY will write them: from the relation as it is now
+	 * that it is locked (a definition read before the lock could differ).
+	 * Types are schema-qualified so a restore does not depend on its
+	 * search_path.
+	 */
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			MfColumn   *mc;
+
+			if (att->attisdropped || att->attgenerated != '\0')
+				continue;
+			mc = mf_add_column(mt);
+			if (mc == NULL)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			mc->name = mf_str(NameStr(att->attname));
+			mc->type = mf_str(format_type_extended(att->atttypid, att->atttypmod,
+												   FORMAT_TYPE_TYPEMOD_GIVEN |
+												   FORMAT_TYPE_FORCE_QUALIFY));
+			mc->position = att->attnum;
+			mc->not_null = att->attnotnull;
+		}
+	}
+
 	/* size for the part size: heap and TOAST, now that it is locked */
 	t->est_bytes = (int64) RelationGetNumberOfBlocks(rel) * BLCKSZ;
 	if (OidIsValid(rel->rd_rel->reltoastrelid))
@@ -387,7 +416,6 @@ static MfTable *
 manifest_table(Manifest *m, AbTable *t, const char *key)
 {
 	MfTable    *mt = mf_add_table(m);
-	ListCell   *lc;
 
 	if (mt == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
@@ -397,18 +425,6 @@ manifest_table(Manifest *m, AbTable *t, const char *key)
 	mt->object_key = mf_str(key);
 	mt->format = mf_str("csv");
 	mt->compression = mf_str("gzip");
-	foreach(lc, t->columns)
-	{
-		AbColumn   *c = lfirst(lc);
-		MfColumn   *mc = mf_add_column(mt);
-
-		if (mc == NULL)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		mc->name = mf_str(c->name);
-		mc->type = mf_str(c->type);
-		mc->position = c->position;
-		mc->not_null = c->not_null;
-	}
 	return mt;
 }
 
@@ -481,8 +497,13 @@ backup_run(List *relids, bool scheduled)
 	client = ab_s3_client();
 
 	tables = lock_tables(ab_catalog_tables(relids));
-	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ?
-							GetTransactionSnapshot() : GetLatestSnapshot());
+
+	/*
+	 * The snapshot comes after the locks, whatever the caller's isolation
+	 * level: one taken earlier could predate a TRUNCATE or rewrite that
+	 * committed while we waited, and show the table empty.
+	 */
+	snap = RegisterSnapshot(GetLatestSnapshot());
 	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
 
 	backup_id = new_backup_id(client, dbname, &started);

@@ -77,6 +77,9 @@ typedef struct LJob
 static LJob jobs[MAX_JOBS];
 static int	njobs = 0;
 
+/* uploads begun before this cannot be this launcher's workers' */
+static TimestampTz launcher_started = 0;
+
 /* the next slot (Unix seconds) after t, for the current interval */
 static time_t
 next_slot_after(time_t t)
@@ -284,9 +287,21 @@ startup_pass(List *dbs, List **due)
 	PG_TRY();
 	{
 		S3Client   *client = ab_s3_client();
-		int			aborted = ab_repo_abort_stale_uploads(client);
 		TimestampTz now = GetCurrentTimestamp();
+		List	   *running = NIL;
+		int			aborted;
 		ListCell   *lc;
+
+		/* uploads of backups going on now (manual ones) are not debris */
+		{
+			AbDbState  *states = palloc(sizeof(AbDbState) * AB_MAX_DATABASES);
+			int			n = ab_state_snapshot(states, AB_MAX_DATABASES);
+
+			for (int i = 0; i < n; i++)
+				if (states[i].running_pid != 0)
+					running = lappend(running, ab_repo_db_prefix(states[i].datname));
+		}
+		aborted = ab_repo_abort_stale_uploads(client, launcher_started, running);
 
 		if (aborted > 0)
 			ereport(LOG,
@@ -353,6 +368,7 @@ aibackup_launcher_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	ab_state_set_launcher(MyProcPid, MyLatch);
+	launcher_started = GetCurrentTimestamp();
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "aibackup launcher",
 									ALLOCSET_DEFAULT_SIZES);
 	last_interval = ab_interval_s;

@@ -35,6 +35,8 @@
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
+#include "catalog/pg_authid.h"
+#include "parser/parse_type.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -326,7 +328,20 @@ check_read_privilege(const MfTable *t)
 	AclResult	acl;
 
 	if (!OidIsValid(relid))
-		return;					/* dropped: nobody can read it now */
+	{
+		/*
+		 * Dropped or renamed: there is no table left whose privileges say
+		 * who may read these rows, so only roles that may read everything
+		 * restore it.
+		 */
+		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to restore table \"%s.%s\"", t->schema, t->name),
+					 errdetail("The table no longer exists under that name, so its privileges cannot be checked."),
+					 errhint("A superuser or a member of pg_read_all_data can restore it.")));
+		return;
+	}
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		ereport(ERROR,
@@ -427,10 +442,22 @@ create_table_sql(const char *schema, const char *name, const MfTable *t)
 	appendStringInfo(&q, "CREATE TABLE %s (",
 					 quote_qualified_identifier(schema, name));
 	for (int i = 0; i < t->ncolumns; i++)
+	{
+		Oid			typid;
+		int32		typmod;
+
+		/*
+		 * The manifest is data from outside: a type is parsed and printed
+		 * back by the server, never pasted into SQL.
+		 */
+		parseTypeString(t->columns[i].type, &typid, &typmod, false);
 		appendStringInfo(&q, "%s%s %s%s", i ? ", " : "",
 						 quote_identifier(t->columns[i].name),
-						 t->columns[i].type,
+						 format_type_extended(typid, typmod,
+											  FORMAT_TYPE_TYPEMOD_GIVEN |
+											  FORMAT_TYPE_FORCE_QUALIFY),
 						 t->columns[i].not_null ? " NOT NULL" : "");
+	}
 	appendStringInfoChar(&q, ')');
 	return q.data;
 }
@@ -523,8 +550,13 @@ load_verified(Relation rel, List *attnames, RestoreStream *rs)
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
-		if (rs->reported || edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+		/*
+		 * Only errors about the data itself (class 22: bad input syntax,
+		 * bad COPY format, invalid encoding) may come from a damaged
+		 * object; a unique violation or a trigger's error is the load's.
+		 */
+		if (rs->reported ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION ||
 			(why = stream_verify_rest(rs)) == NULL)
 			PG_RE_THROW();
 		FlushErrorState();
@@ -619,6 +651,10 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 		relid = get_relname_relid(tgt_name, nsp);
 		if (OidIsValid(relid))
 		{
+			/* privileges first: nobody may queue a strong lock on what they cannot write */
+			acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT | ACL_TRUNCATE);
+			if (acl != ACLCHECK_OK)
+				aclcheck_error(acl, OBJECT_TABLE, tgt_name);
 			LockRelationOid(relid, AccessExclusiveLock);
 			if (get_rel_relkind(relid) != RELKIND_RELATION)
 				ereport(ERROR,

@@ -67,8 +67,11 @@ aibackup_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 
-	/* one consistent, read-only snapshot for the whole run */
-	DefaultXactIsoLevel = XACT_REPEATABLE_READ;
+	/*
+	 * Read only.  The backup registers its own snapshot once its locks are
+	 * held (backup.c); the one pushed here serves the catalog reads before.
+	 */
+	DefaultXactIsoLevel = XACT_READ_COMMITTED;
 	DefaultXactReadOnly = true;
 
 	SetCurrentStatementStartTimestamp();
@@ -79,7 +82,6 @@ aibackup_worker_main(Datum main_arg)
 
 	PG_TRY();
 	{
-		/* the transaction snapshot, REPEATABLE READ: the backup's snapshot */
 		PushActiveSnapshot(GetTransactionSnapshot());
 		res = ab_backup_run(NIL, true);
 		ereport(LOG,

@@ -17,7 +17,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "pg/catalog.h"
@@ -167,42 +166,6 @@ ab_catalog_tables(List *relids)
 		tables = lappend(tables, t);
 	}
 
-	/*
-	 * Columns, in the outer context too.  Types are written with an empty
-	 * search_path, so every type outside pg_catalog comes out
-	 * schema-qualified and a restore creates the table whatever its own
-	 * search_path is (as pg_dump does).
-	 */
-	{
-		ListCell   *lc;
-		int			nestlevel = NewGUCNestLevel();
-
-		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-
-		foreach(lc, tables)
-		{
-			AbTable    *t = lfirst(lc);
-			List	   *cols;
-			ListCell   *lc2;
-
-			cols = ab_catalog_columns(t->relid);
-			foreach(lc2, cols)
-			{
-				AbColumn   *c = lfirst(lc2);
-				MemoryContext old = MemoryContextSwitchTo(outer);
-				AbColumn   *copy = palloc(sizeof(AbColumn));
-
-				copy->name = pstrdup(c->name);
-				copy->type = pstrdup(c->type);
-				copy->position = c->position;
-				copy->not_null = c->not_null;
-				t->columns = lappend(t->columns, copy);
-				MemoryContextSwitchTo(old);
-			}
-		}
-		AtEOXact_GUC(true, nestlevel);
-	}
 	SPI_finish();
 	return tables;
 }

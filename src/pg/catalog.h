@@ -23,8 +23,7 @@ typedef struct AbTable
 	char	   *schema;
 	char	   *name;
 	char	   *parent;			/* qualified partitioned parent, or NULL */
-	int64		est_bytes;		/* pg_relation_size, for part sizing */
-	List	   *columns;		/* of AbColumn *; non-dropped, non-generated */
+	int64		est_bytes;		/* for part sizing; refined once locked */
 } AbTable;
 
 /* one sequence's state */
@@ -41,11 +40,12 @@ typedef struct AbSequence
  * partitions in non-system schemas, not members of an extension, not other
  * sessions' temporary tables, minus aibackup.exclude.  When relids is not
  * NIL, exactly those tables (exclusions do not apply; a relation that is
- * not a table is an error).  Sorted by schema, name.
+ * not a table is an error).  Sorted by schema, name.  Columns are not
+ * read here: they are taken from the relation once it is locked.
  */
 extern List *ab_catalog_tables(List *relids);
 
-/* columns of one relation, as above; caller is connected to SPI */
+/* non-dropped, non-generated columns of one relation; caller is connected to SPI */
 extern List *ab_catalog_columns(Oid relid);
 
 /* sequences in the same schemas, with their current values */

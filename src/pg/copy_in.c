@@ -155,7 +155,7 @@ ab_copy_in(Relation rel, List *attnames, bool freeze,
 	options = list_make3(makeDefElem("format",
 									 (Node *) makeString("csv"), -1),
 						 makeDefElem("header",
-									 (Node *) makeString("true"), -1),
+									 (Node *) makeString(attnames != NIL ? "match" : "true"), -1),
 						 makeDefElem("encoding",
 									 (Node *) makeString(pstrdup(GetDatabaseEncodingName())),
 									 -1));

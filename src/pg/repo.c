@@ -261,6 +261,7 @@ typedef struct UploadCollect
 {
 	List	   *keys;
 	List	   *ids;
+	List	   *initiated;
 } UploadCollect;
 
 static int
@@ -270,25 +271,79 @@ collect_upload(void *arg, const S3UploadEntry *e)
 
 	uc->keys = lappend(uc->keys, pstrdup(e->key));
 	uc->ids = lappend(uc->ids, pstrdup(e->upload_id));
+	uc->initiated = lappend(uc->initiated, pstrdup(e->initiated));
 	return 0;
 }
 
-int
-ab_repo_abort_stale_uploads(S3Client *c)
+/* <prefix>/<db>/<backup_id>/<name>.csv.gz: one of ours */
+static bool
+is_our_table_key(const char *key, size_t prefix_len)
 {
-	UploadCollect uc = {NIL, NIL};
+	const char *db = key + prefix_len;
+	const char *slash = strchr(db, '/');
+	char		id[AB_BACKUP_ID_LEN + 1];
+	size_t		n = strlen(key);
+
+	if (slash == NULL || slash == db || strlen(slash + 1) < AB_BACKUP_ID_LEN + 2)
+		return false;
+	memcpy(id, slash + 1, AB_BACKUP_ID_LEN);
+	id[AB_BACKUP_ID_LEN] = '\0';
+	return ab_repo_valid_backup_id(id) && slash[1 + AB_BACKUP_ID_LEN] == '/' &&
+		strchr(slash + 2 + AB_BACKUP_ID_LEN, '/') == NULL &&
+		n > 7 && strcmp(key + n - 7, ".csv.gz") == 0;
+}
+
+/* S3's Initiated (ISO 8601) as a timestamp; 0 when it does not parse */
+static TimestampTz
+parse_initiated(const char *s)
+{
+	struct pg_tm tm;
+	double		sec = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf", &tm.tm_year, &tm.tm_mon,
+			   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &sec) != 6)
+		return 0;
+	tm.tm_sec = (int) sec;
+	{
+		TimestampTz ts;
+
+		if (tm2timestamp(&tm, 0, NULL, &ts) != 0)
+			return 0;
+		return ts;
+	}
+}
+
+int
+ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *skip_prefixes)
+{
+	UploadCollect uc = {NIL, NIL, NIL};
 	S3Error		err;
 	ListCell   *lk,
-			   *li;
+			   *li,
+			   *lt;
 	char	   *prefix = ab_s3_prefix && ab_s3_prefix[0] ?
 		psprintf("%s/", ab_s3_key(ab_s3_prefix, NULL)) : "";
 	int			n = 0;
 
 	if (!s3_list_multipart_uploads(c, prefix, collect_upload, &uc, &err))
 		ab_s3_report(&err);
-	forboth(lk, uc.keys, li, uc.ids)
+	forthree(lk, uc.keys, li, uc.ids, lt, uc.initiated)
 	{
-		if (!s3_abort_upload_id(c, lfirst(lk), lfirst(li), &err))
+		const char *key = lfirst(lk);
+		TimestampTz started = parse_initiated(lfirst(lt));
+		bool		skip = false;
+		ListCell   *ls;
+
+		if (!is_our_table_key(key, strlen(prefix)) || started == 0 ||
+			started >= before)
+			continue;
+		foreach(ls, skip_prefixes)
+			if (strncmp(key, lfirst(ls), strlen(lfirst(ls))) == 0)
+				skip = true;
+		if (skip)
+			continue;
+		if (!s3_abort_upload_id(c, key, lfirst(li), &err))
 			ab_s3_report(&err);
 		n++;
 	}

@@ -37,8 +37,14 @@ extern void ab_repo_write_manifest(S3Client *c, const Manifest *m);
 extern void ab_repo_delete_backup(S3Client *c, const char *dbname,
 								  const char *backup_id);
 
-/* abort multipart uploads left under the prefix (crashed runs); count */
-extern int	ab_repo_abort_stale_uploads(S3Client *c);
+/*
+ * Abort multipart uploads that runs which died left behind: only uploads of
+ * our own layout (<prefix>/<db>/<backup_id>/<table>.csv.gz), begun before
+ * "before", and not under any of skip_prefixes (databases being backed up
+ * right now).  Returns how many were aborted.
+ */
+extern int	ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before,
+										List *skip_prefixes);
 
 /* backup id -> UTC timestamp */
 extern TimestampTz ab_repo_backup_time(const char *backup_id);

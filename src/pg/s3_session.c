@@ -18,15 +18,29 @@
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "postmaster/interrupt.h"
 #include "utils/memutils.h"
 
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 
+/*
+ * Stop a transfer only for what will really end the work: a cancel or a
+ * termination that CHECK_FOR_INTERRUPTS() is free to act on, or a worker's
+ * shutdown request.  Other interrupts (memory-context logging, barriers,
+ * client connection checks) set InterruptPending too and must not fail a
+ * backup.
+ */
 static int
 ab_s3_abort_requested(void *arg)
 {
-	return INTERRUPTS_PENDING_CONDITION() ? 1 : 0;
+	if (ShutdownRequestPending)
+		return 1;
+	if (!InterruptPending || InterruptHoldoffCount != 0 || CritSectionCount != 0)
+		return 0;
+	if (ProcDiePending)
+		return 1;
+	return (QueryCancelPending && QueryCancelHoldoffCount == 0) ? 1 : 0;
 }
 
 static const char *
