@@ -82,26 +82,65 @@ ab_repo_valid_backup_id(const char *s)
 	return true;
 }
 
-typedef struct IdCollect
+/*
+ * Strings gathered inside a core callback.  The callbacks run inside the
+ * pure-C core's frames, so they must not palloc (an out-of-memory ERROR
+ * would longjmp through them and leak their buffers): they append to a
+ * malloc'd buffer, turned into a List once the core has returned.
+ */
+typedef struct Gathered
 {
-	List	   *ids;
-	size_t		prefix_len;
-} IdCollect;
+	AbBuf		buf;			/* NUL-terminated strings, back to back */
+	size_t		prefix_len;		/* for collect_id */
+} Gathered;
+
+static int
+gather(Gathered *g, const char *s)
+{
+	return abuf_append(&g->buf, s, strlen(s) + 1) ? 0 : 1;
+}
+
+/* the gathered strings as a List (palloc'd); frees the buffer */
+static List *
+gathered_list(Gathered *g)
+{
+	List	   *l = NIL;
+	bool		oom = g->buf.oom;
+
+	for (size_t off = 0; !oom && off < g->buf.len; off += strlen(g->buf.data + off) + 1)
+		l = lappend(l, pstrdup(g->buf.data + off));
+	abuf_free(&g->buf);
+	if (oom)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return l;
+}
+
+static void
+gathered_init(Gathered *g)
+{
+	abuf_init(&g->buf);
+	g->prefix_len = 0;
+}
+
+/* S3 failed: free what was gathered, then report */
+static void
+gathered_fail(Gathered *g, const S3Error *err)
+{
+	abuf_free(&g->buf);
+	ab_s3_report(err);
+}
 
 static int
 collect_id(void *arg, const S3ListEntry *e)
 {
-	IdCollect  *ic = arg;
+	Gathered   *g = arg;
 	char		id[AB_BACKUP_ID_LEN + 1];
 
-	/* palloc may not longjmp out of here safely: only copy when valid */
-	if (!e->is_prefix || strlen(e->key) != ic->prefix_len + AB_BACKUP_ID_LEN + 1)
+	if (!e->is_prefix || strlen(e->key) != g->prefix_len + AB_BACKUP_ID_LEN + 1)
 		return 0;
-	memcpy(id, e->key + ic->prefix_len, AB_BACKUP_ID_LEN);
+	memcpy(id, e->key + g->prefix_len, AB_BACKUP_ID_LEN);
 	id[AB_BACKUP_ID_LEN] = '\0';
-	if (ab_repo_valid_backup_id(id))
-		ic->ids = lappend(ic->ids, pstrdup(id));
-	return 0;
+	return ab_repo_valid_backup_id(id) ? gather(g, id) : 0;
 }
 
 static int
@@ -113,16 +152,18 @@ cmp_desc(const ListCell *a, const ListCell *b)
 List *
 ab_repo_backup_ids(S3Client *c, const char *dbname)
 {
-	IdCollect	ic;
+	Gathered	g;
 	S3Error		err;
 	char	   *prefix = ab_repo_db_prefix(dbname);
+	List	   *ids;
 
-	ic.ids = NIL;
-	ic.prefix_len = strlen(prefix);
-	if (!s3_list_objects(c, prefix, "/", collect_id, &ic, &err))
-		ab_s3_report(&err);
-	list_sort(ic.ids, cmp_desc);
-	return ic.ids;
+	gathered_init(&g);
+	g.prefix_len = strlen(prefix);
+	if (!s3_list_objects(c, prefix, "/", collect_id, &g, &err))
+		gathered_fail(&g, &err);
+	ids = gathered_list(&g);
+	list_sort(ids, cmp_desc);
+	return ids;
 }
 
 /* collects a manifest into an AbBuf, up to MANIFEST_MAX_BYTES */
@@ -217,20 +258,10 @@ ab_repo_write_manifest(S3Client *c, const Manifest *m)
 		ab_s3_report(&err);
 }
 
-typedef struct KeyCollect
-{
-	List	   *keys;
-	bool		oom;
-} KeyCollect;
-
 static int
 collect_key(void *arg, const S3ListEntry *e)
 {
-	KeyCollect *kc = arg;
-
-	if (!e->is_prefix)
-		kc->keys = lappend(kc->keys, pstrdup(e->key));
-	return 0;
+	return e->is_prefix ? 0 : gather((Gathered *) arg, e->key);
 }
 
 void
@@ -238,7 +269,8 @@ ab_repo_delete_backup(S3Client *c, const char *dbname, const char *backup_id)
 {
 	char	   *manifest = ab_repo_manifest_key(dbname, backup_id);
 	char	   *prefix = psprintf("%s%s/", ab_repo_db_prefix(dbname), backup_id);
-	KeyCollect	kc = {NIL, false};
+	Gathered	g;
+	List	   *objects;
 	S3Error		err;
 	const char **keys;
 	int			n = 0;
@@ -246,33 +278,26 @@ ab_repo_delete_backup(S3Client *c, const char *dbname, const char *backup_id)
 
 	if (!s3_delete_objects(c, (const char *const *) &manifest, 1, &err))
 		ab_s3_report(&err);
-	if (!s3_list_objects(c, prefix, NULL, collect_key, &kc, &err))
-		ab_s3_report(&err);
-	if (kc.keys == NIL)
+	gathered_init(&g);
+	if (!s3_list_objects(c, prefix, NULL, collect_key, &g, &err))
+		gathered_fail(&g, &err);
+	objects = gathered_list(&g);
+	if (objects == NIL)
 		return;
-	keys = palloc(sizeof(char *) * list_length(kc.keys));
-	foreach(lc, kc.keys)
+	keys = palloc(sizeof(char *) * list_length(objects));
+	foreach(lc, objects)
 		keys[n++] = lfirst(lc);
 	if (!s3_delete_objects(c, keys, n, &err))
 		ab_s3_report(&err);
 }
 
-typedef struct UploadCollect
-{
-	List	   *keys;
-	List	   *ids;
-	List	   *initiated;
-} UploadCollect;
-
+/* three strings per upload: key, upload id, initiated */
 static int
 collect_upload(void *arg, const S3UploadEntry *e)
 {
-	UploadCollect *uc = arg;
+	Gathered   *g = arg;
 
-	uc->keys = lappend(uc->keys, pstrdup(e->key));
-	uc->ids = lappend(uc->ids, pstrdup(e->upload_id));
-	uc->initiated = lappend(uc->initiated, pstrdup(e->initiated));
-	return 0;
+	return gather(g, e->key) || gather(g, e->upload_id) || gather(g, e->initiated);
 }
 
 /* <prefix>/<db>/<backup_id>/<name>.csv.gz: one of ours */
@@ -317,21 +342,22 @@ parse_initiated(const char *s)
 int
 ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *skip_prefixes)
 {
-	UploadCollect uc = {NIL, NIL, NIL};
+	Gathered	g;
+	List	   *all;
 	S3Error		err;
-	ListCell   *lk,
-			   *li,
-			   *lt;
+	int			n = 0;
 	char	   *prefix = ab_s3_prefix && ab_s3_prefix[0] ?
 		psprintf("%s/", ab_s3_key(ab_s3_prefix, NULL)) : "";
-	int			n = 0;
 
-	if (!s3_list_multipart_uploads(c, prefix, collect_upload, &uc, &err))
-		ab_s3_report(&err);
-	forthree(lk, uc.keys, li, uc.ids, lt, uc.initiated)
+	gathered_init(&g);
+	if (!s3_list_multipart_uploads(c, prefix, collect_upload, &g, &err))
+		gathered_fail(&g, &err);
+	all = gathered_list(&g);
+	for (int i = 0; i + 2 < list_length(all); i += 3)
 	{
-		const char *key = lfirst(lk);
-		TimestampTz started = parse_initiated(lfirst(lt));
+		const char *key = list_nth(all, i);
+		const char *upload_id = list_nth(all, i + 1);
+		TimestampTz started = parse_initiated(list_nth(all, i + 2));
 		bool		skip = false;
 		ListCell   *ls;
 
@@ -343,7 +369,7 @@ ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *skip_prefixes
 				skip = true;
 		if (skip)
 			continue;
-		if (!s3_abort_upload_id(c, key, lfirst(li), &err))
+		if (!s3_abort_upload_id(c, key, upload_id, &err))
 			ab_s3_report(&err);
 		n++;
 	}
