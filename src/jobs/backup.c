@@ -315,7 +315,11 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 	 */
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
+		int			nestlevel = NewGUCNestLevel();
 
+		/* with an empty search_path only types outside pg_catalog are qualified */
+		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		for (int i = 0; i < desc->natts; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -328,11 +332,11 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			mc->name = mf_str(NameStr(att->attname));
 			mc->type = mf_str(format_type_extended(att->atttypid, att->atttypmod,
-												   FORMAT_TYPE_TYPEMOD_GIVEN |
-												   FORMAT_TYPE_FORCE_QUALIFY));
+												   FORMAT_TYPE_TYPEMOD_GIVEN));
 			mc->position = att->attnum;
 			mc->not_null = att->attnotnull;
 		}
+		AtEOXact_GUC(true, nestlevel);
 	}
 
 	/* size for the part size: heap and TOAST, now that it is locked */
