@@ -219,10 +219,14 @@ ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
 	m = mf_parse(ms.buf.data ? ms.buf.data : "", ms.buf.len, errbuf, sizeof(errbuf));
 	abuf_free(&ms.buf);
 	if (m == NULL)
-		ereport(ERROR,
+	{
+		/* one damaged manifest must not hide every other backup */
+		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("manifest \"%s\" is not valid", key),
+				 errmsg("ignoring manifest \"%s\": it is not valid", key),
 				 errdetail("%s", errbuf)));
+		return NULL;
+	}
 	if (m->backup_id == NULL || strcmp(m->backup_id, backup_id) != 0 ||
 		m->database == NULL || strcmp(m->database, dbname) != 0)
 	{

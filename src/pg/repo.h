@@ -25,8 +25,9 @@ extern bool ab_repo_valid_backup_id(const char *s);
 extern List *ab_repo_backup_ids(S3Client *c, const char *dbname);
 
 /*
- * The manifest of one backup, or NULL when it has none (not a backup).
- * Freed with CurrentMemoryContext.  ERROR if it exists but does not parse.
+ * The manifest of one backup, or NULL when it has none (not a backup) or
+ * it is not a valid manifest of this backup (with a WARNING saying why).
+ * Freed with CurrentMemoryContext.
  */
 extern Manifest *ab_repo_read_manifest(S3Client *c, const char *dbname,
 									   const char *backup_id);

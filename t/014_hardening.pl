@@ -1,0 +1,105 @@
+# Hardening: what a hostile or unlucky environment must not achieve.
+# A role that may restore but not read; a manifest edited by someone with
+# write access to the bucket; a table rewritten while a backup waits.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(sleep);
+use AibackupTest;
+
+my $prefix = "t014-$$";
+my $node = new_cluster('hardening', prefix => $prefix, conf => "aibackup.enabled = off\n");
+my $db = 'postgres';
+my ($ret, $out, $err);
+
+$node->safe_psql($db, q{
+	CREATE EXTENSION aibackup;
+	CREATE TABLE secret (id int, payload text);
+	INSERT INTO secret SELECT g, 'secret ' || g FROM generate_series(1, 100) g;
+	CREATE TABLE plain (id int, note text);
+	INSERT INTO plain SELECT g, 'n' || g FROM generate_series(1, 100) g;
+	CREATE ROLE restorer LOGIN;
+	CREATE SCHEMA r AUTHORIZATION restorer;
+	GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text) TO restorer;
+	GRANT EXECUTE ON FUNCTION aibackup_list_backups() TO restorer;
+});
+my $id = $node->safe_psql($db, 'SELECT aibackup_backup_now()');
+
+# --- a vanished source is not a way around SELECT ---
+$node->safe_psql($db, 'ALTER TABLE secret RENAME TO secret_2025');
+($ret, $out, $err) = $node->psql($db,
+	"SELECT aibackup_restore_table('public.secret', '$id', 'r.stolen')",
+	extra_params => [ '-U', 'restorer' ]);
+like($err, qr/permission denied to restore table "public.secret".*\n(.*\n)*.*no longer exists under that name/,
+	'a role without SELECT cannot restore a table that was renamed away');
+is($node->safe_psql($db, "SELECT count(*) FROM pg_class WHERE relname = 'stolen'"), '0',
+	'and no table was created');
+$node->safe_psql($db, 'GRANT pg_read_all_data TO restorer');
+is($node->safe_psql($db, "SELECT aibackup_restore_table('public.secret', '$id', 'r.allowed')",
+	extra_params => [ '-U', 'restorer' ]), '100',
+	'a member of pg_read_all_data may restore it');
+$node->safe_psql($db, 'REVOKE pg_read_all_data FROM restorer; ALTER TABLE secret_2025 RENAME TO secret');
+
+# --- a manifest edited in the bucket cannot inject SQL ---
+my $mkey = "s3://$ENV{S3_BUCKET}/$prefix/$db/$id/manifest.json";
+my $mfile = "$ENV{AIBACKUP_TEST_WORK}/t014-manifest.json";
+aws_cli('s3', 'cp', '--quiet', $mkey, $mfile);
+my $orig = slurp_file($mfile);
+(my $evil = $orig) =~ s/"type": "text"/"type": "text); ALTER ROLE restorer SUPERUSER; CREATE TABLE pwned (x text"/;
+isnt($evil, $orig, 'the planted manifest differs from the original');
+open my $fh, '>', $mfile or die;
+print $fh $evil;
+close $fh;
+aws_cli('s3', 'cp', '--quiet', $mfile, $mkey);
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('public.plain', '$id', 'public.plain_copy')");
+isnt($ret, 0, 'restoring from a manifest with a SQL-injecting type fails');
+like($err, qr/syntax error|invalid type name|does not exist/, 'the type is refused as a type: ' . (split /\n/, $err)[0]);
+is($node->safe_psql($db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'restorer'"), 'f',
+	'the injected statement did not run');
+is($node->safe_psql($db, "SELECT count(*) FROM pg_class WHERE relname IN ('pwned', 'plain_copy')"), '0',
+	'and created nothing');
+
+# --- a manifest missing required fields is ignored with a warning, not a crash ---
+(my $broken = $orig) =~ s/"status": "ok",\s*"error"/"error"/;
+isnt($broken, $orig, 'a table entry lost its status');
+open $fh, '>', $mfile or die;
+print $fh $broken;
+close $fh;
+aws_cli('s3', 'cp', '--quiet', $mfile, $mkey);
+($ret, $out, $err) = $node->psql($db, 'SELECT count(*) FROM aibackup_list_backups()');
+is($ret, 0, 'listing backups with a broken manifest does not fail');
+like($err, qr/WARNING:  ignoring manifest .* not valid/, 'it warns about the broken manifest');
+is($out, '0', 'and does not list that backup');
+is($node->safe_psql($db, 'SELECT 1'), '1', 'the server is still up');
+open $fh, '>', $mfile or die;
+print $fh $orig;
+close $fh;
+aws_cli('s3', 'cp', '--quiet', $mfile, $mkey);
+
+# --- a REPEATABLE READ caller still gets a snapshot taken after the locks ---
+my $locker = $node->background_psql($db);
+$locker->query_safe('BEGIN; TRUNCATE plain; INSERT INTO plain SELECT g, \'new\' FROM generate_series(1, 7) g;');
+my $bg = $node->background_psql($db);
+$bg->query_until(qr/started/, q{
+	\echo started
+	BEGIN ISOLATION LEVEL REPEATABLE READ;
+	SELECT count(*) FROM pg_class;
+	SELECT aibackup_backup_now(ARRAY['plain']::regclass[]);
+	COMMIT;
+	\echo done
+});
+sleep 1.5;
+$locker->query_safe('COMMIT');
+$locker->quit;
+$bg->query_until(qr/done/, '');
+$bg->quit;
+my $rows = $node->safe_psql($db,
+	"SELECT rows FROM aibackup_list_tables() WHERE table_name = 'plain'");
+is($rows, '7', 'a table truncated and refilled while the backup waited for its lock is backed up with its new rows');
+
+$node->stop;
+done_testing();
