@@ -1111,6 +1111,7 @@ build_manifest(void)
 	t->name = strdup("we\"ird");
 	t->parent = strdup("Sales Dept.\"parted\"");
 	t->status = strdup("failed");
+	t->object_key = strdup("p/Sales%20Dept.we%22ird.csv.gz");
 	t->error = strdup("could not read: \"disk\"\n\tat line 1\x01");
 	t->rows = INT64_C(9007199254740993);
 	t->raw_bytes = INT64_MAX;
@@ -1120,6 +1121,7 @@ build_manifest(void)
 	t->schema = strdup("public");
 	t->name = strdup("Order Items");
 	t->status = strdup("ok");
+	t->object_key = strdup("p/public.Order%20Items.csv.gz");
 	for (i = 0; i < NTRICKY; i++)
 	{
 		c = mf_add_column(t);
@@ -1420,6 +1422,8 @@ test_manifest_many(void)
 			break;
 		}
 		snprintf(name, sizeof(name), "t%04d", i);
+		t->status = strdup("ok");
+		t->object_key = strdup(name);
 		t->schema = strdup("s");
 		t->name = strdup(name);
 		t->rows = (int64_t) i * 1000003;
@@ -1587,9 +1591,18 @@ test_manifest_reject(void)
 	}
 	free(bad);
 
-	/* optional fields may be missing altogether */
+	/* a table's status and object key are required: readers rely on them */
 	txt = "{\"format\": 1, \"backup_id\": \"x\", \"database\": \"d\", "
 				 "\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\"}]}";
+	p = mf_parse(txt, strlen(txt), err, sizeof(err));
+	ok(p == NULL && strstr(err, "status") != NULL,
+	   "manifest: a table without status is rejected (%s)", err);
+	mf_free(p);
+
+	/* optional fields may be missing altogether */
+	txt = "{\"format\": 1, \"backup_id\": \"x\", \"database\": \"d\", "
+				 "\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\", "
+				 "\"status\": \"ok\", \"object_key\": \"k\"}]}";
 	p = mf_parse(txt, strlen(txt), err, sizeof(err));
 	ok(p && p->ntables == 1 && p->tables[0].rows == 0 &&
 	   p->tables[0].ncolumns == 0 && p->tables[0].sha256 == NULL &&
@@ -1602,6 +1615,7 @@ test_manifest_reject(void)
 	/* int64 exactness straight from text */
 	txt = "{\"format\": 1, \"backup_id\": \"x\", \"database\": \"d\", "
 				 "\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\", "
+				 "\"status\": \"ok\", \"object_key\": \"k\", "
 				 "\"rows\": 9007199254740993, \"raw_bytes\": 9223372036854775807}]}";
 	p = mf_parse(txt, strlen(txt), err, sizeof(err));
 	ok(p && p->tables[0].rows == INT64_C(9007199254740993) &&
