@@ -132,3 +132,33 @@ ab_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
+
+bool
+abuf_append_utf8(AbBuf *b, unsigned long cp)
+{
+	char		u[4];
+
+	if (cp < 0x80)
+	{
+		u[0] = (char) cp;
+		return abuf_append(b, u, 1);
+	}
+	if (cp < 0x800)
+	{
+		u[0] = (char) (0xC0 | (cp >> 6));
+		u[1] = (char) (0x80 | (cp & 0x3F));
+		return abuf_append(b, u, 2);
+	}
+	if (cp < 0x10000)
+	{
+		u[0] = (char) (0xE0 | (cp >> 12));
+		u[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (char) (0x80 | (cp & 0x3F));
+		return abuf_append(b, u, 3);
+	}
+	u[0] = (char) (0xF0 | (cp >> 18));
+	u[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
+	u[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
+	u[3] = (char) (0x80 | (cp & 0x3F));
+	return abuf_append(b, u, 4);
+}

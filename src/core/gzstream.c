@@ -128,24 +128,32 @@ gzs_deflate_new(int level, GzsSink sink, void *arg)
 	return z;
 }
 
-/* hand the buffered output to the sink */
+/* hand the buffered output of either direction to its sink */
 static bool
-deflate_flush_out(GzsDeflate *z)
+flush_out(z_stream *strm, unsigned char *out, GzsSink sink, void *arg,
+		  uint64_t *bytes_out, char *errmsg, bool *failed)
 {
-	size_t		have = GZS_CHUNK - z->strm.avail_out;
+	size_t		have = GZS_CHUNK - strm->avail_out;
 
 	if (have > 0)
 	{
-		if (z->sink(z->arg, z->out, have) != 0)
+		if (sink(arg, out, have) != 0)
 		{
-			gzs_error(z->errmsg, &z->failed, "output callback failed");
+			gzs_error(errmsg, failed, "output callback failed");
 			return false;
 		}
-		z->bytes_out += have;
+		*bytes_out += have;
 	}
-	z->strm.next_out = z->out;
-	z->strm.avail_out = GZS_CHUNK;
+	strm->next_out = out;
+	strm->avail_out = GZS_CHUNK;
 	return true;
+}
+
+static bool
+deflate_flush_out(GzsDeflate *z)
+{
+	return flush_out(&z->strm, z->out, z->sink, z->arg, &z->bytes_out,
+					 z->errmsg, &z->failed);
 }
 
 /*
@@ -306,20 +314,8 @@ gzs_inflate_new(GzsSink sink, void *arg)
 static bool
 inflate_flush_out(GzsInflate *z)
 {
-	size_t		have = GZS_CHUNK - z->strm.avail_out;
-
-	if (have > 0)
-	{
-		if (z->sink(z->arg, z->out, have) != 0)
-		{
-			gzs_error(z->errmsg, &z->failed, "output callback failed");
-			return false;
-		}
-		z->bytes_out += have;
-	}
-	z->strm.next_out = z->out;
-	z->strm.avail_out = GZS_CHUNK;
-	return true;
+	return flush_out(&z->strm, z->out, z->sink, z->arg, &z->bytes_out,
+					 z->errmsg, &z->failed);
 }
 
 /* turn a failed inflate() into a message */

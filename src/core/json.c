@@ -155,35 +155,6 @@ utf8_seq_len(const unsigned char *p, size_t n)
 	return len;
 }
 
-static void
-utf8_encode(unsigned int cp, AbBuf *out)
-{
-	char		b[4];
-
-	if (cp < 0x80)
-		abuf_appendc(out, (char) cp);
-	else if (cp < 0x800)
-	{
-		b[0] = (char) (0xC0 | (cp >> 6));
-		b[1] = (char) (0x80 | (cp & 0x3F));
-		abuf_append(out, b, 2);
-	}
-	else if (cp < 0x10000)
-	{
-		b[0] = (char) (0xE0 | (cp >> 12));
-		b[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-		b[2] = (char) (0x80 | (cp & 0x3F));
-		abuf_append(out, b, 3);
-	}
-	else
-	{
-		b[0] = (char) (0xF0 | (cp >> 18));
-		b[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-		b[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-		b[3] = (char) (0x80 | (cp & 0x3F));
-		abuf_append(out, b, 4);
-	}
-}
 
 /* the four hex digits after "\u" at ps->p; -1 (error reported) if bad */
 static long
@@ -255,7 +226,7 @@ parse_unicode_escape(JsonParser *ps, AbBuf *out)
 		}
 		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 	}
-	utf8_encode((unsigned int) cp, out);
+	abuf_append_utf8(out, (unsigned long) cp);
 	return true;
 }
 

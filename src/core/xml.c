@@ -327,39 +327,6 @@ xml_next(XmlSpan *it, const char *tag, XmlSpan *content)
 	return true;
 }
 
-/* append code point cp as UTF-8 */
-static void
-append_utf8(AbBuf *out, unsigned long cp)
-{
-	char		b[4];
-
-	if (cp < 0x80)
-	{
-		b[0] = (char) cp;
-		abuf_append(out, b, 1);
-	}
-	else if (cp < 0x800)
-	{
-		b[0] = (char) (0xC0 | (cp >> 6));
-		b[1] = (char) (0x80 | (cp & 0x3F));
-		abuf_append(out, b, 2);
-	}
-	else if (cp < 0x10000)
-	{
-		b[0] = (char) (0xE0 | (cp >> 12));
-		b[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-		b[2] = (char) (0x80 | (cp & 0x3F));
-		abuf_append(out, b, 3);
-	}
-	else
-	{
-		b[0] = (char) (0xF0 | (cp >> 18));
-		b[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-		b[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-		b[3] = (char) (0x80 | (cp & 0x3F));
-		abuf_append(out, b, 4);
-	}
-}
 
 /*
  * Decode the entity starting at p ('&') into out; return the first byte
@@ -421,7 +388,7 @@ decode_entity(const char *p, const char *end, AbBuf *out)
 		/* no NUL (it would cut the C string), no surrogates */
 		if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
 			goto literal;
-		append_utf8(out, cp);
+		abuf_append_utf8(out, cp);
 		return semi + 1;
 	}
 	for (i = 0; i < sizeof(named) / sizeof(named[0]); i++)

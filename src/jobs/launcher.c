@@ -367,7 +367,6 @@ aibackup_launcher_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	ab_state_set_launcher(MyProcPid, MyLatch);
 	launcher_started = GetCurrentTimestamp();
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "aibackup launcher",
 									ALLOCSET_DEFAULT_SIZES);
@@ -387,6 +386,8 @@ aibackup_launcher_main(Datum main_arg)
 		long		sleep_ms;
 		time_t		now;
 		bool		busy;
+		List	   *dbs;		/* read from pg_database at most once a turn */
+		bool		dbs_read;
 
 		MemoryContextReset(loopcxt);
 		MemoryContextSwitchTo(loopcxt);
@@ -409,13 +410,16 @@ aibackup_launcher_main(Datum main_arg)
 
 		busy = reap_jobs();
 		now = time(NULL);
+		dbs = NIL;
+		dbs_read = false;
 
 		if (ab_enabled && !startup_done && GetCurrentTimestamp() >= startup_retry)
 		{
-			List	   *dbs = target_databases();
 			List	   *due;
 			ListCell   *lc;
 
+			dbs = target_databases();
+			dbs_read = true;
 			if (startup_pass(dbs, &due))
 			{
 				startup_done = true;
@@ -430,9 +434,13 @@ aibackup_launcher_main(Datum main_arg)
 		{
 			if (ab_enabled)
 			{
-				List	   *dbs = target_databases();
 				ListCell   *lc;
 
+				if (!dbs_read)
+				{
+					dbs = target_databases();
+					dbs_read = true;
+				}
 				foreach(lc, dbs)
 					queue_database(lfirst(lc), "scheduled");
 			}
@@ -444,7 +452,9 @@ aibackup_launcher_main(Datum main_arg)
 		{
 			ListCell   *lc;
 
-			foreach(lc, target_databases())
+			if (!dbs_read)
+				dbs = target_databases();
+			foreach(lc, dbs)
 			{
 				LDatabase  *d = lfirst(lc);
 
@@ -470,7 +480,6 @@ aibackup_launcher_main(Datum main_arg)
 		CHECK_FOR_INTERRUPTS();
 	}
 
-	ab_state_set_launcher(0, NULL);
 	proc_exit(0);
 }
 

@@ -36,6 +36,7 @@
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "catalog/pg_authid.h"
+#include "parser/parse_relation.h"
 #include "parser/parse_type.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -50,7 +51,6 @@
 #include "core/manifest.h"
 #include "core/s3.h"
 #include "jobs/restore.h"
-#include "pg/catalog.h"
 #include "pg/copy.h"
 #include "pg/repo.h"
 #include "pg/s3_session.h"
@@ -383,45 +383,54 @@ check_no_referencing_fk(Oid relid, const char *qualname)
 	}
 }
 
-/* the target's columns must be the backup's columns, by name */
+/* does the backup hold a column of that name? */
+static bool
+backup_has_column(const MfTable *t, const char *name)
+{
+	for (int i = 0; i < t->ncolumns; i++)
+		if (strcmp(t->columns[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* the target's columns (as COPY sees them) must be the backup's, by name */
 static void
 check_columns(Oid relid, const MfTable *t, const char *qualname)
 {
-	List	   *cols = ab_catalog_columns(relid);
-	ListCell   *lc;
+	Relation	rel = table_open(relid, NoLock);	/* locked by the caller */
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			matched = 0;
 
-	for (int i = 0; i < t->ncolumns; i++)
+	for (int i = 0; i < desc->natts; i++)
 	{
-		bool		found = false;
+		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		foreach(lc, cols)
-		{
-			if (strcmp(((AbColumn *) lfirst(lc))->name, t->columns[i].name) == 0)
-				found = true;
-		}
-		if (!found)
+		if (att->attisdropped || att->attgenerated != '\0')
+			continue;
+		if (!backup_has_column(t, NameStr(att->attname)))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of the backup does not exist in table %s",
-							t->columns[i].name, qualname),
+					 errmsg("column \"%s\" of table %s is not in the backup",
+							NameStr(att->attname), qualname),
 					 errhint("Restore into a new table (target_table) and reconcile.")));
+		matched++;
 	}
-	foreach(lc, cols)
+	if (matched < t->ncolumns)
 	{
-		AbColumn   *c = lfirst(lc);
-		bool		found = false;
-
 		for (int i = 0; i < t->ncolumns; i++)
 		{
-			if (strcmp(c->name, t->columns[i].name) == 0)
-				found = true;
+			int			attnum = attnameAttNum(rel, t->columns[i].name, false);
+
+			if (attnum == InvalidAttrNumber ||
+				TupleDescAttr(desc, attnum - 1)->attgenerated != '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of the backup does not exist in table %s",
+								t->columns[i].name, qualname),
+						 errhint("Restore into a new table (target_table) and reconcile.")));
 		}
-		if (!found)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of table %s is not in the backup", c->name, qualname),
-					 errhint("Restore into a new table (target_table) and reconcile.")));
 	}
+	table_close(rel, NoLock);
 }
 
 static void

@@ -27,13 +27,6 @@
 	"AND n.nspname NOT LIKE 'pg\\_temp\\_%' " \
 	"AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' "
 
-static char *
-spi_text(HeapTuple tup, TupleDesc desc, int col)
-{
-	char	   *v = SPI_getvalue(tup, desc, col);
-
-	return v ? v : pstrdup("");
-}
 
 static bool
 ab_excluded(List *patterns, const char *schema, const char *name)
@@ -53,36 +46,6 @@ ab_excluded(List *patterns, const char *schema, const char *name)
 	return false;
 }
 
-List *
-ab_catalog_columns(Oid relid)
-{
-	List	   *cols = NIL;
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	Oid			types[1] = {OIDOID};
-	int			rc;
-
-	rc = SPI_execute_with_args(
-							   "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnum, a.attnotnull "
-							   "FROM pg_attribute a "
-							   "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
-							   "AND a.attgenerated = '' ORDER BY a.attnum",
-							   1, types, args, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		AbColumn   *c = palloc0(sizeof(AbColumn));
-
-		c->name = spi_text(tup, desc, 1);
-		c->type = spi_text(tup, desc, 2);
-		c->position = atoi(spi_text(tup, desc, 3));
-		c->not_null = strcmp(spi_text(tup, desc, 4), "t") == 0;
-		cols = lappend(cols, c);
-	}
-	return cols;
-}
 
 List *
 ab_catalog_tables(List *relids)

@@ -7,15 +7,6 @@
 
 #include "nodes/pg_list.h"
 
-/* one column as the manifest records it */
-typedef struct AbColumn
-{
-	char	   *name;
-	char	   *type;			/* format_type(atttypid, atttypmod) */
-	int			position;		/* attnum */
-	bool		not_null;
-} AbColumn;
-
 /* one table to back up */
 typedef struct AbTable
 {
@@ -44,9 +35,6 @@ typedef struct AbSequence
  * read here: they are taken from the relation once it is locked.
  */
 extern List *ab_catalog_tables(List *relids);
-
-/* non-dropped, non-generated columns of one relation; caller is connected to SPI */
-extern List *ab_catalog_columns(Oid relid);
 
 /* sequences in the same schemas, with their current values */
 extern List *ab_catalog_sequences(void);

@@ -322,6 +322,17 @@ is_our_table_key(const char *key, size_t prefix_len)
 		n > 7 && strcmp(key + n - 7, ".csv.gz") == 0;
 }
 
+/* a UTC calendar time as a timestamp; 0 when it is not a valid one */
+static TimestampTz
+utc_timestamp(struct pg_tm *tm)
+{
+	TimestampTz ts;
+
+	if (tm2timestamp(tm, 0, NULL, &ts) != 0)
+		return 0;
+	return ts;
+}
+
 /* S3's Initiated (ISO 8601) as a timestamp; 0 when it does not parse */
 static TimestampTz
 parse_initiated(const char *s)
@@ -334,13 +345,7 @@ parse_initiated(const char *s)
 			   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &sec) != 6)
 		return 0;
 	tm.tm_sec = (int) sec;
-	{
-		TimestampTz ts;
-
-		if (tm2timestamp(&tm, 0, NULL, &ts) != 0)
-			return 0;
-		return ts;
-	}
+	return utc_timestamp(&tm);
 }
 
 int
@@ -390,11 +395,5 @@ ab_repo_backup_time(const char *id)
 		sscanf(id, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
 			   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
 		return 0;
-	{
-		TimestampTz ts;
-
-		if (tm2timestamp(&tm, 0, NULL, &ts) != 0)
-			return 0;
-		return ts;
-	}
+	return utc_timestamp(&tm);
 }

@@ -36,8 +36,6 @@
 typedef struct AbShared
 {
 	LWLock	   *lock;
-	int			launcher_pid;
-	Latch	   *launcher_latch;
 	AbDbState	db[AB_MAX_DATABASES];
 	AbProgress	progress[AB_MAX_PROGRESS];
 } AbShared;
@@ -148,37 +146,8 @@ error:
 	unlink(AB_STATE_FILE ".tmp");
 }
 
-bool
-ab_state_available(void)
-{
-	return ab_shared != NULL;
-}
 
-void
-ab_state_set_launcher(int pid, Latch *latch)
-{
-	if (!ab_shared)
-		return;
-	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
-	ab_shared->launcher_pid = pid;
-	ab_shared->launcher_latch = latch;
-	LWLockRelease(ab_shared->lock);
-}
 
-void
-ab_state_wake_launcher(void)
-{
-	Latch	   *latch = NULL;
-
-	if (!ab_shared)
-		return;
-	LWLockAcquire(ab_shared->lock, LW_SHARED);
-	if (ab_shared->launcher_pid != 0)
-		latch = ab_shared->launcher_latch;
-	LWLockRelease(ab_shared->lock);
-	if (latch)
-		SetLatch(latch);
-}
 
 /* the slot of dboid, created if needed; caller holds the lock exclusively */
 static AbDbState *

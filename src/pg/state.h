@@ -9,7 +9,6 @@
 #define AIBACKUP_STATE_H
 
 #include "datatype/timestamp.h"
-#include "storage/latch.h"
 
 #define AB_MAX_DATABASES	128
 #define AB_MAX_PROGRESS		32
@@ -66,13 +65,6 @@ typedef struct AbProgress
 /* hooks, from _PG_init */
 extern void ab_state_request(void);
 extern void ab_state_startup(void);
-
-/* true when shared memory is there (library preloaded) */
-extern bool ab_state_available(void);
-
-/* the launcher registers itself so others can wake it */
-extern void ab_state_set_launcher(int pid, Latch *latch);
-extern void ab_state_wake_launcher(void);
 
 /*
  * Mark a backup of dboid as running in this process, or fail naming the
