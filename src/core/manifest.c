@@ -277,6 +277,7 @@ write_table(JsonOut *arr, const MfTable *t)
 	out_open(&o, arr->b, arr->indent, '{');
 	out_str(&o, "schema", t->schema);
 	out_str(&o, "name", t->name);
+	out_int(&o, "relid", t->relid);
 	out_str(&o, "parent", t->parent);
 	out_str(&o, "status", t->status);
 	out_str(&o, "error", t->error);
@@ -577,6 +578,7 @@ static bool
 read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
 {
 	const JsonValue *cols;
+	int64_t		relid;
 	size_t		i;
 
 	if (!check_object(r, jt, where))
@@ -596,8 +598,10 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
 				 &t->raw_bytes) ||
 		!get_int(r, jt, where, "compressed_bytes", INT64_MIN, INT64_MAX,
 				 &t->compressed_bytes) ||
+		!get_int(r, jt, where, "relid", 0, UINT32_MAX, &relid) ||
 		!get_array(r, jt, where, "columns", false, &cols))
 		return false;
+	t->relid = (uint32_t) relid;
 
 	for (i = 0; cols != NULL && i < cols->count; i++)
 	{

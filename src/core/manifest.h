@@ -39,6 +39,8 @@ typedef struct MfTable
 	char	   *compression;	/* "gzip" */
 	char	   *sha256;			/* hex of the compressed object */
 	char	   *ddl;			/* CREATE TABLE text when captured, or NULL */
+	uint32_t	relid;			/* the table's OID in the source database, 0
+								 * when unknown (manifests before 0.2) */
 	int64_t		rows;
 	int64_t		raw_bytes;
 	int64_t		compressed_bytes;

@@ -1091,6 +1091,7 @@ build_manifest(void)
 	t->object_key = strdup("prefix/shop/20261124T040000Z/public.orders.csv.gz");
 	t->format = strdup("csv");
 	t->compression = strdup("gzip");
+	t->relid = UINT32_MAX;		/* OIDs use all 32 bits */
 	t->rows = 123;
 	t->raw_bytes = 4567;
 	t->compressed_bytes = 890;
@@ -1189,6 +1190,7 @@ manifests_equal(const Manifest *a, const Manifest *b)
 		CMP_STR("table compression", ta->compression, tb->compression);
 		CMP_STR("table sha256", ta->sha256, tb->sha256);
 		CMP_STR("table ddl", ta->ddl, tb->ddl);
+		CMP_NUM("table relid", ta->relid, tb->relid);
 		CMP_NUM("table rows", ta->rows, tb->rows);
 		CMP_NUM("table raw_bytes", ta->raw_bytes, tb->raw_bytes);
 		CMP_NUM("table compressed_bytes", ta->compressed_bytes,
@@ -1271,6 +1273,7 @@ static const char *golden =
 "    {\n"
 "      \"schema\": \"public\",\n"
 "      \"name\": \"orders\",\n"
+"      \"relid\": 16384,\n"
 "      \"parent\": null,\n"
 "      \"status\": \"ok\",\n"
 "      \"error\": null,\n"
@@ -1312,6 +1315,7 @@ test_manifest_golden(void)
 	t->name = strdup("orders");
 	t->status = strdup("ok");
 	t->object_key = strdup("p/shop/20261124T040000Z/public.orders.csv.gz");
+	t->relid = 16384;
 	t->format = strdup("csv");
 	t->compression = strdup("gzip");
 	t->rows = 123;
@@ -1496,6 +1500,18 @@ test_manifest_reject(void)
 	ok(mf_rejects(bad, NULL), "manifest: a second object after it rejected");
 	free(bad);
 
+	bad = replace(json, "\"relid\": 4294967295", "\"relid\": 4294967296");
+	ok(mf_rejects(bad, "relid"), "manifest: relid beyond 32 bits rejected");
+	free(bad);
+	bad = replace(json, "\"relid\": 4294967295", "\"relid\": -1");
+	ok(mf_rejects(bad, "relid"), "manifest: negative relid rejected");
+	free(bad);
+	bad = replace(json, "\"relid\": 4294967295,", "");
+	p = bad ? mf_parse(bad, strlen(bad), err, sizeof(err)) : NULL;
+	ok(p && p->tables[0].relid == 0,
+	   "manifest: a manifest without relid (before 0.2) reads as relid 0");
+	mf_free(p);
+	free(bad);
 	bad = replace(json, "\"rows\": 123", "\"rows\": \"123\"");
 	ok(mf_rejects(bad, "rows"), "manifest: rows as a string rejected");
 	free(bad);
