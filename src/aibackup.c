@@ -16,6 +16,8 @@
 
 #include "core/s3.h"
 #include "jobs/launcher.h"
+#include "commands/dbcommands.h"
+#include "pg/repo.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
@@ -100,6 +102,19 @@ aibackup_presign_url(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("object key must not be empty")));
+	/*
+	 * Only a superuser signs any key in the bucket; a role granted this
+	 * function signs keys of the current database's backups, so granting
+	 * it gives no more than that database's data.
+	 */
+	if (!superuser() &&
+		!ab_repo_key_in_database(key, get_database_name(MyDatabaseId)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to sign object key \"%s\"", key),
+				 errdetail("Roles other than superusers may sign only keys under \"%s\".",
+						   ab_repo_db_prefix(get_database_name(MyDatabaseId))),
+				 errhint("Use a key that aibackup_list_tables() shows for this database.")));
 	if (TIMESTAMP_NOT_FINITE(signed_at))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -29,8 +29,6 @@
  */
 #include "postgres.h"
 
-#include <time.h>
-
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -42,7 +40,6 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
-#include "storage/sinvaladt.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -59,6 +56,7 @@
 #include "core/s3.h"
 #include "jobs/backup.h"
 #include "pg/catalog.h"
+#include "pg/compat.h"
 #include "pg/copy.h"
 #include "pg/repo.h"
 #include "pg/s3_session.h"
@@ -68,6 +66,14 @@
 
 #define AB_EXTENSION_VERSION	"0.1"
 #define AB_ADVISORY_KEY			0x61696262	/* "aibb" */
+
+/*
+ * The backup lock is an advisory lock whose fourth field SQL never uses
+ * (pg_advisory_lock(int8) uses 1, the (int4, int4) forms 2), so no session
+ * can take it, or block our backups, through the SQL functions.  pg_locks
+ * shows it as locktype advisory, objsubid 171.
+ */
+#define AB_LOCKTAG_FIELD4		0xAB
 #define AB_MIN_PART_SIZE		(16 * 1024 * 1024)
 
 /* the streaming state of one table */
@@ -91,16 +97,15 @@ static char *
 iso_utc(TimestampTz ts)
 {
 	pg_time_t	t = timestamptz_to_time_t(ts);
-	struct tm	tm;
+	struct pg_tm *tm = pg_gmtime(&t);
 	char		buf[64];
 	int			usec = (int) (ts % USECS_PER_SEC);
 
 	if (usec < 0)
 		usec += USECS_PER_SEC;
-	gmtime_r((time_t *) &t, &tm);
 	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+			 tm->tm_hour, tm->tm_min, tm->tm_sec, usec);
 	return pstrdup(buf);
 }
 
@@ -108,13 +113,12 @@ static char *
 backup_id_of(TimestampTz ts)
 {
 	pg_time_t	t = timestamptz_to_time_t(ts);
-	struct tm	tm;
+	struct pg_tm *tm = pg_gmtime(&t);
 	char		buf[32];
 
-	gmtime_r((time_t *) &t, &tm);
 	snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02dZ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+			 tm->tm_hour, tm->tm_min, tm->tm_sec);
 	return pstrdup(buf);
 }
 
@@ -144,7 +148,8 @@ lock_database_backup(const char *dbname)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, AB_ADVISORY_KEY, MyDatabaseId, 2);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, AB_ADVISORY_KEY, MyDatabaseId,
+						 AB_LOCKTAG_FIELD4);
 	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 	{
 		VirtualTransactionId *holders = GetLockConflicts(&tag, ExclusiveLock, NULL);
@@ -153,23 +158,8 @@ lock_database_backup(const char *dbname)
 		bool		scheduled = false;
 		int			state_pid = ab_state_running(MyDatabaseId, running_id, &scheduled);
 
-#if PG_VERSION_NUM < 170000
-		if (holders && VirtualTransactionIdIsValid(holders[0]))
-		{
-			PGPROC	   *proc = BackendIdGetProc(holders[0].backendId);
-
-			if (proc)
-				pid = proc->pid;
-		}
-#else
-		if (holders && VirtualTransactionIdIsValid(holders[0]))
-		{
-			PGPROC	   *proc = ProcNumberGetProc(holders[0].procNumber);
-
-			if (proc)
-				pid = proc->pid;
-		}
-#endif
+		if (holders)
+			pid = ab_vxid_pid(holders[0]);
 		if (state_pid != 0 && running_id[0])
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
@@ -425,6 +415,7 @@ manifest_table(Manifest *m, AbTable *t, const char *key)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	mt->schema = mf_str(t->schema);
 	mt->name = mf_str(t->name);
+	mt->relid = t->relid;
 	mt->parent = mf_str(t->parent);
 	mt->object_key = mf_str(key);
 	mt->format = mf_str("csv");

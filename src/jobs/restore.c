@@ -30,7 +30,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_constraint.h"
 #include "commands/dbcommands.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
@@ -51,7 +50,9 @@
 #include "core/manifest.h"
 #include "core/s3.h"
 #include "jobs/restore.h"
+#include "pg/compat.h"
 #include "pg/copy.h"
+#include "pg/query.h"
 #include "pg/repo.h"
 #include "pg/s3_session.h"
 #include "pg/state.h"
@@ -320,6 +321,11 @@ find_in_manifest(const Manifest *m, List *names)
 	}
 }
 
+/*
+ * May the caller read the rows of the backed-up table?  SELECT on it, if it
+ * is still the same table: the manifest records its OID, and a name that now
+ * belongs to another table (renamed away, then replaced) proves nothing.
+ */
 static void
 check_read_privilege(const MfTable *t)
 {
@@ -327,12 +333,14 @@ check_read_privilege(const MfTable *t)
 	Oid			relid = OidIsValid(nsp) ? get_relname_relid(t->name, nsp) : InvalidOid;
 	AclResult	acl;
 
+	if (OidIsValid(relid) && t->relid != 0 && relid != (Oid) t->relid)
+		relid = InvalidOid;
 	if (!OidIsValid(relid))
 	{
 		/*
-		 * Dropped or renamed: there is no table left whose privileges say
-		 * who may read these rows, so only roles that may read everything
-		 * restore it.
+		 * Dropped, renamed or replaced: there is no table left whose
+		 * privileges say who may read these rows, so only roles that may
+		 * read everything restore it.
 		 */
 		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
 			ereport(ERROR,
@@ -361,26 +369,28 @@ check_no_referencing_fk(Oid relid, const char *qualname)
 {
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
 	Oid			types[1] = {OIDOID};
-	int			rc;
+	AbQuery		q;
+	char	   *con = NULL;
+	char	   *from = NULL;
 
-	rc = SPI_execute_with_args(
-							   "SELECT c.conname, c.conrelid::regclass::text FROM pg_constraint c "
-							   "WHERE c.contype = 'f' AND c.confrelid = $1 AND c.conrelid <> $1 "
-							   "ORDER BY 1 LIMIT 1", 1, types, args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	ab_query_begin(&q);
+	ab_query_exec_args("SELECT c.conname, c.conrelid::pg_catalog.regclass::pg_catalog.text "
+					   "FROM pg_catalog.pg_constraint c "
+					   "WHERE c.contype = 'f' AND c.confrelid = $1 AND c.conrelid <> $1 "
+					   "ORDER BY 1 LIMIT 1", 1, types, args, true, 1);
 	if (SPI_processed > 0)
 	{
-		char	   *con = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		char	   *from = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-
+		con = ab_query_value(&q, 0, 1);
+		from = ab_query_value(&q, 0, 2);
+	}
+	ab_query_end(&q);
+	if (con != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 				 errmsg("cannot replace the rows of table %s: constraint \"%s\" of table %s references it",
 						qualname, con, from),
 				 errdetail("Emptying a referenced table would break or cascade into the referencing table."),
 				 errhint("Restore into a new table (target_table) and reconcile, or restore the referencing tables too after dropping the constraint.")));
-	}
 }
 
 /* does the backup hold a column of that name? */
@@ -433,15 +443,6 @@ check_columns(Oid relid, const MfTable *t, const char *qualname)
 	table_close(rel, NoLock);
 }
 
-static void
-spi_exec(const char *sql)
-{
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc < 0)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-}
-
 static char *
 create_table_sql(const char *schema, const char *name, const MfTable *t)
 {
@@ -459,7 +460,7 @@ create_table_sql(const char *schema, const char *name, const MfTable *t)
 		 * The manifest is data from outside: a type is parsed and printed
 		 * back by the server, never pasted into SQL.
 		 */
-		parseTypeString(t->columns[i].type, &typid, &typmod, false);
+		ab_parse_type_string(t->columns[i].type, &typid, &typmod);
 		appendStringInfo(&q, "%s%s %s%s", i ? ", " : "",
 						 quote_identifier(t->columns[i].name),
 						 format_type_extended(typid, typmod,
@@ -575,137 +576,242 @@ load_verified(Relation rel, List *attnames, RestoreStream *rs)
 	return rows;
 }
 
-int64
-ab_restore_table(const char *source, const char *backup_id, const char *target)
+/*
+ * RangeVarGetRelidExtended's callback for an existing target, called for
+ * each OID the name resolves to, before that OID is locked (again after a
+ * concurrent rename): nobody queues an ACCESS EXCLUSIVE lock on a table
+ * they may not empty, and the checks always apply to the OID that is locked.
+ */
+static void
+target_lock_check(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
 {
-	char	   *dbname = get_database_name(MyDatabaseId);
-	List	   *src_names = parse_table_name("table", source);
-	List	   *tgt_names = target ? parse_table_name("target table", target) : NIL;
-	S3Client   *client;
-	Manifest   *m = NULL;
-	const MfTable *volatile t;
-	char	   *tgt_schema;
-	char	   *tgt_name;
-	char	   *qualname;
-	Oid			nsp;
-	Oid			relid;
-	bool		found;
-	S3Error		err;
-	RestoreStream rs;
-	Relation	rel;
-	List	   *attnames = NIL;
-	uint64		rows = 0;
+	char		relkind;
 	AclResult	acl;
 
-	PreventCommandIfReadOnly("aibackup_restore_table()");
+	if (!OidIsValid(relid))
+		return;
+	relkind = get_rel_relkind(relid);
+	if (relkind == '\0')
+		return;					/* dropped meanwhile: the lookup retries */
+	if (relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", rv->relname),
+				 errhint("Restore into a plain table, or into a partition.")));
+	acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, rv->relname);
+	acl = pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, rv->relname);
+}
 
-	client = ab_s3_client();
-	t = locate(client, dbname, backup_id, src_names, source, &m);
+/* the target's name: target_table as given, or the source's own */
+static RangeVar *
+target_rangevar(const MfTable *t, const char *target)
+{
+	List	   *names;
 
-	/* where it goes */
-	if (tgt_names == NIL)
-	{
-		tgt_schema = t->schema;
-		tgt_name = t->name;
-	}
-	else if (list_length(tgt_names) == 2)
-	{
-		tgt_schema = linitial(tgt_names);
-		tgt_name = lsecond(tgt_names);
-	}
+	if (target == NULL)
+		return makeRangeVar(pstrdup(t->schema), pstrdup(t->name), -1);
+	names = parse_table_name("target table", target);
+	if (list_length(names) == 2)
+		return makeRangeVar(linitial(names), lsecond(names), -1);
+	return makeRangeVar(NULL, linitial(names), -1);
+}
+
+/* "schema"."name" of a relation we hold a lock on (so it cannot be renamed) */
+static char *
+locked_qualname(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/*
+ * Lock and check an existing target, by OID from here on.  Returns
+ * InvalidOid (and locks nothing) when no table has the target's name.
+ */
+static Oid
+lock_existing_target(const MfTable *t, RangeVar *rv, char **qualname)
+{
+	Oid			relid;
+
+	relid = RangeVarGetRelidExtended(rv, AccessExclusiveLock, RVR_MISSING_OK,
+									 target_lock_check, NULL);
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	*qualname = locked_qualname(relid);
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot restore into %s: row-level security is enabled for this role", *qualname),
+				 errhint("Restore as the table's owner or a role with BYPASSRLS, or into a new table.")));
+	check_no_referencing_fk(relid, *qualname);
+	check_columns(relid, t, *qualname);
+	return relid;
+}
+
+/* create the missing target from the manifest's columns, as the caller */
+static Oid
+create_target(const MfTable *t, RangeVar *rv, char **qualname)
+{
+	Oid			nsp;
+	Oid			relid;
+	AbQuery		q;
+
+	if (rv->schemaname != NULL)
+		nsp = get_namespace_oid(rv->schemaname, true);
 	else
-	{
-		RangeVar   *rv = makeRangeVar(NULL, linitial(tgt_names), -1);
-		Oid			existing = RangeVarGetRelid(rv, NoLock, true);
-
-		tgt_name = linitial(tgt_names);
-		tgt_schema = get_namespace_name(OidIsValid(existing) ?
-										get_rel_namespace(existing) :
-										RangeVarGetCreationNamespace(rv));
-	}
-	nsp = get_namespace_oid(tgt_schema, true);
+		nsp = RangeVarGetCreationNamespace(rv);
 	if (!OidIsValid(nsp))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
-				 errmsg("schema \"%s\" does not exist", tgt_schema),
+				 errmsg("schema \"%s\" does not exist", rv->schemaname),
 				 errhint("Create the schema first, or name another target_table.")));
-	qualname = quote_qualified_identifier(tgt_schema, tgt_name);
+	*qualname = quote_qualified_identifier(get_namespace_name(nsp), rv->relname);
+	ab_query_begin(&q);
+	ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
+				  false, 0);
+	ab_query_end(&q);
+	CommandCounterIncrement();
+	relid = get_relname_relid(rv->relname, nsp);
+	if (!OidIsValid(relid))
+		elog(ERROR, "table %s vanished after it was created", *qualname);
+	return relid;
+}
 
-	/* the object is there and whole, before anything changes */
-	memset(&rs, 0, sizeof(rs));
-	rs.table = t;
-	rs.key = t->object_key;
-	rs.reader = s3_reader_open(client, t->object_key, AB_DOWNLOAD_CHUNK, &found, &err);
-	if (rs.reader == NULL && !found && err.kind == S3ERR_NONE)
+/*
+ * Empty (unless just created) and load the locked target, as its owner in
+ * a security-restricted operation, as VACUUM and REFRESH MATERIALIZED VIEW
+ * run a table's functions: the table's triggers, defaults, constraints and
+ * index expressions are its owner's code and must not run with the
+ * caller's rights (a superuser's, say).  The caller's rights were checked
+ * before the lock.  TRUNCATE names the table, but the name comes from the
+ * OID we hold ACCESS EXCLUSIVE on, so no rename can make it another table.
+ */
+static uint64
+load_as_owner(Oid relid, bool truncate, const char *qualname,
+			  const MfTable *t, RestoreStream *rs)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Relation	rel;
+	List	   *attnames = NIL;
+	uint64		rows;
+
+	for (int i = 0; i < t->ncolumns; i++)
+		attnames = lappend(attnames, makeString(pstrdup(t->columns[i].name)));
+
+	rel = table_open(relid, RowExclusiveLock);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (truncate)
+	{
+		AbQuery		q;
+
+		ab_query_begin(&q);
+		ab_query_exec(psprintf("TRUNCATE ONLY %s", qualname), false, 0);
+		ab_query_end(&q);
+		CommandCounterIncrement();
+	}
+	ab_progress_phase("downloading");
+	rows = load_verified(rel, attnames, rs);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	table_close(rel, NoLock);
+	return rows;
+}
+
+/* open the object and check its size against the manifest */
+static void
+open_object(S3Client *client, const Manifest *m, const MfTable *t,
+			RestoreStream *rs)
+{
+	bool		found;
+	S3Error		err;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->table = t;
+	rs->key = t->object_key;
+	rs->reader = s3_reader_open(client, t->object_key, AB_DOWNLOAD_CHUNK, &found, &err);
+	if (rs->reader == NULL && !found && err.kind == S3ERR_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FILE),
 				 errmsg("backup object \"%s\" is missing", t->object_key),
 				 errdetail("Backup \"%s\" lists it, but it is not in the bucket.", m->backup_id),
 				 errhint("Restore from another backup.")));
-	if (rs.reader == NULL)
+	if (rs->reader == NULL)
 		ab_s3_report(&err);
+	rs->gz = gzs_inflate_new(inflate_sink, rs);
+	rs->sha = digest_sha256_new();
+	if (rs->gz == NULL || rs->sha == NULL)
+	{
+		stream_free(rs);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	if (s3_reader_size(rs->reader) != t->compressed_bytes)
+	{
+		char	   *why = psprintf("it has %lld bytes, the manifest recorded %lld",
+								   (long long) s3_reader_size(rs->reader),
+								   (long long) t->compressed_bytes);
+
+		stream_free(rs);
+		stream_corrupt(rs, why);
+	}
+}
+
+/* check, lock or create, and load: everything after the object is open */
+static uint64
+restore_into(const MfTable *t, const char *target, RestoreStream *rs,
+			 char **qualname)
+{
+	RangeVar   *rv = target_rangevar(t, target);
+	Oid			relid;
+	bool		created = false;
+
+	check_read_privilege(t);
+	relid = lock_existing_target(t, rv, qualname);
+	if (!OidIsValid(relid))
+	{
+		relid = create_target(t, rv, qualname);
+		created = true;
+	}
+	ab_progress_table(relid, *qualname, 0, 1);
+	return load_as_owner(relid, !created, *qualname, t, rs);
+}
+
+int64
+ab_restore_table(const char *source, const char *backup_id, const char *target)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+	List	   *src_names = parse_table_name("table", source);
+	S3Client   *client;
+	Manifest   *m = NULL;
+	const MfTable *volatile t;
+	RestoreStream rs;
+	char	   *volatile qualname = NULL;
+	volatile uint64 rows = 0;
+
+	PreventCommandIfReadOnly("aibackup_restore_table()");
+	if (target != NULL)
+		(void) parse_table_name("target table", target);	/* bad input first */
+
+	client = ab_s3_client();
+	t = locate(client, dbname, backup_id, src_names, source, &m);
+
+	/* the object is there and whole, before anything changes */
+	open_object(client, m, t, &rs);
 
 	ab_progress_begin("restore", m->backup_id);
 	ab_progress_phase("checking");
 	PG_TRY();
 	{
-		if (s3_reader_size(rs.reader) != t->compressed_bytes)
-			stream_corrupt(&rs, psprintf("it has %lld bytes, the manifest recorded %lld",
-										 (long long) s3_reader_size(rs.reader),
-										 (long long) t->compressed_bytes));
+		char	   *name = NULL;
 
-		check_read_privilege(t);
-
-		SPI_connect();
-		relid = get_relname_relid(tgt_name, nsp);
-		if (OidIsValid(relid))
-		{
-			/* privileges first: nobody may queue a strong lock on what they cannot write */
-			acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT | ACL_TRUNCATE);
-			if (acl != ACLCHECK_OK)
-				aclcheck_error(acl, OBJECT_TABLE, tgt_name);
-			LockRelationOid(relid, AccessExclusiveLock);
-			if (get_rel_relkind(relid) != RELKIND_RELATION)
-				ereport(ERROR,
-						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						 errmsg("%s is not a table", qualname),
-						 errhint("Restore into a plain table, or into a partition.")));
-			acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
-			if (acl != ACLCHECK_OK)
-				aclcheck_error(acl, OBJECT_TABLE, tgt_name);
-			acl = pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE);
-			if (acl != ACLCHECK_OK)
-				aclcheck_error(acl, OBJECT_TABLE, tgt_name);
-			if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("cannot restore into %s: row-level security is enabled for this role", qualname),
-						 errhint("Restore as the table's owner or a role with BYPASSRLS, or into a new table.")));
-			check_no_referencing_fk(relid, qualname);
-			check_columns(relid, t, qualname);
-			spi_exec(psprintf("TRUNCATE ONLY %s", qualname));
-		}
-		else
-		{
-			spi_exec(create_table_sql(tgt_schema, tgt_name, t));
-			CommandCounterIncrement();
-			relid = get_relname_relid(tgt_name, nsp);
-		}
-		SPI_finish();
-
-		for (int i = 0; i < t->ncolumns; i++)
-			attnames = lappend(attnames, makeString(pstrdup(t->columns[i].name)));
-
-		rs.gz = gzs_inflate_new(inflate_sink, &rs);
-		rs.sha = digest_sha256_new();
-		if (rs.gz == NULL || rs.sha == NULL)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-
-		rel = table_open(relid, RowExclusiveLock);
-		ab_progress_table(relid, qualname, 0, 1);
-		ab_progress_phase("downloading");
-		rows = load_verified(rel, attnames, &rs);
-		table_close(rel, NoLock);
+		rows = restore_into(t, target, &rs, &name);
+		qualname = name;
 	}
 	PG_FINALLY();
 	{

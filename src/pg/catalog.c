@@ -11,15 +11,17 @@
  *	  creates and fills them, as pg_dump assumes).
  *	- Generated columns are not copied (COPY leaves them out; a restore
  *	  regenerates them); dropped columns do not exist for COPY.
+ *	- Queries go through query.c (search_path pinned to pg_catalog), and
+ *	  every result that outlives them is built in the caller's context.
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
+#include "catalog/pg_class.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "pg/catalog.h"
+#include "pg/query.h"
 #include "pg/settings.h"
 
 #define SCHEMA_FILTER \
@@ -47,15 +49,40 @@ ab_excluded(List *patterns, const char *schema, const char *name)
 }
 
 
+/* one row of the table query, copied out of SPI's memory */
+static AbTable *
+table_from_row(AbQuery *q, uint64 row, char *relkind)
+{
+	AbTable    *t = MemoryContextAllocZero(q->outer, sizeof(AbTable));
+	char	   *pschema = ab_query_value(q, row, 5);
+	char	   *pname = ab_query_value(q, row, 6);
+	char	   *size = ab_query_value(q, row, 7);
+	char	   *kind = SPI_getvalue(SPI_tuptable->vals[row],
+									SPI_tuptable->tupdesc, 4);
+
+	t->relid = (Oid) strtoul(ab_query_value(q, row, 1), NULL, 10);
+	t->schema = ab_query_value(q, row, 2);
+	t->name = ab_query_value(q, row, 3);
+	if (pschema && pname)
+	{
+		MemoryContext old = MemoryContextSwitchTo(q->outer);
+
+		t->parent = pstrdup(quote_qualified_identifier(pschema, pname));
+		MemoryContextSwitchTo(old);
+	}
+	t->est_bytes = size ? strtoll(size, NULL, 10) : 0;	/* refined once locked */
+	*relkind = kind ? kind[0] : '\0';
+	return t;
+}
+
 List *
 ab_catalog_tables(List *relids)
 {
 	List	   *tables = NIL;
 	List	   *patterns = NIL;
 	char	   *bad;
-	StringInfoData q;
-	int			rc;
-	MemoryContext outer = CurrentMemoryContext;
+	StringInfoData sql;
+	AbQuery		q;
 
 	if (relids == NIL && ab_exclude && ab_exclude[0] &&
 		!ab_exclude_parse(ab_exclude, &patterns, &bad))
@@ -63,73 +90,62 @@ ab_catalog_tables(List *relids)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("aibackup.exclude is not valid near \"%s\"", bad)));
 
-	initStringInfo(&q);
-	appendStringInfoString(&q,
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
 						   "SELECT c.oid, n.nspname, c.relname, c.relkind, "
-						   "  (SELECT quote_ident(pn.nspname) || '.' || quote_ident(p.relname) "
-						   "     FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
-						   "     JOIN pg_namespace pn ON pn.oid = p.relnamespace "
-						   "    WHERE i.inhrelid = c.oid AND c.relispartition LIMIT 1), "
-						   "  c.relpages::bigint * current_setting('block_size')::bigint "
-						   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ");
+						   "  pn.nspname, p.relname, "
+						   "  c.relpages::pg_catalog.int8 * " CppAsString2(BLCKSZ) " "
+						   "FROM pg_catalog.pg_class c "
+						   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+						   "LEFT JOIN pg_catalog.pg_inherits i "
+						   "  ON i.inhrelid = c.oid AND c.relispartition "
+						   "LEFT JOIN pg_catalog.pg_class p ON p.oid = i.inhparent "
+						   "LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace ");
 	if (relids != NIL)
 	{
 		ListCell   *lc;
 		bool		first = true;
 
-		appendStringInfoString(&q, "WHERE c.oid IN (");
+		appendStringInfoString(&sql, "WHERE c.oid IN (");
 		foreach(lc, relids)
 		{
-			appendStringInfo(&q, "%s%u", first ? "" : ",", lfirst_oid(lc));
+			appendStringInfo(&sql, "%s%u", first ? "" : ",", lfirst_oid(lc));
 			first = false;
 		}
-		appendStringInfoString(&q, ") ");
+		appendStringInfoString(&sql, ") ");
 	}
 	else
-		appendStringInfoString(&q,
+		appendStringInfoString(&sql,
 							   "WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND "
 							   SCHEMA_FILTER
-							   "AND NOT EXISTS (SELECT 1 FROM pg_depend d "
-							   "  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid "
-							   "    AND d.deptype = 'e') ");
-	appendStringInfoString(&q, "ORDER BY n.nspname, c.relname");
+							   "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
+							   "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+							   "    AND d.objid = c.oid AND d.deptype = 'e') ");
+	appendStringInfoString(&sql, "ORDER BY n.nspname, c.relname");
 
-	SPI_connect();
-	rc = SPI_execute(q.data, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-
+	ab_query_begin(&q);
+	ab_query_exec(sql.data, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(outer);
-		AbTable    *t = palloc0(sizeof(AbTable));
-		char	   *relkind;
-		char	   *size;
+		char		relkind;
+		AbTable    *t = table_from_row(&q, i, &relkind);
+		MemoryContext old;
 
-		t->relid = (Oid) strtoul(SPI_getvalue(tup, desc, 1), NULL, 10);
-		t->schema = SPI_getvalue(tup, desc, 2);
-		t->name = SPI_getvalue(tup, desc, 3);
-		relkind = SPI_getvalue(tup, desc, 4);
-		t->parent = SPI_getvalue(tup, desc, 5);
-		size = SPI_getvalue(tup, desc, 6);
-		t->est_bytes = size ? strtoll(size, NULL, 10) : 0;	/* refined once locked */
-		MemoryContextSwitchTo(old);
-
-		if (relids != NIL && relkind[0] != 'r')
+		if (relids != NIL && relkind != RELKIND_RELATION)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s.%s\" is not a table with data of its own",
 							t->schema, t->name),
-					 relkind[0] == 'p' ?
+					 relkind == RELKIND_PARTITIONED_TABLE ?
 					 errhint("Name its partitions instead.") : 0));
 		if (relids == NIL && ab_excluded(patterns, t->schema, t->name))
 			continue;
+		/* the list must outlive SPI's context: grow it in the caller's */
+		old = MemoryContextSwitchTo(q.outer);
 		tables = lappend(tables, t);
+		MemoryContextSwitchTo(old);
 	}
-
-	SPI_finish();
+	ab_query_end(&q);
 	return tables;
 }
 
@@ -137,52 +153,57 @@ List *
 ab_catalog_sequences(void)
 {
 	List	   *seqs = NIL;
-	int			rc;
-	uint64		n;
-	SPITupleTable *names;
-	MemoryContext outer = CurrentMemoryContext;
+	List	   *names = NIL;
+	ListCell   *lc;
+	AbQuery		q;
 
-	SPI_connect();
+	ab_query_begin(&q);
 
 	/*
 	 * pg_sequences hides last_value until the sequence is called (and from
 	 * roles without privileges); read each sequence itself instead, skipping
 	 * those the role may not read.
 	 */
-	rc = SPI_execute("SELECT n.nspname, c.relname, "
-					 "  quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
-					 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-					 "WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND "
-					 SCHEMA_FILTER
-					 "AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'SELECT') END "
-					 "ORDER BY 1, 2", true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	names = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 i = 0; i < n; i++)
+	ab_query_exec("SELECT n.nspname, c.relname "
+				  "FROM pg_catalog.pg_class c "
+				  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+				  "WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND "
+				  SCHEMA_FILTER
+				  "AND CASE WHEN c.relkind = 'S' THEN "
+				  "  pg_catalog.has_sequence_privilege(c.oid, 'SELECT') END "
+				  "ORDER BY 1, 2", true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = names->vals[i];
-		TupleDesc	desc = names->tupdesc;
-		char	   *qual = SPI_getvalue(tup, desc, 3);
-		AbSequence *s;
+		AbSequence *s = MemoryContextAllocZero(q.outer, sizeof(AbSequence));
 		MemoryContext old;
-		char	   *v;
 
-		rc = SPI_execute(psprintf("SELECT last_value, is_called FROM %s", qual), true, 1);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not read sequence %s", qual);
-		old = MemoryContextSwitchTo(outer);
-		s = palloc0(sizeof(AbSequence));
-		s->schema = pstrdup(SPI_getvalue(tup, desc, 1));
-		s->name = pstrdup(SPI_getvalue(tup, desc, 2));
+		s->schema = ab_query_value(&q, i, 1);
+		s->name = ab_query_value(&q, i, 2);
+		old = MemoryContextSwitchTo(q.outer);
+		names = lappend(names, s);
+		MemoryContextSwitchTo(old);
+	}
+
+	foreach(lc, names)
+	{
+		AbSequence *s = lfirst(lc);
+		char	   *v;
+		MemoryContext old;
+
+		ab_query_exec(psprintf("SELECT last_value, is_called FROM %s",
+							   quote_qualified_identifier(s->schema, s->name)),
+					  true, 1);
+		if (SPI_processed != 1)
+			elog(ERROR, "could not read sequence %s.%s", s->schema, s->name);
 		v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		s->last_value = v ? strtoll(v, NULL, 10) : 0;
 		v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		s->is_called = v && v[0] == 't';
+		SPI_freetuptable(SPI_tuptable);
+		old = MemoryContextSwitchTo(q.outer);
 		seqs = lappend(seqs, s);
 		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
+	ab_query_end(&q);
 	return seqs;
 }

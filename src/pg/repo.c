@@ -46,6 +46,29 @@ ab_repo_db_prefix(const char *dbname)
 									 NULL));
 }
 
+bool
+ab_repo_key_in_database(const char *key, const char *dbname)
+{
+	const char *prefix = ab_repo_db_prefix(dbname);
+	size_t		n = strlen(prefix);
+	const char *seg;
+
+	if (strncmp(key, prefix, n) != 0 || key[n] == '\0')
+		return false;
+	for (seg = key + n;; seg++)
+	{
+		const char *end = strchr(seg, '/');
+		size_t		len = end ? (size_t) (end - seg) : strlen(seg);
+
+		if (len == 0 || (len == 1 && seg[0] == '.') ||
+			(len == 2 && seg[0] == '.' && seg[1] == '.'))
+			return false;
+		if (end == NULL)
+			return true;
+		seg = end;
+	}
+}
+
 char *
 ab_repo_manifest_key(const char *dbname, const char *backup_id)
 {

@@ -14,6 +14,13 @@
 #define AB_BACKUP_ID_LEN 16		/* YYYYMMDDTHHMMSSZ */
 
 extern char *ab_repo_db_prefix(const char *dbname);
+
+/*
+ * Is key an object inside dbname's folder (prefix/<database>/...), with no
+ * empty, "." or ".." segment that a client could normalize into another
+ * folder?
+ */
+extern bool ab_repo_key_in_database(const char *key, const char *dbname);
 extern char *ab_repo_manifest_key(const char *dbname, const char *backup_id);
 extern char *ab_repo_table_key(const char *dbname, const char *backup_id,
 							   const char *schema, const char *table);

@@ -7,14 +7,15 @@
  * hidden from SHOW ALL, and shown as "********" to everyone through a show
  * hook.  They have no check hook on purpose: PostgreSQL's "invalid value
  * for parameter" message quotes the value.  The postmaster's own log line
- * on reload ("parameter ... changed to ...") quotes it too; settings.c
- * installs an emit_log_hook that redacts those lines.
+ * on reload ("parameter ... changed to ...") quotes it too, and so does a
+ * logged ALTER SYSTEM statement: ab_emit_log_hook redacts those lines.
  */
 #include "postgres.h"
 
 #include <ctype.h>
 #include <limits.h>
 
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/varlena.h"
@@ -250,29 +251,52 @@ show_session_token(void)
 	return show_secret(ab_s3_session_token);
 }
 
+/* the secret setting whose name s mentions (in any case), or NULL */
+static const char *
+secret_mentioned(const char *s)
+{
+	for (const char *p = s; *p; p++)
+	{
+		if (pg_strncasecmp(p, "aibackup.", 9) != 0)
+			continue;
+		for (int i = 0; i < (int) lengthof(secret_settings); i++)
+		{
+			size_t		n = strlen(secret_settings[i]);
+
+			if (pg_strncasecmp(p, secret_settings[i], n) == 0)
+				return secret_settings[i];
+		}
+	}
+	return NULL;
+}
+
 /*
- * Redact the postmaster's "parameter ... changed to ..." line for secrets.
- * The message is rewritten, not suppressed, so the reload stays visible.
+ * Keep secrets out of the server log.  Messages are recognized by their
+ * untranslated format (message_id), so this holds whatever lc_messages
+ * says; they are rewritten, not suppressed, so the event stays visible.
+ *	- the postmaster's "parameter ... changed to ..." line on reload;
+ *	- a logged statement (log_statement = ddl or all, or a slow-statement
+ *	  line) that names a secret setting, such as ALTER SYSTEM SET;
+ *	- the "STATEMENT:" line of any message raised while such a statement
+ *	  runs.
  */
 static void
 ab_emit_log_hook(ErrorData *edata)
 {
-	if (edata->message != NULL &&
-		strncmp(edata->message, "parameter \"aibackup.", 20) == 0)
-	{
-		for (int i = 0; i < (int) lengthof(secret_settings); i++)
-		{
-			const char *name = secret_settings[i];
-			size_t		n = strlen(name);
+	const char *id = edata->message_id;
+	const char *name;
 
-			if (strncmp(edata->message + 11, name, n) == 0 &&
-				edata->message[11 + n] == '"')
-			{
-				edata->message = psprintf("parameter \"%s\" changed", name);
-				break;
-			}
-		}
+	if (id != NULL && edata->message != NULL &&
+		(name = secret_mentioned(edata->message)) != NULL)
+	{
+		if (strcmp(id, "parameter \"%s\" changed to \"%s\"") == 0)
+			edata->message = psprintf("parameter \"%s\" changed", name);
+		else if (strstr(id, "statement: %s") != NULL ||
+				 strstr(id, "execute %s%s%s%s: %s") != NULL)
+			edata->message = psprintf("statement: (hidden: it sets %s)", name);
 	}
+	if (debug_query_string != NULL && secret_mentioned(debug_query_string))
+		edata->hide_stmt = true;
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
 }

@@ -32,6 +32,22 @@
 #define AB_STATE_FILE		"pg_stat/aibackup.stat"
 #define AB_STATE_MAGIC		0x61627331	/* "abs1" */
 
+/*
+ * The file's layout: bump AB_STATE_FORMAT whenever AbDbState changes.  The
+ * record size is written and checked too, so a change that forgot the bump
+ * (or a build for another PostgreSQL with other sizes) is still refused.
+ */
+#define AB_STATE_FORMAT		2
+
+/* what the file starts with */
+typedef struct AbStateHeader
+{
+	uint32		magic;
+	uint32		format;
+	uint32		record_size;
+	int32		nrecords;
+} AbStateHeader;
+
 /* everything in shared memory */
 typedef struct AbShared
 {
@@ -56,19 +72,22 @@ static void
 ab_state_load(void)
 {
 	FILE	   *f = AllocateFile(AB_STATE_FILE, PG_BINARY_R);
-	uint32		magic;
+	AbStateHeader h;
 	int32		n;
 
 	if (f == NULL)
 		return;
-	if (fread(&magic, sizeof(magic), 1, f) != 1 || magic != AB_STATE_MAGIC ||
-		fread(&n, sizeof(n), 1, f) != 1 || n < 0 || n > AB_MAX_DATABASES)
+	if (fread(&h, sizeof(h), 1, f) != 1 || h.magic != AB_STATE_MAGIC ||
+		h.format != AB_STATE_FORMAT || h.record_size != sizeof(AbDbState) ||
+		h.nrecords < 0 || h.nrecords > AB_MAX_DATABASES)
 	{
 		ereport(LOG,
 				(errmsg("ignoring aibackup statistics file \"%s\": not valid", AB_STATE_FILE)));
 		FreeFile(f);
+		unlink(AB_STATE_FILE);
 		return;
 	}
+	n = h.nrecords;
 	for (int i = 0; i < n; i++)
 	{
 		AbDbState	s;
@@ -112,7 +131,7 @@ ab_state_shutdown(int code, Datum arg)
 {
 	FILE	   *f;
 	int32		n = 0;
-	uint32		magic = AB_STATE_MAGIC;
+	AbStateHeader h;
 
 	/* after a crash the contents are not trusted */
 	if (code != 0 || ab_shared == NULL)
@@ -120,11 +139,15 @@ ab_state_shutdown(int code, Datum arg)
 	for (int i = 0; i < AB_MAX_DATABASES; i++)
 		if (ab_shared->db[i].in_use)
 			n = i + 1;
+	memset(&h, 0, sizeof(h));
+	h.magic = AB_STATE_MAGIC;
+	h.format = AB_STATE_FORMAT;
+	h.record_size = sizeof(AbDbState);
+	h.nrecords = n;
 	f = AllocateFile(AB_STATE_FILE ".tmp", PG_BINARY_W);
 	if (f == NULL)
 		goto error;
-	if (fwrite(&magic, sizeof(magic), 1, f) != 1 ||
-		fwrite(&n, sizeof(n), 1, f) != 1)
+	if (fwrite(&h, sizeof(h), 1, f) != 1)
 		goto error;
 	for (int i = 0; i < n; i++)
 		if (fwrite(&ab_shared->db[i], sizeof(AbDbState), 1, f) != 1)
