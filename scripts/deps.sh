@@ -5,10 +5,11 @@
 #
 # Build: PostgreSQL 15 server headers, libcurl, zlib, OpenSSL (+ krb5 headers
 # that PostgreSQL's own headers pull in). Tests: PostgreSQL 15 itself, IPC::Run
-# for the TAP tests, and a real S3 server on loopback: OpenStack Swift with
-# its s3api middleware plus memcached (scripts/s3server.sh runs its own
-# instances of those under a scratch folder), awscli, openssl and curl as
-# independent clients.
+# for the TAP tests, clang-14 with libFuzzer and the sanitizer runtimes
+# (libclang-rt-14-dev) and llvm-14's symbolizer for scripts/fuzz.sh, and a
+# real S3 server on loopback: OpenStack Swift with its s3api middleware plus
+# memcached (scripts/s3server.sh runs its own instances of those under a
+# scratch folder), awscli, openssl and curl as independent clients.
 #
 # Package post-install scripts would normally start system services
 # (memcached on 11211, PostgreSQL's 'main' cluster on 5432). While installing,
@@ -21,9 +22,9 @@ set -o pipefail
 
 PKGS="postgresql-15 postgresql-server-dev-15 postgresql-client-15
 libcurl4-openssl-dev zlib1g-dev libssl-dev libkrb5-dev libipc-run-perl
-make gcc
+make gcc clang-14 libclang-rt-14-dev llvm-14
 swift swift-proxy swift-account swift-container swift-object memcached
-awscli openssl curl python3 python3-yaml ca-certificates"
+awscli openssl curl python3 python3-yaml ca-certificates locales"
 
 missing() {
     local p st
@@ -33,8 +34,26 @@ missing() {
     done
 }
 
+# de_DE.UTF-8: t/015 checks secret redaction with translated server messages
+ensure_locale() {
+    if locale -a 2>/dev/null | grep -qix 'de_DE\.utf-\?8'; then
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "deps.sh: locale de_DE.UTF-8 missing; run me as root to generate it" >&2
+        exit 1
+    fi
+    if grep -qs '^# *de_DE\.UTF-8 UTF-8' /etc/locale.gen; then
+        sed -i 's/^# *de_DE\.UTF-8 UTF-8/de_DE.UTF-8 UTF-8/' /etc/locale.gen
+    elif ! grep -qs '^de_DE\.UTF-8 UTF-8' /etc/locale.gen; then
+        echo 'de_DE.UTF-8 UTF-8' >>/etc/locale.gen
+    fi
+    locale-gen >/dev/null
+}
+
 MISSING=$(missing | tr '\n' ' ')
 if [ -z "${MISSING// /}" ]; then
+    ensure_locale
     echo "deps.sh: all packages present"
     exit 0
 fi
@@ -74,4 +93,5 @@ if [ -n "${STILL// /}" ]; then
     echo "deps.sh: still missing after install: $STILL" >&2
     exit 1
 fi
+ensure_locale
 echo "deps.sh: done"

@@ -126,8 +126,13 @@ like($err, qr/permission denied for function aibackup_presign_url/,
 	'presign is superuser-only by default');
 $node->safe_psql('postgres',
 	'GRANT EXECUTE ON FUNCTION aibackup_presign_url(text, interval, timestamptz) TO alice');
-like($node->safe_psql('postgres', "SELECT aibackup_presign_url('x')",
-	extra_params => [ '-U', 'alice' ]), qr/^http:/, 'and works once granted');
+like($node->safe_psql('postgres', "SELECT aibackup_presign_url('presign$$/postgres/x')",
+	extra_params => [ '-U', 'alice' ]), qr/^http:/,
+	'and works once granted, for keys of this database');
+($ret, $out, $err) = $node->psql('postgres', "SELECT aibackup_presign_url('x')",
+	extra_params => [ '-U', 'alice' ]);
+like($err, qr/permission denied to sign object key "x"/,
+	'a granted role cannot sign keys outside its database\'s folder');
 
 # --- HTTPS: an untrusted certificate is refused unless s3_ca_file names its CA ---
 $node->append_conf('postgresql.conf',

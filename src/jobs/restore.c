@@ -696,6 +696,7 @@ load_as_owner(Oid relid, bool truncate, const char *qualname,
 {
 	Oid			save_userid;
 	int			save_sec_context;
+	Oid			owner;
 	Relation	rel;
 	List	   *attnames = NIL;
 	uint64		rows;
@@ -703,9 +704,13 @@ load_as_owner(Oid relid, bool truncate, const char *qualname,
 	for (int i = 0; i < t->ncolumns; i++)
 		attnames = lappend(attnames, makeString(pstrdup(t->columns[i].name)));
 
-	rel = table_open(relid, RowExclusiveLock);
+	/* the owner, read while the relation is closed (TRUNCATE wants it so) */
+	rel = table_open(relid, NoLock);
+	owner = rel->rd_rel->relowner;
+	table_close(rel, NoLock);
+
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(rel->rd_rel->relowner,
+	SetUserIdAndSecContext(owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	if (truncate)
@@ -718,9 +723,10 @@ load_as_owner(Oid relid, bool truncate, const char *qualname,
 		CommandCounterIncrement();
 	}
 	ab_progress_phase("downloading");
+	rel = table_open(relid, RowExclusiveLock);
 	rows = load_verified(rel, attnames, rs);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	table_close(rel, NoLock);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return rows;
 }
 
