@@ -324,6 +324,43 @@ is($node->safe_psql('shop', $PIN . q{
 	SELECT count(*), sum(id), count(*) FILTER (WHERE note = 'order ' || id) FROM public.orders}),
 	'1000|500500|1000', 'and the table holds exactly the backed-up rows');
 
+# the tenant's triggers and constraint functions fire during an in-place
+# restore, but as the tenant (the table's owner), never as the superuser
+$node->safe_psql('shop', $PIN . qq{
+	CREATE TABLE public.trigger_log (who text, what text);
+	CREATE FUNCTION public.log_who() RETURNS trigger LANGUAGE plpgsql AS \$f\$
+	BEGIN
+		BEGIN
+			EXECUTE pg_catalog.format('COPY (SELECT 1) TO %L', pg_catalog.concat('$pwndir/pwned_trigger_', TG_LEVEL));
+		EXCEPTION WHEN OTHERS THEN NULL;
+		END;
+		INSERT INTO public.trigger_log VALUES (current_user, pg_catalog.concat(TG_OP, ' ', TG_LEVEL));
+		RETURN NEW;
+	END \$f\$;
+	CREATE FUNCTION public.check_who(int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS \$f\$
+	BEGIN
+		BEGIN
+			EXECUTE pg_catalog.format('COPY (SELECT 1) TO %L', '$pwndir/pwned_check');
+		EXCEPTION WHEN OTHERS THEN NULL;
+		END;
+		RETURN true;
+	END \$f\$;
+	CREATE TRIGGER orders_row BEFORE INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION public.log_who();
+	CREATE TRIGGER orders_truncate BEFORE TRUNCATE ON public.orders FOR EACH STATEMENT EXECUTE FUNCTION public.log_who();
+	ALTER TABLE public.orders ADD CONSTRAINT orders_check CHECK (public.check_who(id));
+}, extra_params => [ '-U', 'tenant' ]);
+($ret, $out, $err) = hostile_psql('aibackup_restore_table() in place into a table with the tenant\'s triggers',
+	q{SELECT aibackup_restore_table('public.orders')});
+is($out, '1000', 'restoring into a table with triggers and a CHECK returns 1000 rows') or diag($err);
+is($node->safe_psql('shop', $PIN . q{
+	SELECT who, what, count(*) FROM public.trigger_log GROUP BY 1, 2 ORDER BY 1, 2}),
+	"tenant|INSERT ROW|1000\ntenant|TRUNCATE STATEMENT|1",
+	'the tenant\'s triggers ran for every row and the TRUNCATE, as the tenant, never as the superuser');
+$node->safe_psql('shop', $PIN . q{
+	DROP TRIGGER orders_row ON public.orders; DROP TRIGGER orders_truncate ON public.orders;
+	ALTER TABLE public.orders DROP CONSTRAINT orders_check; DROP TABLE public.trigger_log;
+}, extra_params => [ '-U', 'tenant' ]);
+
 ($ret, $out, $err) = hostile_psql('aibackup_restore_table() into a new table',
 	qq{SELECT aibackup_restore_table('public.orders', '$shop_id', 'public.orders_copy')});
 is($out, '1000', 'restoring into a new table returns 1000 rows') or diag($err);
