@@ -670,6 +670,11 @@ create_target(const MfTable *t, RangeVar *rv, char **qualname)
 				 errmsg("schema \"%s\" does not exist", rv->schemaname),
 				 errhint("Create the schema first, or name another target_table.")));
 	*qualname = quote_qualified_identifier(get_namespace_name(nsp), rv->relname);
+	/*
+	 * The manifest's types were written with search_path '' (qualified
+	 * outside pg_catalog): parse them under the pinned path too, or a type
+	 * or domain planted in public could stand in for a built-in one.
+	 */
 	ab_query_begin(&q);
 	ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
 				  false, 0);
