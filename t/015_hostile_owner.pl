@@ -221,8 +221,17 @@ BEGIN
 	RETURN CASE WHEN $1 IS NULL THEN $2 ELSE $1 OPERATOR(pg_catalog.||) $3 OPERATOR(pg_catalog.||) $2 END;
 END $f$;
 CREATE AGGREGATE public.string_agg(text, text) (SFUNC = public.pwn_string_agg_sfunc, STYPE = text);
+-- a domain that shadows a built-in type name: a restore that parsed the
+-- manifest's "text" under this search_path would create its column with it
+CREATE FUNCTION public.pwn_domain_check(pg_catalog.text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	PERFORM public.pwn_proof('domain_text');
+	RETURN true;
+END $f$;
+CREATE DOMAIN public.text AS pg_catalog.text CHECK (public.pwn_domain_check(VALUE));
 };
-$nplant += 2;
+$nplant += 3;
 
 ($ret, $out, $err) = $node->psql('shop', $plant_sql, extra_params => [ '-U', 'tenant' ]);
 is($ret, 0, "the tenant plants $nplant shadowing functions, operators and aggregates in public")
@@ -233,6 +242,10 @@ $node->safe_psql('shop', q{
 }, extra_params => [ '-U', 'tenant' ]);
 
 # --- controls: the plants work, so their silence below means something ---
+($ret, $out, $err) = $node->psql('shop', q{SELECT 'x'::text},
+	extra_params => [ '-U', 'tenant' ]);
+like($err, qr/PWNED domain_text as tenant/,
+	'control: with the tenant\'s search_path "text" names the planted domain');
 is($node->safe_psql('shop', 'SHOW search_path'), 'public, pg_catalog',
 	'a superuser session in shop gets the search_path the tenant set');
 
