@@ -101,5 +101,31 @@ my $rows = $node->safe_psql($db,
 	"SELECT rows FROM aibackup_list_tables() WHERE table_name = 'plain'");
 is($rows, '7', 'a table truncated and refilled while the backup waited for its lock is backed up with its new rows');
 
+# --- a transaction that has written cannot back up its own uncommitted rows ---
+my $before = $node->safe_psql($db, 'SELECT count(*) FROM aibackup_list_backups()');
+($ret, $out, $err) = $node->psql($db, q{
+	BEGIN;
+	DELETE FROM plain WHERE id <= 3;
+	SELECT aibackup_backup_now();
+	ROLLBACK;
+});
+like($err, qr/cannot back up in a transaction that has written data/,
+	'a backup after DELETE in the same transaction is refused');
+($ret, $out, $err) = $node->psql($db, q{
+	BEGIN;
+	SAVEPOINT s;
+	INSERT INTO plain VALUES (-1, 'uncommitted');
+	RELEASE SAVEPOINT s;
+	SELECT aibackup_backup_now();
+	ROLLBACK;
+});
+like($err, qr/cannot back up in a transaction that has written data/,
+	'and so is one after a write made in a subtransaction');
+is($node->safe_psql($db, 'SELECT count(*) FROM aibackup_list_backups()'), $before,
+	'neither left a backup behind');
+like($node->safe_psql($db, q{
+	BEGIN; SELECT count(*) FROM plain; SELECT aibackup_backup_now(); COMMIT;}),
+	qr/\d{8}T\d{6}Z$/, 'a transaction that has only read may back up');
+
 $node->stop;
 done_testing();

@@ -483,6 +483,18 @@ backup_run(List *relids, bool scheduled)
 	char		lsn[64];
 	MemoryContext tablecxt;
 
+	/*
+	 * Any snapshot of a transaction that has written shows its own
+	 * uncommitted changes, which a ROLLBACK may undo after the backup
+	 * recorded them: refuse rather than back up data that never existed.
+	 */
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("cannot back up in a transaction that has written data"),
+				 errdetail("The backup would include changes of this transaction that are not committed and may be rolled back."),
+				 errhint("Call aibackup_backup_now() in its own transaction, or after COMMIT.")));
+
 	lock_database_backup(dbname);
 	/* from here on this backup counts, even if S3 fails before it has an id */
 	ab_state_backup_started(MyDatabaseId, dbname, "", scheduled);
