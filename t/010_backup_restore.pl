@@ -655,6 +655,15 @@ like($err, qr/invalid internal value for enum/, 'a table whose type output fails
 	($r, $out, $e) = $node->psql('partial', restore_sql('moody', $pid, 'moody_r'));
 	isnt($r, 0, 'restoring the failed table from that backup is refused');
 	like($e, qr/moody/, 'naming it') or diag($e);
+
+	# a run in which no table could be backed up is a failed backup
+	($r, $out, $e) = $node->psql('partial',
+		"SELECT aibackup_backup_now(ARRAY['moody']::regclass[])");
+	is($r, 0, 'a backup whose only table fails still returns an id') or diag($e);
+	my ($fb) = grep { $_->{backup_id} eq $out } listed_backups('partial');
+	is($fb->{status} // 'missing', 'failed', 'and it is listed as failed, not partial');
+	is($node->safe_psql('partial', 'SELECT last_status FROM pg_stat_aibackup WHERE datname = current_database()'),
+		'failed', 'pg_stat_aibackup counts it as failed');
 }
 
 $node->stop;

@@ -15,7 +15,8 @@
  *	   In READ COMMITTED the snapshot is pushed explicitly for each COPY.
  *	4. Each table in its own subtransaction: a table that fails (an output
  *	   function that errors, say) is recorded as failed and the others go
- *	   on; the backup is then "partial".  A failure of S3 itself, a cancel
+ *	   on; the backup is then "partial", or "failed" if no table made it
+ *	   (its manifest says why).  A failure of S3 itself, a cancel
  *	   or a shutdown fails the whole backup: open multipart uploads are
  *	   aborted and no manifest is written.
  *	5. manifest.json is written last: a backup exists only once it does.
@@ -607,7 +608,13 @@ backup_run(List *relids, bool scheduled)
 		ms->is_called = s->is_called;
 	}
 
-	res->status = res->tables_failed > 0 ? "partial" : "ok";
+	/* a run that backed up no table, though it had some, is no backup */
+	if (res->tables_failed == 0)
+		res->status = "ok";
+	else if (res->tables_ok == 0)
+		res->status = "failed";
+	else
+		res->status = "partial";
 	m->status = mf_str(res->status);
 	m->finished_at = mf_str(iso_utc(GetCurrentTimestamp()));
 	ab_progress_phase("writing manifest");

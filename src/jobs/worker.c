@@ -87,7 +87,9 @@ aibackup_worker_main(Datum main_arg)
 		ereport(LOG,
 				(errmsg("aibackup: backup \"%s\" of database \"%s\" %s: %d tables, " INT64_FORMAT " rows, %s raw, %s compressed in %.1f s",
 						res->backup_id, dbname,
-						strcmp(res->status, "ok") == 0 ? "finished" : "finished partially",
+						strcmp(res->status, "ok") == 0 ? "finished" :
+						strcmp(res->status, "partial") == 0 ? "finished partially" :
+						"failed for every table",
 						res->tables_ok, res->rows,
 						pretty_bytes(res->raw_bytes), pretty_bytes(res->compressed_bytes),
 						(double) (GetCurrentTimestamp() - start) / USECS_PER_SEC),

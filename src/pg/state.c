@@ -290,7 +290,9 @@ ab_state_backup_finished(Oid dboid, const char *status, const char *error,
 		else
 		{
 			s->backups_succeeded++;
-			s->last_success_at = now;
+			/* a success is a backup of every selected table */
+			if (strcmp(status, "ok") == 0)
+				s->last_success_at = now;
 			if (error)
 				strlcpy(s->last_error, error, sizeof(s->last_error));
 			else
@@ -359,7 +361,7 @@ ab_state_seed(Oid dboid, const char *datname, const char *backup_id,
 		strlcpy(s->last_id, backup_id, sizeof(s->last_id));
 		strlcpy(s->last_status, status, sizeof(s->last_status));
 		s->last_finished_at = finished;
-		if (strcmp(status, "failed") != 0)
+		if (strcmp(status, "ok") == 0)
 			s->last_success_at = finished;
 	}
 	LWLockRelease(ab_shared->lock);
