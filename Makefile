@@ -2,6 +2,8 @@
 #
 #   make && make install          build and install the extension
 #   make unittest                 build and run the pure-C unit tests
+#   make santest                  the same under ASan + UBSan (+ LeakSanitizer)
+#   make fuzzbin                  libFuzzer targets (clang-14); scripts/fuzz.sh runs them
 #   scripts/test.sh               the whole test suite (see README)
 
 MODULE_big = aibackup
@@ -20,11 +22,17 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = -lcurl -lz -lssl -lcrypto
 
 UNIT_TESTS = test/unit/test_core test/unit/test_streams test/unit/test_s3_rules
-EXTRA_CLEAN = $(UNIT_TESTS) test/s3/test_s3_client
+SAN_TESTS = $(addsuffix .san,$(UNIT_TESTS))
+FUZZ_TARGETS = test/fuzz/fuzz_manifest test/fuzz/fuzz_json test/fuzz/fuzz_xml
+EXTRA_CLEAN = $(UNIT_TESTS) test/s3/test_s3_client $(SAN_TESTS) $(FUZZ_TARGETS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: any header change rebuilds every object
+# (a struct that grew a field must never meet an object built without it).
+$(OBJS): $(wildcard src/*.h src/*/*.h)
 
 # The pure-C core builds and runs without PostgreSQL.
 UNIT_CFLAGS = -O1 -g -std=gnu99 -Wall -Wextra -Wno-unused-parameter \
@@ -42,4 +50,34 @@ testbin: $(UNIT_TESTS) test/s3/test_s3_client
 unittest: $(UNIT_TESTS)
 	prove $^ :: || exit 1
 
-.PHONY: unittest testbin
+# The unit tests again under AddressSanitizer (LeakSanitizer included) and
+# UndefinedBehaviorSanitizer; the first finding aborts the binary.
+SAN_CC = gcc
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+
+test/unit/%.san: test/unit/%.c test/unit/san_options.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/tap.h
+	$(SAN_CC) $(UNIT_CFLAGS) $(SAN_FLAGS) -o $@ $< test/unit/san_options.c \
+		$(CORE_SRCS) $(UNIT_LIBS)
+
+sanbin: $(SAN_TESTS)
+
+santest: $(SAN_TESTS)
+	prove $^ :: || exit 1
+
+# libFuzzer targets for the readers of untrusted bytes (manifests, JSON,
+# S3's XML answers); they need only the network-free core.  The allocators
+# are wrapped so that a target can make one allocation fail
+# (test/fuzz/fuzz_common.h).
+FUZZ_CC = clang-14
+FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+FUZZ_SRCS = src/core/buf.c src/core/json.c src/core/manifest.c src/core/xml.c
+
+test/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_common.h $(FUZZ_SRCS) $(wildcard src/core/*.h)
+	$(FUZZ_CC) $(UNIT_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS)
+
+fuzzbin: $(FUZZ_TARGETS)
+
+.PHONY: unittest testbin sanbin santest fuzzbin

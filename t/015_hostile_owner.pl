@@ -348,6 +348,7 @@ $node->safe_psql('shop', $PIN . qq{
 		EXCEPTION WHEN OTHERS THEN NULL;
 		END;
 		INSERT INTO public.trigger_log VALUES (current_user, pg_catalog.concat(TG_OP, ' ', TG_LEVEL));
+		PERFORM pg_catalog.set_config('work_mem', '77MB', false);
 		RETURN NEW;
 	END \$f\$;
 	CREATE FUNCTION public.check_who(int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS \$f\$
@@ -361,10 +362,13 @@ $node->safe_psql('shop', $PIN . qq{
 	CREATE TRIGGER orders_row BEFORE INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION public.log_who();
 	CREATE TRIGGER orders_truncate BEFORE TRUNCATE ON public.orders FOR EACH STATEMENT EXECUTE FUNCTION public.log_who();
 	ALTER TABLE public.orders ADD CONSTRAINT orders_check CHECK (public.check_who(id));
+	REVOKE TRUNCATE ON public.orders FROM tenant;
 }, extra_params => [ '-U', 'tenant' ]);
 ($ret, $out, $err) = hostile_psql('aibackup_restore_table() in place into a table with the tenant\'s triggers',
-	q{SELECT aibackup_restore_table('public.orders')});
-is($out, '1000', 'restoring into a table with triggers and a CHECK returns 1000 rows') or diag($err);
+	q{SELECT aibackup_restore_table('public.orders'); SHOW work_mem;});
+is($out, "1000\n4MB",
+	'restoring into a table with triggers and a CHECK returns 1000 rows (though its owner revoked TRUNCATE from itself), and the settings the triggers changed are undone')
+  or diag($err);
 is($node->safe_psql('shop', $PIN . q{
 	SELECT who, what, count(*) FROM public.trigger_log GROUP BY 1, 2 ORDER BY 1, 2}),
 	"tenant|INSERT ROW|1000\ntenant|TRUNCATE STATEMENT|1",
@@ -398,10 +402,50 @@ is($out, '50', 'restoring a dropped table recreates it with 50 rows') or diag($e
 is($node->safe_psql('shop', $PIN . q{SELECT count(*), sum(id), min(label) FROM shop_data.items}),
 	'50|1275|item 1', 'and the recreated table holds the backed-up rows');
 
+# a dropped table whose column type is the tenant's domain comes back owned
+# by the tenant and is loaded as the tenant; with its owner gone, a
+# superuser's restore refuses to run the domain's check with its rights
+$node->safe_psql('shop', $PIN . qq{
+	CREATE FUNCTION public.dom_check(pg_catalog.int4) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS \$f\$
+	BEGIN
+		BEGIN
+			EXECUTE pg_catalog.format('COPY (SELECT 1) TO %L', '$pwndir/pwned_domain_check');
+		EXCEPTION WHEN OTHERS THEN NULL;
+		END;
+		RETURN true;
+	END \$f\$;
+	CREATE DOMAIN public.guarded AS pg_catalog.int4 CHECK (public.dom_check(VALUE));
+	CREATE TABLE public.dom_t (a public.guarded);
+	INSERT INTO public.dom_t SELECT g FROM pg_catalog.generate_series(1, 20) g;
+}, extra_params => [ '-U', 'tenant' ]);
+$node->safe_psql('shop', $PIN . q{
+	CREATE ROLE gone;
+	GRANT USAGE ON TYPE public.guarded TO gone;
+	CREATE TABLE public.gone_t (a public.guarded);
+	INSERT INTO public.gone_t SELECT g FROM pg_catalog.generate_series(1, 5) g;
+	ALTER TABLE public.gone_t OWNER TO gone;
+});
+unlink glob("$pwndir/pwned_*");
+my $dom_id = $node->safe_psql('shop', 'SELECT aibackup_backup_now()');
+$node->safe_psql('shop', $PIN . 'DROP TABLE public.dom_t', extra_params => [ '-U', 'tenant' ]);
+$node->safe_psql('shop', $PIN . 'DROP TABLE public.gone_t; DROP OWNED BY gone; DROP ROLE gone');
+($ret, $out, $err) = hostile_psql('aibackup_restore_table() of a dropped table typed with the tenant\'s domain',
+	q{SELECT aibackup_restore_table('public.dom_t')});
+is($out, '20', 'it is restored with its 20 rows') or diag($err);
+is($node->safe_psql('shop', $PIN . q{SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'public.dom_t'::regclass}),
+	'tenant', 'and belongs to the tenant again, as at backup time');
+($ret, $out, $err) = hostile_psql('aibackup_restore_table() of a table whose owner is gone, typed with the tenant\'s domain',
+	q{SELECT aibackup_restore_table('public.gone_t')});
+like($err, qr/cannot restore into new table public\.gone_t as a superuser: column "a" has type public\.guarded, whose checks are code of role "tenant"/,
+	'a superuser restore of it is refused, naming the type and its owner');
+is($node->safe_psql('shop', $PIN . q{SELECT count(*) FROM pg_class WHERE relname = 'gone_t'}), '0',
+	'and leaves no table behind');
+$node->safe_psql('shop', $PIN . 'DROP TABLE public.dom_t', extra_params => [ '-U', 'tenant' ]);
+
 # --- the views ---
 ($ret, $out, $err) = hostile_psql('SELECT FROM pg_stat_aibackup',
 	'SELECT datname, last_backup_id, last_status FROM pg_stat_aibackup');
-like($out, qr/^shop\|\Q$shop_id\E\|ok$/m, 'pg_stat_aibackup shows the backup') or diag($err);
+like($out, qr/^shop\|\Q$dom_id\E\|ok$/m, 'pg_stat_aibackup shows the last backup') or diag($err);
 ($ret, $out, $err) = hostile_psql('SELECT FROM pg_stat_progress_aibackup',
 	'SELECT * FROM pg_stat_progress_aibackup');
 is($ret, 0, 'pg_stat_progress_aibackup can be read') or diag($err);
@@ -611,9 +655,21 @@ $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 sleep 1;
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET aibackup.s3_secret_access_key; SELECT pg_reload_conf()');
 sleep 1;
+# other spellings SQL accepts for the same setting
+my $quoted = "Quoted-Secret-$$";
+($ret, $out, $err) = $node->psql('postgres',
+	qq{ALTER SYSTEM SET "aibackup"."s3_secret_access_key" = '$quoted'});
+is($ret, 0, 'ALTER SYSTEM SET of the secret with quoted identifiers works') or diag($err);
+my $spaced = "Spaced-Secret-$$";
+($ret, $out, $err) = $node->psql('postgres',
+	qq{ALTER SYSTEM SET aibackup . /* c */ S3_SECRET_ACCESS_KEY = '$spaced'});
+is($ret, 0, 'and with spaces, a comment and upper case') or diag($err);
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET aibackup.s3_secret_access_key');
 $log = slurp_file($node->logfile, $log_offset);
 like($log, qr/CREATE TABLE t015_ddl_probe/, 'DDL statements are logged (log_statement = ddl)');
 unlike($log, qr/\Q$altered\E/, 'ALTER SYSTEM SET of the secret does not put it in the log');
+unlike($log, qr/\Q$quoted\E|\Q$spaced\E/,
+	'nor do the quoted and spaced spellings of the same setting');
 
 $node->stop;
 done_testing();

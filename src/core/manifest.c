@@ -125,6 +125,7 @@ mf_free_table(MfTable *t)
 	free(t->schema);
 	free(t->name);
 	free(t->parent);
+	free(t->owner);
 	free(t->status);
 	free(t->error);
 	free(t->object_key);
@@ -278,6 +279,7 @@ write_table(JsonOut *arr, const MfTable *t)
 	out_str(&o, "schema", t->schema);
 	out_str(&o, "name", t->name);
 	out_int(&o, "relid", t->relid);
+	out_str(&o, "owner", t->owner);
 	out_str(&o, "parent", t->parent);
 	out_str(&o, "status", t->status);
 	out_str(&o, "error", t->error);
@@ -586,6 +588,7 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
 	if (!get_str(r, jt, where, "schema", true, &t->schema) ||
 		!get_str(r, jt, where, "name", true, &t->name) ||
 		!get_str(r, jt, where, "parent", false, &t->parent) ||
+		!get_str(r, jt, where, "owner", false, &t->owner) ||
 		!get_str(r, jt, where, "status", true, &t->status) ||
 		!get_str(r, jt, where, "error", false, &t->error) ||
 		!get_str(r, jt, where, "object_key", true, &t->object_key) ||

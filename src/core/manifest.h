@@ -41,6 +41,8 @@ typedef struct MfTable
 	char	   *ddl;			/* CREATE TABLE text when captured, or NULL */
 	uint32_t	relid;			/* the table's OID in the source database, 0
 								 * when unknown (manifests before 0.2) */
+	char	   *owner;			/* the owning role's name, or NULL when
+								 * unknown (manifests before 0.2) */
 	int64_t		rows;
 	int64_t		raw_bytes;
 	int64_t		compressed_bytes;

@@ -187,7 +187,7 @@ lock_tables(List *tables)
 
 	snprintf(timeout, sizeof(timeout), "%d", ab_lock_timeout_ms);
 	(void) set_config_option("lock_timeout", timeout, PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
 	foreach(lc, tables)
 	{
 		AbTable    *t = lfirst(lc);
@@ -223,7 +223,7 @@ lock_tables(List *tables)
 		}
 		locked = lappend(locked, t);
 	}
-	AtEOXact_GUC(true, nestlevel);
+	AtEOXact_GUC(false, nestlevel);
 	return locked;
 }
 
@@ -297,6 +297,7 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 	AclResult	acl;
 
 	rel = table_open(t->relid, NoLock);	/* locked by lock_tables */
+	mt->owner = mf_str(GetUserNameFromId(rel->rd_rel->relowner, true));
 
 	/*
 	 * The columns as COPY will write them: from the relation as it is now
@@ -310,7 +311,7 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 
 		/* with an empty search_path only types outside pg_catalog are qualified */
 		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+								 GUC_ACTION_SAVE, true, ERROR, false);
 		for (int i = 0; i < desc->natts; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -327,7 +328,7 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 			mc->position = att->attnum;
 			mc->not_null = att->attnotnull;
 		}
-		AtEOXact_GUC(true, nestlevel);
+		AtEOXact_GUC(false, nestlevel);
 	}
 
 	/* size for the part size: heap and TOAST, now that it is locked */

@@ -25,24 +25,29 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "storage/lmgr.h"
-#include "tcop/utility.h"
-#include "catalog/pg_authid.h"
 #include "parser/parse_relation.h"
 #include "parser/parse_type.h"
+#include "storage/lmgr.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "core/digest.h"
@@ -333,7 +338,8 @@ check_read_privilege(const MfTable *t)
 	Oid			relid = OidIsValid(nsp) ? get_relname_relid(t->name, nsp) : InvalidOid;
 	AclResult	acl;
 
-	if (OidIsValid(relid) && t->relid != 0 && relid != (Oid) t->relid)
+	/* no recorded OID (a backup before 0.2): identity unknown, fail closed */
+	if (OidIsValid(relid) && relid != (Oid) t->relid)
 		relid = InvalidOid;
 	if (!OidIsValid(relid))
 	{
@@ -652,24 +658,110 @@ lock_existing_target(const MfTable *t, RangeVar *rv, char **qualname)
 	return relid;
 }
 
-/* create the missing target from the manifest's columns, as the caller */
+/*
+ * The role other than a superuser whose code a value of this type runs
+ * (a domain's CHECK constraints), looking through arrays, composites and
+ * ranges; InvalidOid if none.
+ */
+static Oid
+type_foreign_code_owner(Oid typid, int depth)
+{
+	HeapTuple	tup;
+	Form_pg_type typ;
+	Oid			found = InvalidOid;
+
+	check_stack_depth();
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	if (typ->typtype == TYPTYPE_DOMAIN && !superuser_arg(typ->typowner))
+		found = typ->typowner;
+	else if (typ->typtype == TYPTYPE_DOMAIN)
+		found = type_foreign_code_owner(typ->typbasetype, depth + 1);
+	else if (OidIsValid(typ->typelem) && IsTrueArrayType(typ))
+		found = type_foreign_code_owner(typ->typelem, depth + 1);
+	else if (typ->typtype == TYPTYPE_RANGE)
+		found = type_foreign_code_owner(get_range_subtype(typid), depth + 1);
+	else if (typ->typtype == TYPTYPE_MULTIRANGE)
+		found = type_foreign_code_owner(get_multirange_range(typid), depth + 1);
+	else if (typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid))
+	{
+		Relation	rel = relation_open(typ->typrelid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; i < desc->natts && !OidIsValid(found); i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				found = type_foreign_code_owner(TupleDescAttr(desc, i)->atttypid,
+												depth + 1);
+		relation_close(rel, AccessShareLock);
+	}
+	ReleaseSysCache(tup);
+	return found;
+}
+
+/*
+ * A new table is loaded as its owner, like any other.  If that owner is a
+ * superuser, no column may hold a type whose checks are another role's
+ * code: it would run with superuser rights.
+ */
+static void
+check_new_table_types(Oid relid, Oid owner, const char *qualname)
+{
+	Relation	rel;
+	TupleDesc	desc;
+
+	if (!superuser_arg(owner))
+		return;
+	rel = table_open(relid, NoLock);
+	desc = RelationGetDescr(rel);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			foreign = att->attisdropped ? InvalidOid :
+			type_foreign_code_owner(att->atttypid, 0);
+
+		if (OidIsValid(foreign))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot restore into new table %s as a superuser: column \"%s\" has type %s, whose checks are code of role \"%s\"",
+							qualname, NameStr(att->attname),
+							format_type_be_qualified(att->atttypid),
+							GetUserNameFromId(foreign, false)),
+					 errdetail("Loading the rows would run that role's functions with superuser rights."),
+					 errhint("Restore as role \"%s\", or create the table first with an owner who is not a superuser and restore into it.",
+							 GetUserNameFromId(foreign, false))));
+	}
+	table_close(rel, NoLock);
+}
+
+/*
+ * Create the missing target from the manifest's columns, then give it to
+ * the role that owned the table at backup time, when that role still exists
+ * and the caller may act as it (as ALTER TABLE OWNER requires).
+ */
 static Oid
 create_target(const MfTable *t, RangeVar *rv, char **qualname)
 {
 	Oid			nsp;
 	Oid			relid;
+	Oid			owner = InvalidOid;
 	AbQuery		q;
 
-	if (rv->schemaname != NULL)
-		nsp = get_namespace_oid(rv->schemaname, true);
-	else
-		nsp = RangeVarGetCreationNamespace(rv);
-	if (!OidIsValid(nsp))
+	if (rv->schemaname != NULL && strcmp(rv->schemaname, "pg_temp") != 0 &&
+		!OidIsValid(get_namespace_oid(rv->schemaname, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema \"%s\" does not exist", rv->schemaname),
 				 errhint("Create the schema first, or name another target_table.")));
+	nsp = RangeVarGetCreationNamespace(rv);
 	*qualname = quote_qualified_identifier(get_namespace_name(nsp), rv->relname);
+	if (t->owner != NULL)
+		owner = get_role_oid(t->owner, true);
+	if (OidIsValid(owner) &&
+		(owner == GetUserId() || !is_member_of_role(GetUserId(), owner)))
+		owner = InvalidOid;
+
 	/*
 	 * The manifest's types were written with search_path '' (qualified
 	 * outside pg_catalog): parse them under the pinned path too, or a type
@@ -678,11 +770,15 @@ create_target(const MfTable *t, RangeVar *rv, char **qualname)
 	ab_query_begin(&q);
 	ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
 				  false, 0);
+	if (OidIsValid(owner))
+		ab_query_exec(psprintf("ALTER TABLE %s OWNER TO %s", *qualname,
+							   quote_identifier(t->owner)), false, 0);
 	ab_query_end(&q);
 	CommandCounterIncrement();
 	relid = get_relname_relid(rv->relname, nsp);
 	if (!OidIsValid(relid))
 		elog(ERROR, "table %s vanished after it was created", *qualname);
+	check_new_table_types(relid, OidIsValid(owner) ? owner : GetUserId(), *qualname);
 	return relid;
 }
 
@@ -692,16 +788,15 @@ create_target(const MfTable *t, RangeVar *rv, char **qualname)
  * run a table's functions: the table's triggers, defaults, constraints and
  * index expressions are its owner's code and must not run with the
  * caller's rights (a superuser's, say).  The caller's rights were checked
- * before the lock.  TRUNCATE names the table, but the name comes from the
- * OID we hold ACCESS EXCLUSIVE on, so no rename can make it another table.
+ * on the locked OID; the TRUNCATE is by that OID, with no second lookup.
+ * Settings the owner's code changes are undone at the end.
  */
 static uint64
-load_as_owner(Oid relid, bool truncate, const char *qualname,
-			  const MfTable *t, RestoreStream *rs)
+load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs)
 {
 	Oid			save_userid;
 	int			save_sec_context;
-	Oid			owner;
+	int			save_nestlevel;
 	Relation	rel;
 	List	   *attnames = NIL;
 	uint64		rows;
@@ -709,29 +804,37 @@ load_as_owner(Oid relid, bool truncate, const char *qualname,
 	for (int i = 0; i < t->ncolumns; i++)
 		attnames = lappend(attnames, makeString(pstrdup(t->columns[i].name)));
 
-	/* the owner, read while the relation is closed (TRUNCATE wants it so) */
-	rel = table_open(relid, NoLock);
-	owner = rel->rd_rel->relowner;
-	table_close(rel, NoLock);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	rel = table_open(relid, NoLock);	/* ACCESS EXCLUSIVE since the lookup */
 	if (truncate)
 	{
-		AbQuery		q;
+		/* what TRUNCATE itself refuses */
+		if (RELATION_IS_OTHER_TEMP(rel))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot restore into temporary tables of other sessions")));
+		if (!allowSystemTableMods && IsSystemClass(relid, rel->rd_rel))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: \"%s\" is a system catalog",
+							RelationGetRelationName(rel))));
+		CheckTableNotInUse(rel, "TRUNCATE");
+	}
 
-		ab_query_begin(&q);
-		ab_query_exec(psprintf("TRUNCATE ONLY %s", qualname), false, 0);
-		ab_query_end(&q);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	if (truncate)
+	{
+		ab_truncate_one(rel);
 		CommandCounterIncrement();
 	}
 	ab_progress_phase("downloading");
-	rel = table_open(relid, RowExclusiveLock);
 	rows = load_verified(rel, attnames, rs);
-	table_close(rel, NoLock);
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+	table_close(rel, NoLock);
 	return rows;
 }
 
@@ -790,7 +893,7 @@ restore_into(const MfTable *t, const char *target, RestoreStream *rs,
 		created = true;
 	}
 	ab_progress_table(relid, *qualname, 0, 1);
-	return load_as_owner(relid, !created, *qualname, t, rs);
+	return load_as_owner(relid, !created, t, rs);
 }
 
 int64

@@ -167,7 +167,7 @@ ab_copy_in(Relation rel, List *attnames, bool freeze,
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("xmloption", "content",
 							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 GUC_ACTION_SAVE, true, ERROR, false);
 
 	state.src = src;
 	state.arg = arg;
@@ -186,7 +186,7 @@ ab_copy_in(Relation rel, List *attnames, bool freeze,
 	}
 	PG_END_TRY();
 
-	AtEOXact_GUC(true, save_nestlevel);
+	AtEOXact_GUC(false, save_nestlevel);
 	free_parsestate(pstate);
 
 	return processed;

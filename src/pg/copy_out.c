@@ -245,19 +245,19 @@ copy_out_pin_settings(void)
 {
 	(void) set_config_option("datestyle", "ISO",
 							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 GUC_ACTION_SAVE, true, ERROR, false);
 	(void) set_config_option("intervalstyle", "postgres",
 							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 GUC_ACTION_SAVE, true, ERROR, false);
 	(void) set_config_option("extra_float_digits", "3",
 							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 GUC_ACTION_SAVE, true, ERROR, false);
 	(void) set_config_option("bytea_output", "hex",
 							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 GUC_ACTION_SAVE, true, ERROR, false);
 	(void) set_config_option("search_path", "",
 							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 GUC_ACTION_SAVE, true, ERROR, false);
 }
 
 /*
@@ -351,7 +351,7 @@ ab_copy_out(Relation rel, AbCopyOutSink sink, void *arg)
 	EndCopyTo(cstate);
 #endif
 
-	AtEOXact_GUC(true, save_nestlevel);
+	AtEOXact_GUC(false, save_nestlevel);
 	free_parsestate(pstate);
 
 	return processed;

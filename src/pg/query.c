@@ -35,13 +35,13 @@ ab_query_begin(AbQuery *q)
 	q->guc_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 GUC_ACTION_SAVE, true, ERROR, false);
 }
 
 void
 ab_query_end(AbQuery *q)
 {
-	AtEOXact_GUC(true, q->guc_nestlevel);
+	AtEOXact_GUC(false, q->guc_nestlevel);
 	SPI_finish();
 	MemoryContextSwitchTo(q->outer);
 }

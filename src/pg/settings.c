@@ -251,19 +251,21 @@ show_session_token(void)
 	return show_secret(ab_s3_session_token);
 }
 
-/* the secret setting whose name s mentions (in any case), or NULL */
+/*
+ * The secret setting that s mentions, or NULL.  Only the part after
+ * "aibackup." is matched, in any case, so every spelling SQL accepts
+ * ("aibackup"."s3_secret_access_key", U&"...", comments between) counts.
+ */
 static const char *
 secret_mentioned(const char *s)
 {
 	for (const char *p = s; *p; p++)
 	{
-		if (pg_strncasecmp(p, "aibackup.", 9) != 0)
-			continue;
 		for (int i = 0; i < (int) lengthof(secret_settings); i++)
 		{
-			size_t		n = strlen(secret_settings[i]);
+			const char *tail = secret_settings[i] + strlen("aibackup.");
 
-			if (pg_strncasecmp(p, secret_settings[i], n) == 0)
+			if (pg_strncasecmp(p, tail, strlen(tail)) == 0)
 				return secret_settings[i];
 		}
 	}
@@ -271,32 +273,36 @@ secret_mentioned(const char *s)
 }
 
 /*
- * Keep secrets out of the server log.  Messages are recognized by their
- * untranslated format (message_id), so this holds whatever lc_messages
- * says; they are rewritten, not suppressed, so the event stays visible.
- *	- the postmaster's "parameter ... changed to ..." line on reload;
- *	- a logged statement (log_statement = ddl or all, or a slow-statement
- *	  line) that names a secret setting, such as ALTER SYSTEM SET;
- *	- the "STATEMENT:" line of any message raised while such a statement
- *	  runs.
+ * Keep secrets out of the server log.  Rewritten, not suppressed, so the
+ * event stays visible:
+ *	- the postmaster's "parameter ... changed to ..." line on reload,
+ *	  recognized by its untranslated format (message_id), so this holds
+ *	  whatever lc_messages says;
+ *	- while a statement that mentions a secret setting runs (ALTER SYSTEM
+ *	  SET ...): any message quoting the statement (log_statement, duration
+ *	  and parse/bind/execute lines of the extended protocol) and the
+ *	  "STATEMENT:" line of any other message.
+ * The statement stays visible in pg_stat_activity to those who may see it.
  */
 static void
 ab_emit_log_hook(ErrorData *edata)
 {
-	const char *id = edata->message_id;
 	const char *name;
 
-	if (id != NULL && edata->message != NULL &&
+	if (edata->message_id != NULL && edata->message != NULL &&
+		strcmp(edata->message_id, "parameter \"%s\" changed to \"%s\"") == 0 &&
 		(name = secret_mentioned(edata->message)) != NULL)
+		edata->message = psprintf("parameter \"%s\" changed", name);
+	else if (debug_query_string != NULL &&
+			 (name = secret_mentioned(debug_query_string)) != NULL)
 	{
-		if (strcmp(id, "parameter \"%s\" changed to \"%s\"") == 0)
-			edata->message = psprintf("parameter \"%s\" changed", name);
-		else if (strstr(id, "statement: %s") != NULL ||
-				 strstr(id, "execute %s%s%s%s: %s") != NULL)
-			edata->message = psprintf("statement: (hidden: it sets %s)", name);
-	}
-	if (debug_query_string != NULL && secret_mentioned(debug_query_string))
 		edata->hide_stmt = true;
+		if (edata->message != NULL && debug_query_string[0] != '\0' &&
+			strstr(edata->message, debug_query_string) != NULL)
+			edata->message = psprintf("statement not shown: it names %s", name);
+		if (edata->detail != NULL && secret_mentioned(edata->detail))
+			edata->detail = NULL;
+	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
 }

@@ -1092,6 +1092,7 @@ build_manifest(void)
 	t->format = strdup("csv");
 	t->compression = strdup("gzip");
 	t->relid = UINT32_MAX;		/* OIDs use all 32 bits */
+	t->owner = strdup("shop \"owner\" \u00e9");
 	t->rows = 123;
 	t->raw_bytes = 4567;
 	t->compressed_bytes = 890;
@@ -1183,6 +1184,7 @@ manifests_equal(const Manifest *a, const Manifest *b)
 		CMP_STR("table schema", ta->schema, tb->schema);
 		CMP_STR("table name", ta->name, tb->name);
 		CMP_STR("table parent", ta->parent, tb->parent);
+		CMP_STR("table owner", ta->owner, tb->owner);
 		CMP_STR("table status", ta->status, tb->status);
 		CMP_STR("table error", ta->error, tb->error);
 		CMP_STR("table object_key", ta->object_key, tb->object_key);
@@ -1274,6 +1276,7 @@ static const char *golden =
 "      \"schema\": \"public\",\n"
 "      \"name\": \"orders\",\n"
 "      \"relid\": 16384,\n"
+"      \"owner\": null,\n"
 "      \"parent\": null,\n"
 "      \"status\": \"ok\",\n"
 "      \"error\": null,\n"
