@@ -101,6 +101,12 @@ my $rows = $node->safe_psql($db,
 	"SELECT rows FROM aibackup_list_tables() WHERE table_name = 'plain'");
 is($rows, '7', 'a table truncated and refilled while the backup waited for its lock is backed up with its new rows');
 
+# --- a temporary target, named with the pg_temp alias ---
+is($node->safe_psql($db, qq{
+	SELECT aibackup_restore_table('public.plain', '$id', 'pg_temp.plain_tmp');
+	SELECT count(*) FROM pg_temp.plain_tmp;}), "100\n100",
+	'a restore into pg_temp.name creates a temporary table with the rows');
+
 # --- a transaction that has written cannot back up its own uncommitted rows ---
 my $before = $node->safe_psql($db, 'SELECT count(*) FROM aibackup_list_backups()');
 ($ret, $out, $err) = $node->psql($db, q{
