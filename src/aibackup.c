@@ -102,10 +102,11 @@ aibackup_presign_url(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("object key must not be empty")));
+
 	/*
 	 * Only a superuser signs any key in the bucket; a role granted this
-	 * function signs keys of the current database's backups, so granting
-	 * it gives no more than that database's data.
+	 * function signs keys of the current database's backups, so granting it
+	 * gives no more than that database's data.
 	 */
 	if (!superuser() &&
 		!ab_repo_key_in_database(key, get_database_name(MyDatabaseId)))

@@ -79,6 +79,7 @@ typedef struct Manifest
 
 /* zeroed manifest; NULL on OOM */
 extern Manifest *mf_new(void);
+
 /* append a zeroed table / sequence and return it (NULL on OOM) */
 extern MfTable *mf_add_table(Manifest *m);
 extern MfColumn *mf_add_column(MfTable *t);

@@ -296,7 +296,7 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 	char		sha[DIGEST_SHA256_HEX];
 	AclResult	acl;
 
-	rel = table_open(t->relid, NoLock);	/* locked by lock_tables */
+	rel = table_open(t->relid, NoLock); /* locked by lock_tables */
 	mt->owner = mf_str(GetUserNameFromId(rel->rd_rel->relowner, true));
 
 	/*
@@ -309,7 +309,10 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 		TupleDesc	desc = RelationGetDescr(rel);
 		int			nestlevel = NewGUCNestLevel();
 
-		/* with an empty search_path only types outside pg_catalog are qualified */
+		/*
+		 * with an empty search_path only types outside pg_catalog are
+		 * qualified
+		 */
 		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, ERROR, false);
 		for (int i = 0; i < desc->natts; i++)

@@ -294,7 +294,10 @@ find_in_manifest(const Manifest *m, List *names)
 		return mf_find_table(m, linitial(names), lsecond(names));
 	else
 	{
-		/* unqualified: the first schema of search_path that has it, else a unique match */
+		/*
+		 * unqualified: the first schema of search_path that has it, else a
+		 * unique match
+		 */
 		List	   *path = fetch_search_path(false);
 		ListCell   *lc;
 		const MfTable *found = NULL;
@@ -345,8 +348,8 @@ check_read_privilege(const MfTable *t)
 	{
 		/*
 		 * Dropped, renamed or replaced: there is no table left whose
-		 * privileges say who may read these rows, so only roles that may
-		 * read everything restore it.
+		 * privileges say who may read these rows, so only roles that may read
+		 * everything restore it.
 		 */
 		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
 			ereport(ERROR,
@@ -566,10 +569,11 @@ load_verified(Relation rel, List *attnames, RestoreStream *rs)
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
+
 		/*
-		 * Only errors about the data itself (class 22: bad input syntax,
-		 * bad COPY format, invalid encoding) may come from a damaged
-		 * object; a unique violation or a trigger's error is the load's.
+		 * Only errors about the data itself (class 22: bad input syntax, bad
+		 * COPY format, invalid encoding) may come from a damaged object; a
+		 * unique violation or a trigger's error is the load's.
 		 */
 		if (rs->reported ||
 			ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION ||
@@ -718,9 +722,11 @@ check_new_table_types(Oid relid, Oid owner, const char *qualname)
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		Oid			foreign = att->attisdropped ? InvalidOid :
-			type_foreign_code_owner(att->atttypid, 0);
+		Oid			foreign;
 
+		if (att->attisdropped)
+			continue;
+		foreign = type_foreign_code_owner(att->atttypid, 0);
 		if (OidIsValid(foreign))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -764,8 +770,8 @@ create_target(const MfTable *t, RangeVar *rv, char **qualname)
 
 	/*
 	 * The manifest's types were written with search_path '' (qualified
-	 * outside pg_catalog): parse them under the pinned path too, or a type
-	 * or domain planted in public could stand in for a built-in one.
+	 * outside pg_catalog): parse them under the pinned path too, or a type or
+	 * domain planted in public could stand in for a built-in one.
 	 */
 	ab_query_begin(&q);
 	ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),

@@ -11,8 +11,8 @@
 /* an open SPI connection with a pinned search_path */
 typedef struct AbQuery
 {
-	MemoryContext outer;		/* current before ab_query_begin: results
-								 * that must outlive the query go here */
+	MemoryContext outer;		/* current before ab_query_begin: results that
+								 * must outlive the query go here */
 	int			guc_nestlevel;
 } AbQuery;
 
