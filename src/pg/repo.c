@@ -379,7 +379,7 @@ ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *skip_prefixes
 	S3Error		err;
 	int			n = 0;
 	char	   *prefix = ab_s3_prefix && ab_s3_prefix[0] ?
-	psprintf("%s/", ab_s3_key(ab_s3_prefix, NULL)) : "";
+		psprintf("%s/", ab_s3_key(ab_s3_prefix, NULL)) : "";
 
 	gathered_init(&g);
 	if (!s3_list_multipart_uploads(c, prefix, collect_upload, &g, &err))
@@ -398,7 +398,7 @@ ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *skip_prefixes
 			continue;
 		foreach(ls, skip_prefixes)
 			if (strncmp(key, lfirst(ls), strlen(lfirst(ls))) == 0)
-			skip = true;
+				skip = true;
 		if (skip)
 			continue;
 		if (!s3_abort_upload_id(c, key, upload_id, &err))
