@@ -10,6 +10,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use AibackupTest;
+use JSON::PP;
 
 my $prefix = "sched$$";
 
@@ -197,6 +198,66 @@ my ($rr2, $left) = aws_cli('s3', 'ls', '--recursive', "s3://$ENV{S3_BUCKET}/$pre
 is($left, '', 'nothing of them is left in the bucket');
 ok($node->safe_psql('db1', 'SELECT count(*) FROM aibackup_list_backups()') >= 1,
 	'the newest backup is kept');
+
+# --- retention keeps the last good copy of each table, and what it cannot read ---
+$node->append_conf('postgresql.conf', "aibackup.enabled = off\n");
+$node->reload;
+sleep 12;
+$node->safe_psql('db1', q{
+	CREATE TYPE mood AS ENUM ('happy', 'gone');
+	CREATE TABLE moody (id int, m mood);
+	INSERT INTO moody VALUES (1, 'happy'), (2, 'gone');
+});
+my $good = $node->safe_psql('db1', 'SELECT aibackup_backup_now()');
+aws_cli('s3', 'cp', '--quiet', "s3://$ENV{S3_BUCKET}/$prefix/db1/$good/manifest.json", $mfile);
+my $good_text = slurp_file($mfile);
+
+# plant a copy of $good under an old id, its manifest edited by $edit
+sub plant
+{
+	my ($old, $edit) = @_;
+	aws_cli('s3', 'cp', '--quiet', '--recursive', "s3://$ENV{S3_BUCKET}/$prefix/db1/$good/",
+		"s3://$ENV{S3_BUCKET}/$prefix/db1/$old/");
+	(my $text = $good_text) =~ s/\Q$good\E/$old/g;
+	$text = $edit->($text) if $edit;
+	open my $fh, '>', $mfile or die;
+	print $fh $text;
+	close $fh;
+	aws_cli('s3', 'cp', '--quiet', $mfile, "s3://$ENV{S3_BUCKET}/$prefix/db1/$old/manifest.json");
+}
+sub in_bucket
+{
+	my ($id) = @_;
+	my ($r, $o) = aws_cli('s3', 'ls', "s3://$ENV{S3_BUCKET}/$prefix/db1/$id/manifest.json");
+	return $o =~ /manifest\.json/ ? 1 : 0;
+}
+plant('20200105T000000Z');    # will be the only good copy of moody
+plant('20200107T000000Z', sub {    # moody failed here: nothing of its own
+	my $m = decode_json($_[0]);
+	for my $t (@{ $m->{tables} })
+	{
+		@$t{qw(status error)} = ('failed', 'planted') if $t->{name} eq 'moody';
+	}
+	return encode_json($m);
+});
+plant('20200103T000000Z', sub { (my $t = $_[0]) =~ s/"format": 1,/"format": 99,/; $t });
+ok(in_bucket('20200105T000000Z') && in_bucket('20200107T000000Z') && in_bucket('20200103T000000Z'),
+	'three old backups are planted');
+
+# from now on moody fails in every run, and the one recent good copy is gone
+$node->safe_psql('db1', "DELETE FROM pg_enum WHERE enumtypid = 'mood'::regtype AND enumlabel = 'gone'");
+aws_cli('s3', 'rm', '--quiet', '--recursive', "s3://$ENV{S3_BUCKET}/$prefix/db1/$good/");
+$node->append_conf('postgresql.conf', "aibackup.enabled = on\n");
+$node->reload;
+ok(wait_for(60, sub { !in_bucket('20200107T000000Z') }),
+	'retention deletes an old backup that holds nothing of its own');
+ok(in_bucket('20200105T000000Z'),
+	'but keeps the old backup that is the last good copy of a table failing in every run');
+ok(in_bucket('20200103T000000Z'), 'and an old backup whose manifest has a newer format');
+like(slurp_file($node->logfile), qr/retention for database "db1" stopped at backup "20200103T000000Z": its manifest cannot be read/,
+	'retention says where it stopped and why');
+is($node->safe_psql('db1', "SELECT rows FROM aibackup_list_tables('20200105T000000Z') WHERE table_name = 'moody'"),
+	'2', 'the kept backup still lists moody with its rows');
 
 $node->stop;
 done_testing();

@@ -1,25 +1,104 @@
 /*
  * retention.c
- *		After a successful scheduled run: delete backups of the database
- *		older than aibackup.retention_days.
+ *		After a scheduled run: delete backups of the database older than
+ *		aibackup.retention_days, except those that still matter.
  *
- * Rules: the newest successful backup (status ok or partial) is never
- * deleted, whatever its age, so a database whose backups started failing
- * keeps its last good one.  A backup is deleted manifest first, so it stops
- * being listed before any of its objects go; a folder without a manifest
- * (a run that failed or was killed) is debris and goes once it is old.
+ * Rules, each because losing the last good copy is the one thing a backup
+ * tool must never do:
+ *	- Backups inside the retention window are never deleted.
+ *	- An older backup is kept when it is the newest one that holds some
+ *	  table with status ok, for a table that exists now or appears in a
+ *	  backup inside the window: a table that fails in every run (damaged
+ *	  storage, a type whose output fails) keeps its last good copy.
+ *	- The newest backup with a status other than failed is kept, whatever
+ *	  its age.
+ *	- A backup whose manifest is there but cannot be read (damaged, or
+ *	  written by a newer version) is never deleted; retention stops for the
+ *	  database at it, with a WARNING, since what lies beyond may be the only
+ *	  copies that backup would have covered.
+ *	- A folder without a manifest (a run that failed or was killed) is
+ *	  debris and goes once it is old.
+ * A backup is deleted manifest first, so it stops being listed before any
+ * of its objects go.
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
 #include "core/manifest.h"
 #include "jobs/retention.h"
+#include "pg/catalog.h"
 #include "pg/repo.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
 #include "pg/subxact.h"
+
+/* a set of tables, by "schema.name" (quoted, so unambiguous) */
+typedef struct TableKey
+{
+	char		key[2 * NAMEDATALEN * 2 + 8];
+} TableKey;
+
+static HTAB *
+table_set(const char *name)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(TableKey);
+	ctl.entrysize = sizeof(TableKey);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+static void
+table_key(TableKey *k, const char *schema, const char *name)
+{
+	memset(k, 0, sizeof(*k));
+	snprintf(k->key, sizeof(k->key), "%s", quote_qualified_identifier(schema, name));
+}
+
+static bool
+table_set_add(HTAB *set, const char *schema, const char *name)
+{
+	TableKey	k;
+	bool		found;
+
+	table_key(&k, schema, name);
+	(void) hash_search(set, &k, HASH_ENTER, &found);
+	return !found;
+}
+
+static bool
+table_set_has(HTAB *set, const char *schema, const char *name)
+{
+	TableKey	k;
+
+	table_key(&k, schema, name);
+	return hash_search(set, &k, HASH_FIND, NULL) != NULL;
+}
+
+/* does m hold the newest ok copy of a table that still matters? */
+static bool
+holds_last_good_copy(const Manifest *m, HTAB *live, HTAB *covered)
+{
+	bool		unique = false;
+
+	for (int i = 0; i < m->ntables; i++)
+	{
+		const MfTable *t = &m->tables[i];
+
+		if (strcmp(t->status, "ok") != 0 ||
+			!table_set_has(live, t->schema, t->name))
+			continue;
+		if (table_set_add(covered, t->schema, t->name))
+			unique = true;
+	}
+	return unique;
+}
 
 static void
 retention_run(const char *dbname)
@@ -28,6 +107,8 @@ retention_run(const char *dbname)
 	List	   *ids = ab_repo_backup_ids(client, dbname);	/* newest first */
 	TimestampTz cutoff = GetCurrentTimestamp() -
 		(TimestampTz) ab_retention_days * USECS_PER_DAY;
+	HTAB	   *live = table_set("aibackup live tables");
+	HTAB	   *covered = table_set("aibackup covered tables");
 	bool		kept_newest = false;
 	int			deleted = 0;
 	ListCell   *lc;
@@ -35,18 +116,47 @@ retention_run(const char *dbname)
 	ab_progress_begin("backup", NULL);
 	ab_progress_phase("pruning");
 
+	foreach(lc, ab_catalog_tables(NIL))
+	{
+		AbTable    *t = lfirst(lc);
+
+		table_set_add(live, t->schema, t->name);
+	}
+
 	foreach(lc, ids)
 	{
 		const char *id = lfirst(lc);
-		Manifest   *m = ab_repo_read_manifest(client, dbname, id);
-		bool		good = m && strcmp(m->status, "failed") != 0;
+		AbManifestState state;
+		Manifest   *m = ab_repo_read_manifest_state(client, dbname, id, &state);
+		bool		old = ab_repo_backup_time(id) < cutoff;
+		bool		keep;
 
-		if (good && !kept_newest)
+		if (state == AB_MANIFEST_UNREADABLE)
 		{
-			kept_newest = true;	/* the newest successful backup stays */
-			continue;
+			ab_state_note_error(MyDatabaseId, dbname,
+								psprintf("retention stopped at backup %s: its manifest cannot be read", id));
+			ereport(WARNING,
+					(errmsg("aibackup: retention for database \"%s\" stopped at backup \"%s\": its manifest cannot be read",
+							dbname, id),
+					 errdetail("A backup whose manifest cannot be read is never deleted, nor anything older than it."),
+					 errhint("Inspect the manifest; delete the backup by hand if it is not needed.")));
+			break;
 		}
-		if (ab_repo_backup_time(id) >= cutoff)
+		if (m != NULL && !old)
+		{
+			/* inside the window: its tables matter, and it stays */
+			for (int i = 0; i < m->ntables; i++)
+				table_set_add(live, m->tables[i].schema, m->tables[i].name);
+		}
+		keep = !old;
+		if (m != NULL && strcmp(m->status, "failed") != 0 && !kept_newest)
+		{
+			kept_newest = true; /* the newest successful backup stays */
+			keep = true;
+		}
+		if (m != NULL && holds_last_good_copy(m, live, covered))
+			keep = true;
+		if (keep)
 			continue;
 		ab_repo_delete_backup(client, dbname, id);
 		deleted++;

@@ -218,6 +218,15 @@ free_manifest_cb(void *arg)
 Manifest *
 ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
 {
+	AbManifestState state;
+
+	return ab_repo_read_manifest_state(c, dbname, backup_id, &state);
+}
+
+Manifest *
+ab_repo_read_manifest_state(S3Client *c, const char *dbname,
+							const char *backup_id, AbManifestState *state)
+{
 	char	   *key = ab_repo_manifest_key(dbname, backup_id);
 	MemSink		ms;
 	S3Error		err;
@@ -225,13 +234,17 @@ ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
 	char		errbuf[256];
 	MemoryContextCallback *cb;
 
+	*state = AB_MANIFEST_UNREADABLE;
 	abuf_init(&ms.buf);
 	ms.too_big = false;
 	if (!s3_get_object(c, key, mem_sink, &ms, NULL, &err))
 	{
 		abuf_free(&ms.buf);
 		if (err.kind == S3ERR_NOT_FOUND)
+		{
+			*state = AB_MANIFEST_MISSING;
 			return NULL;
+		}
 		if (ms.too_big)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -264,6 +277,7 @@ ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
 	cb->func = free_manifest_cb;
 	cb->arg = m;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	*state = AB_MANIFEST_OK;
 	return m;
 }
 

@@ -39,6 +39,20 @@ extern List *ab_repo_backup_ids(S3Client *c, const char *dbname);
 extern Manifest *ab_repo_read_manifest(S3Client *c, const char *dbname,
 									   const char *backup_id);
 
+/* what ab_repo_read_manifest_state found */
+typedef enum AbManifestState
+{
+	AB_MANIFEST_OK,
+	AB_MANIFEST_MISSING,		/* no manifest: a run that did not finish */
+	AB_MANIFEST_UNREADABLE		/* there, but not a manifest of this backup
+								 * that this version can read */
+} AbManifestState;
+
+/* the same, saying which of the three it is (NULL unless AB_MANIFEST_OK) */
+extern Manifest *ab_repo_read_manifest_state(S3Client *c, const char *dbname,
+											 const char *backup_id,
+											 AbManifestState *state);
+
 extern void ab_repo_write_manifest(S3Client *c, const Manifest *m);
 
 /* delete one backup: manifest first (so it is never half listed), then objects */
