@@ -49,11 +49,11 @@ Datum
 aibackup_stat_databases(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	AbDbState  *states = palloc(sizeof(AbDbState) * AB_MAX_DATABASES);
+	AbDbState  *states = palloc(sizeof(AbDbState) * Max(ab_state_capacity(), 1));
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
-	n = ab_state_snapshot(states, AB_MAX_DATABASES);
+	n = ab_state_snapshot(states, ab_state_capacity());
 	for (int i = 0; i < n; i++)
 	{
 		AbDbState  *s = &states[i];

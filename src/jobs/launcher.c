@@ -72,10 +72,10 @@ typedef struct LJob
 	BackgroundWorkerHandle *handle; /* NULL while queued */
 } LJob;
 
-#define MAX_JOBS AB_MAX_DATABASES
-
-static LJob jobs[MAX_JOBS];
+/* the queue, in TopMemoryContext; it grows with the number of databases */
+static LJob *jobs = NULL;
 static int	njobs = 0;
+static int	jobs_cap = 0;
 
 /* uploads begun before this cannot be this launcher's workers' */
 static TimestampTz launcher_started = 0;
@@ -206,8 +206,13 @@ queue_database(const LDatabase *d, const char *why)
 						running_id, pid)));
 		return;
 	}
-	if (njobs >= MAX_JOBS)
-		return;
+	if (njobs >= jobs_cap)
+	{
+		jobs_cap = Max(64, jobs_cap * 2);
+		jobs = jobs == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(LJob) * jobs_cap) :
+			repalloc(jobs, sizeof(LJob) * jobs_cap);
+	}
 	jobs[njobs].oid = d->oid;
 	strlcpy(jobs[njobs].name, d->name, NAMEDATALEN);
 	jobs[njobs].handle = NULL;
@@ -294,8 +299,8 @@ startup_pass(List *dbs, List **due)
 
 		/* uploads of backups going on now (manual ones) are not debris */
 		{
-			AbDbState  *states = palloc(sizeof(AbDbState) * AB_MAX_DATABASES);
-			int			n = ab_state_snapshot(states, AB_MAX_DATABASES);
+			AbDbState  *states = palloc(sizeof(AbDbState) * Max(ab_state_capacity(), 1));
+			int			n = ab_state_snapshot(states, ab_state_capacity());
 
 			for (int i = 0; i < n; i++)
 				if (states[i].running_pid != 0)

@@ -41,6 +41,7 @@ bool		ab_enabled = true;
 int			ab_interval_s = 4 * 3600;
 char	   *ab_databases = NULL;
 int			ab_max_workers = 1;
+int			ab_max_databases = 1024;
 int			ab_retention_days = 0;
 
 static const struct config_enum_entry uri_style_options[] = {
@@ -386,6 +387,11 @@ ab_define_settings(void)
 							"How many databases the scheduler backs up at the same time.",
 							NULL, &ab_max_workers, 1, 1, 64,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("aibackup.max_databases",
+							"How many databases the statistics views keep (shared memory, set at server start).",
+							"A database beyond it is still backed up, with a WARNING, but has no row in pg_stat_aibackup.",
+							&ab_max_databases, 1024, 16, 100000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("aibackup.retention_days",
 							"Delete backups older than this many days after a successful run (0 keeps all); the newest successful backup is always kept.",
 							NULL, &ab_retention_days, 0, 0, 36500,

@@ -26,6 +26,7 @@ extern bool ab_enabled;
 extern int	ab_interval_s;
 extern char *ab_databases;
 extern int	ab_max_workers;
+extern int	ab_max_databases;
 extern int	ab_retention_days;
 
 #include "nodes/pg_list.h"

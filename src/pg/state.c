@@ -27,6 +27,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "pg/settings.h"
 #include "pg/state.h"
 
 #define AB_STATE_FILE		"pg_stat/aibackup.stat"
@@ -52,19 +53,23 @@ typedef struct AbStateHeader
 typedef struct AbShared
 {
 	LWLock	   *lock;
-	AbDbState	db[AB_MAX_DATABASES];
 	AbProgress	progress[AB_MAX_PROGRESS];
+	int			ndb;			/* aibackup.max_databases at start */
+	AbDbState	db[FLEXIBLE_ARRAY_MEMBER];
 } AbShared;
+
+#define AB_SHARED_SIZE(n)	add_size(offsetof(AbShared, db), mul_size((n), sizeof(AbDbState)))
 
 static AbShared *ab_shared = NULL;
 static int	my_progress = -1;	/* this process's progress slot */
+static bool warned_full = false;	/* said once that max_databases is full */
 
 static void ab_state_shutdown(int code, Datum arg);
 
 void
 ab_state_request(void)
 {
-	RequestAddinShmemSpace(MAXALIGN(sizeof(AbShared)));
+	RequestAddinShmemSpace(MAXALIGN(AB_SHARED_SIZE(ab_max_databases)));
 	RequestNamedLWLockTranche("aibackup", 1);
 }
 
@@ -79,7 +84,7 @@ ab_state_load(void)
 		return;
 	if (fread(&h, sizeof(h), 1, f) != 1 || h.magic != AB_STATE_MAGIC ||
 		h.format != AB_STATE_FORMAT || h.record_size != sizeof(AbDbState) ||
-		h.nrecords < 0 || h.nrecords > AB_MAX_DATABASES)
+		h.nrecords < 0)
 	{
 		ereport(LOG,
 				(errmsg("ignoring aibackup statistics file \"%s\": not valid", AB_STATE_FILE)));
@@ -88,6 +93,13 @@ ab_state_load(void)
 		return;
 	}
 	n = h.nrecords;
+	if (n > ab_shared->ndb)
+	{
+		ereport(LOG,
+				(errmsg("aibackup: keeping the statistics of %d of %d databases", ab_shared->ndb, n),
+				 errhint("Raise aibackup.max_databases.")));
+		n = ab_shared->ndb;
+	}
 	for (int i = 0; i < n; i++)
 	{
 		AbDbState	s;
@@ -110,10 +122,11 @@ ab_state_startup(void)
 	bool		found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	ab_shared = ShmemInitStruct("aibackup", sizeof(AbShared), &found);
+	ab_shared = ShmemInitStruct("aibackup", AB_SHARED_SIZE(ab_max_databases), &found);
 	if (!found)
 	{
-		memset(ab_shared, 0, sizeof(AbShared));
+		memset(ab_shared, 0, AB_SHARED_SIZE(ab_max_databases));
+		ab_shared->ndb = ab_max_databases;
 		ab_shared->lock = &(GetNamedLWLockTranche("aibackup"))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -136,7 +149,7 @@ ab_state_shutdown(int code, Datum arg)
 	/* after a crash the contents are not trusted */
 	if (code != 0 || ab_shared == NULL)
 		return;
-	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	for (int i = 0; i < ab_shared->ndb; i++)
 		if (ab_shared->db[i].in_use)
 			n = i + 1;
 	memset(&h, 0, sizeof(h));
@@ -178,7 +191,7 @@ db_slot(Oid dboid, const char *datname)
 {
 	AbDbState  *free_slot = NULL;
 
-	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	for (int i = 0; i < ab_shared->ndb; i++)
 	{
 		AbDbState  *s = &ab_shared->db[i];
 
@@ -214,7 +227,7 @@ ab_state_exit(int code, Datum arg)
 	if (!ab_shared)
 		return;
 	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	for (int i = 0; i < ab_shared->ndb; i++)
 	{
 		AbDbState  *s = &ab_shared->db[i];
 
@@ -258,6 +271,21 @@ ab_state_backup_started(Oid dboid, const char *datname, const char *backup_id,
 		s->last_started_at = GetCurrentTimestamp();
 	}
 	LWLockRelease(ab_shared->lock);
+	if (s == NULL && !warned_full)
+	{
+		warned_full = true;
+		ereport(WARNING,
+				(errmsg("aibackup: database \"%s\" has no row in pg_stat_aibackup: aibackup.max_databases (%d) are already kept",
+						datname, ab_shared->ndb),
+				 errdetail("The backup runs; only its statistics are not kept."),
+				 errhint("Raise aibackup.max_databases (it takes effect at server start).")));
+	}
+}
+
+int
+ab_state_capacity(void)
+{
+	return ab_shared ? ab_shared->ndb : 0;
 }
 
 void
@@ -315,7 +343,7 @@ ab_state_running(Oid dboid, char *backup_id, bool *scheduled)
 	if (!ab_shared)
 		return 0;
 	LWLockAcquire(ab_shared->lock, LW_SHARED);
-	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	for (int i = 0; i < ab_shared->ndb; i++)
 	{
 		AbDbState  *s = &ab_shared->db[i];
 
@@ -389,7 +417,7 @@ ab_state_snapshot(AbDbState *out, int max)
 	if (!ab_shared)
 		return 0;
 	LWLockAcquire(ab_shared->lock, LW_SHARED);
-	for (int i = 0; i < AB_MAX_DATABASES && n < max; i++)
+	for (int i = 0; i < ab_shared->ndb && n < max; i++)
 		if (ab_shared->db[i].in_use)
 			out[n++] = ab_shared->db[i];
 	LWLockRelease(ab_shared->lock);
@@ -404,7 +432,7 @@ ab_state_reset(void)
 	if (!ab_shared)
 		return;
 	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < AB_MAX_DATABASES; i++)
+	for (int i = 0; i < ab_shared->ndb; i++)
 	{
 		AbDbState  *s = &ab_shared->db[i];
 

@@ -10,7 +10,6 @@
 
 #include "datatype/timestamp.h"
 
-#define AB_MAX_DATABASES	128
 #define AB_MAX_PROGRESS		32
 #define AB_ID_LEN			17	/* backup id + NUL */
 #define AB_ERROR_LEN		512
@@ -87,6 +86,9 @@ extern void ab_state_seed(Oid dboid, const char *datname, const char *backup_id,
 						  const char *status, TimestampTz finished);
 extern void ab_state_note_error(Oid dboid, const char *datname,
 								const char *error);
+
+/* how many databases the state keeps (aibackup.max_databases at start) */
+extern int	ab_state_capacity(void);
 
 /* copy of every database's state, for the view; returns count */
 extern int	ab_state_snapshot(AbDbState *out, int max);
