@@ -274,6 +274,66 @@ start_jobs(void)
 	}
 }
 
+/* S3's Initiated is in whole seconds, rounded either way */
+#define AB_INITIATED_MARGIN		(2 * USECS_PER_SEC)
+
+/* an upload older than this, of a database with no backup running, is debris */
+#define AB_DEBRIS_AGE			(10 * 60 * USECS_PER_SEC)
+
+/*
+ * Abort the multipart uploads under the prefix begun before `before`,
+ * except those of databases with a backup running now (a manual one, or a
+ * worker's): what is left was opened by a run that died.
+ */
+static void
+abort_debris_uploads(S3Client *client, TimestampTz before)
+{
+	AbDbState  *states = palloc(sizeof(AbDbState) * Max(ab_state_capacity(), 1));
+	int			n = ab_state_snapshot(states, ab_state_capacity());
+	List	   *running = NIL;
+	int			aborted;
+
+	for (int i = 0; i < n; i++)
+		if (states[i].running_pid != 0)
+			running = lappend(running, ab_repo_db_prefix(states[i].datname));
+	aborted = ab_repo_abort_stale_uploads(client, before, running);
+	if (aborted > 0)
+		ereport(LOG,
+				(errmsg("aibackup: aborted %d multipart uploads left by earlier runs", aborted)));
+}
+
+/*
+ * Each scheduled slot looks again, for uploads of runs that died since the
+ * start (a worker killed by SIGKILL or OOM, a backend that crashed).
+ * False (and a LOG line) when S3 is not usable; the next slot tries again.
+ */
+static bool
+debris_pass(void)
+{
+	MemoryContext old = CurrentMemoryContext;
+	bool		ok = true;
+
+	PG_TRY();
+	{
+		abort_debris_uploads(ab_s3_client(),
+							 GetCurrentTimestamp() - AB_DEBRIS_AGE);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(LOG,
+				(errmsg("aibackup: could not look for abandoned uploads in S3: %s", edata->message)));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 /*
  * Start-up work that needs S3: abort stale uploads, find databases whose
  * newest backup is older than one interval, seed the stats.  False (and a
@@ -293,24 +353,14 @@ startup_pass(List *dbs, List **due)
 	{
 		S3Client   *client = ab_s3_client();
 		TimestampTz now = GetCurrentTimestamp();
-		List	   *running = NIL;
-		int			aborted;
 		ListCell   *lc;
 
-		/* uploads of backups going on now (manual ones) are not debris */
-		{
-			AbDbState  *states = palloc(sizeof(AbDbState) * Max(ab_state_capacity(), 1));
-			int			n = ab_state_snapshot(states, ab_state_capacity());
-
-			for (int i = 0; i < n; i++)
-				if (states[i].running_pid != 0)
-					running = lappend(running, ab_repo_db_prefix(states[i].datname));
-		}
-		aborted = ab_repo_abort_stale_uploads(client, launcher_started, running);
-
-		if (aborted > 0)
-			ereport(LOG,
-					(errmsg("aibackup: aborted %d multipart uploads left by earlier runs", aborted)));
+		/*
+		 * S3 reports an upload's start in whole seconds (Swift rounds up):
+		 * one begun just before a crash restart can look newer than this
+		 * launcher, hence the margin.  No worker of ours runs yet.
+		 */
+		abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN);
 		foreach(lc, dbs)
 		{
 			LDatabase  *d = lfirst(lc);
@@ -448,6 +498,8 @@ aibackup_launcher_main(Datum main_arg)
 				}
 				foreach(lc, dbs)
 					queue_database(lfirst(lc), "scheduled");
+				if (startup_done)
+					(void) debris_pass();
 			}
 			next_slot = next_slot_after(now);
 		}
