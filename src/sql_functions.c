@@ -134,13 +134,19 @@ aibackup_list_tables(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 	{
 		char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		AbManifestState state;
 
 		if (!ab_repo_valid_backup_id(id))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"%s\" is not a backup id", id),
 					 errhint("Backup ids look like 20261124T040000Z; aibackup_list_backups() lists them.")));
-		m = ab_repo_read_manifest(client, dbname, id);
+		m = ab_repo_read_manifest_state(client, dbname, id, &state);
+		if (state == AB_MANIFEST_UNREADABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("backup \"%s\" of database \"%s\" cannot be read", id, dbname),
+					 errdetail("The warning above says why.")));
 		if (m == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),

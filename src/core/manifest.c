@@ -154,6 +154,7 @@ mf_free(Manifest *m)
 	free(m->started_at);
 	free(m->finished_at);
 	free(m->server_version);
+	free(m->server_encoding);
 	free(m->system_identifier);
 	free(m->extension_version);
 	free(m->snapshot_lsn);
@@ -331,6 +332,7 @@ mf_to_json(const Manifest *m)
 	out_str(&top, "started_at", m->started_at);
 	out_str(&top, "finished_at", m->finished_at);
 	out_str(&top, "server_version", m->server_version);
+	out_str(&top, "server_encoding", m->server_encoding);
 	out_str(&top, "system_identifier", m->system_identifier);
 	out_str(&top, "extension_version", m->extension_version);
 	out_str(&top, "snapshot_lsn", m->snapshot_lsn);
@@ -677,6 +679,8 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 		!get_str(r, root, "", "started_at", false, &m->started_at) ||
 		!get_str(r, root, "", "finished_at", false, &m->finished_at) ||
 		!get_str(r, root, "", "server_version", false, &m->server_version) ||
+		!get_str(r, root, "", "server_encoding", false,
+				 &m->server_encoding) ||
 		!get_str(r, root, "", "system_identifier", false,
 				 &m->system_identifier) ||
 		!get_str(r, root, "", "extension_version", false,

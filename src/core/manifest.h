@@ -68,6 +68,11 @@ typedef struct Manifest
 								 * 2026-11-24T03:10:00.123456Z */
 	char	   *finished_at;
 	char	   *server_version;
+	char	   *server_encoding;	/* the source database's encoding, e.g.
+									 * "LATIN1": the CSV objects are in it;
+									 * NULL when unknown (manifests before
+									 * 0.2).  Every string of the manifest
+									 * itself is UTF-8 */
 	char	   *system_identifier;
 	char	   *extension_version;
 	char	   *snapshot_lsn;

@@ -35,6 +35,7 @@
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -135,6 +136,18 @@ mf_str(const char *s)
 	if (r == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	return r;
+}
+
+/*
+ * A name for the manifest: it must have a UTF-8 spelling (the manifest and
+ * the keys are UTF-8, see repo.c), or this table cannot be backed up.
+ */
+static char *
+mf_name(const char *s)
+{
+	if (s != NULL)
+		(void) ab_repo_to_utf8(s, GetDatabaseEncoding(), false);
+	return mf_str(s);
 }
 
 static void
@@ -289,15 +302,26 @@ table_job_free(TableJob *j)
 
 /* stream one table to S3 and fill its manifest entry */
 static void
-backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
+backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 {
 	Relation	rel;
 	uint64		rows;
 	char		sha[DIGEST_SHA256_HEX];
 	AclResult	acl;
+	char	   *key;
+
+	/*
+	 * The key spells the names in UTF-8: a name without a UTF-8 spelling
+	 * (in an SQL_ASCII database) fails this table alone.
+	 */
+	key = ab_repo_table_key(get_database_name(MyDatabaseId), backup_id,
+							t->schema, t->name);
+	mt->object_key = mf_str(key);
+	if (t->parent != NULL)
+		(void) ab_repo_to_utf8(t->parent, GetDatabaseEncoding(), false);
 
 	rel = table_open(t->relid, NoLock); /* locked by lock_tables */
-	mt->owner = mf_str(GetUserNameFromId(rel->rd_rel->relowner, true));
+	mt->owner = mf_name(GetUserNameFromId(rel->rd_rel->relowner, true));
 
 	/*
 	 * The columns as COPY will write them: from the relation as it is now
@@ -325,9 +349,9 @@ backup_table(TableJob *j, AbTable *t, const char *key, MfTable *mt)
 			mc = mf_add_column(mt);
 			if (mc == NULL)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-			mc->name = mf_str(NameStr(att->attname));
-			mc->type = mf_str(format_type_extended(att->atttypid, att->atttypmod,
-												   FORMAT_TYPE_TYPEMOD_GIVEN));
+			mc->name = mf_name(NameStr(att->attname));
+			mc->type = mf_name(format_type_extended(att->atttypid, att->atttypmod,
+													FORMAT_TYPE_TYPEMOD_GIVEN));
 			mc->position = att->attnum;
 			mc->not_null = att->attnotnull;
 		}
@@ -395,7 +419,7 @@ typedef struct TableCall
 {
 	TableJob   *job;
 	AbTable    *table;
-	const char *key;
+	const char *backup_id;
 	MfTable    *mt;
 	Snapshot	snap;
 } TableCall;
@@ -406,13 +430,13 @@ backup_table_call(void *arg)
 	TableCall  *call = arg;
 
 	PushActiveSnapshot(call->snap);
-	backup_table(call->job, call->table, call->key, call->mt);
+	backup_table(call->job, call->table, call->backup_id, call->mt);
 	PopActiveSnapshot();
 }
 
-/* the manifest entry for t, before its data is copied */
+/* the manifest entry for t, before its data is copied (and its key known) */
 static MfTable *
-manifest_table(Manifest *m, AbTable *t, const char *key)
+manifest_table(Manifest *m, AbTable *t)
 {
 	MfTable    *mt = mf_add_table(m);
 
@@ -422,7 +446,6 @@ manifest_table(Manifest *m, AbTable *t, const char *key)
 	mt->name = mf_str(t->name);
 	mt->relid = t->relid;
 	mt->parent = mf_str(t->parent);
-	mt->object_key = mf_str(key);
 	mt->format = mf_str("csv");
 	mt->compression = mf_str("gzip");
 	return mt;
@@ -536,6 +559,7 @@ backup_run(List *relids, bool scheduled)
 	m->database = mf_str(dbname);
 	m->started_at = mf_str(iso_utc(started));
 	m->server_version = mf_str(GetConfigOption("server_version", false, false));
+	m->server_encoding = mf_str(GetDatabaseEncodingName());
 	m->system_identifier = mf_str(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
 	m->extension_version = mf_str(AB_EXTENSION_VERSION);
 	m->snapshot_lsn = mf_str(lsn);
@@ -545,8 +569,7 @@ backup_run(List *relids, bool scheduled)
 	foreach(lc, tables)
 	{
 		AbTable    *t = lfirst(lc);
-		char	   *key = ab_repo_table_key(dbname, backup_id, t->schema, t->name);
-		MfTable    *mt = manifest_table(m, t, key);
+		MfTable    *mt = manifest_table(m, t);
 		TableJob	job;
 		TableCall	call;
 		ErrorData  *edata;
@@ -561,7 +584,7 @@ backup_run(List *relids, bool scheduled)
 
 		call.job = &job;
 		call.table = t;
-		call.key = key;
+		call.backup_id = backup_id;
 		call.mt = mt;
 		call.snap = snap;
 		edata = ab_subxact_run(backup_table_call, &call);
@@ -583,6 +606,8 @@ backup_run(List *relids, bool scheduled)
 							t->schema, t->name, edata->message)));
 			mt->status = mf_str("failed");
 			mt->error = mf_str(edata->message);
+			if (mt->object_key == NULL)
+				mt->object_key = mf_str("");	/* its name has no key */
 			mt->rows = mt->raw_bytes = mt->compressed_bytes = 0;
 			res->tables_failed++;
 			FreeErrorData(edata);
@@ -602,8 +627,18 @@ backup_run(List *relids, bool scheduled)
 	foreach(lc, seqs)
 	{
 		AbSequence *s = lfirst(lc);
-		MfSequence *ms = mf_add_sequence(m);
+		MfSequence *ms;
 
+		if (ab_repo_to_utf8(s->schema, GetDatabaseEncoding(), true) == NULL ||
+			ab_repo_to_utf8(s->name, GetDatabaseEncoding(), true) == NULL)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("aibackup: sequence \"%s.%s\" is left out of the manifest: its name has no UTF-8 spelling",
+							s->schema, s->name)));
+			continue;
+		}
+		ms = mf_add_sequence(m);
 		if (ms == NULL)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 		ms->schema = mf_str(s->schema);

@@ -34,6 +34,7 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
@@ -73,6 +74,7 @@ typedef struct RestoreStream
 	DigestSha256 *sha;
 	const MfTable *table;
 	const char *key;
+	const char *encoding;		/* the object's, for COPY; NULL = ours */
 
 	const char *in;				/* compressed bytes not yet inflated */
 	size_t		in_len;
@@ -491,13 +493,20 @@ locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 	if (backup_id)
 	{
 		Manifest   *m;
+		AbManifestState state;
 
 		if (!ab_repo_valid_backup_id(backup_id))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"%s\" is not a backup id", backup_id),
 					 errhint("Backup ids look like 20261124T040000Z; aibackup_list_backups() lists them.")));
-		m = ab_repo_read_manifest(c, dbname, backup_id);
+		m = ab_repo_read_manifest_state(c, dbname, backup_id, &state);
+		if (state == AB_MANIFEST_UNREADABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("backup \"%s\" of database \"%s\" cannot be read", backup_id, dbname),
+					 errdetail("The warning above says why."),
+					 errhint("Restore from another backup.")));
 		if (m == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -552,7 +561,7 @@ load_verified(Relation rel, List *attnames, RestoreStream *rs)
 
 	PG_TRY();
 	{
-		rows = ab_copy_in(rel, attnames, false, copy_source, rs);
+		rows = ab_copy_in(rel, attnames, false, rs->encoding, copy_source, rs);
 		/* COPY may stop before asking for the end: check all of it */
 		while (!rs->finished)
 		{
@@ -921,8 +930,24 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	client = ab_s3_client();
 	t = locate(client, dbname, backup_id, src_names, source, &m);
 
+	/*
+	 * The object is in the source database's encoding, which COPY converts
+	 * from.  SQL_ASCII says nothing about the bytes: they load as this
+	 * database's encoding, checked as such (so do those of a backup before
+	 * 0.2, which does not say).
+	 */
+	if (m->server_encoding != NULL &&
+		pg_valid_server_encoding(m->server_encoding) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup \"%s\" records an unknown encoding \"%s\"",
+						m->backup_id, m->server_encoding)));
+
 	/* the object is there and whole, before anything changes */
 	open_object(client, m, t, &rs);
+	if (m->server_encoding != NULL &&
+		pg_valid_server_encoding(m->server_encoding) != PG_SQL_ASCII)
+		rs.encoding = m->server_encoding;
 
 	ab_progress_begin("restore", m->backup_id);
 	ab_progress_phase("checking");

@@ -6,9 +6,10 @@
  * This is the only place in aibackup that talks to core's COPY machinery
  * (commands/copy.h).  The backup side turns one table into a stream of CSV
  * rows (with a header row) handed to a sink; the restore side loads such a
- * stream, read from a source, into a table.  Both sides use the database
- * encoding for the CSV bytes, so no conversion happens on either side and
- * the file's encoding is the source database's server_encoding.
+ * stream, read from a source, into a table.  The backup side writes the
+ * CSV in the database encoding (so the file's encoding is the source
+ * database's server_encoding, which the manifest records); the restore side
+ * is told the file's encoding and lets COPY convert it.
  *
  * Neither function checks permissions or row-level security: they call
  * BeginCopyTo/BeginCopyFrom directly and so skip DoCopy's checks.  The
@@ -56,9 +57,11 @@ typedef size_t (*AbCopyInSource) (void *arg, char *buf, size_t maxlen);
  * by attnames (a List of String nodes, in the file's column order; NIL means
  * COPY's default list, which is what a table without columns needs);
  * freeze = use COPY FREEZE (caller guarantees the table was created or
- * truncated in the current subtransaction); returns rows loaded.
+ * truncated in the current subtransaction); encoding = the file's encoding
+ * name (COPY's ENCODING option; NULL = the database encoding); returns rows
+ * loaded.
  */
 extern uint64 ab_copy_in(Relation rel, List *attnames, bool freeze,
-						 AbCopyInSource src, void *arg);
+						 const char *encoding, AbCopyInSource src, void *arg);
 
 #endif							/* AIBACKUP_PG_COPY_H */

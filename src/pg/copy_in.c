@@ -34,9 +34,10 @@
  * -------
  * - No permission or RLS checks: see copy.h.  (A read-only transaction is
  *	 refused, as DoCopy does; that is not a permission check.)
- * - The CSV must be in the database encoding (ab_copy_out writes it so);
- *	 it is checked for validity, not converted.  Restoring into a database
- *	 with another encoding needs a conversion before it reaches us.
+ * - The CSV is in the encoding the caller names (the source database's,
+ *	 which ab_copy_out wrote it in; NULL = this database's): COPY's
+ *	 ENCODING option converts it to the database encoding, and a character
+ *	 with no equivalent there fails the load with COPY's own error.
  * - xmloption is set to content for the load (as pg_dump does), so xml
  *	 values that are fragments load whatever the session's setting.  Date,
  *	 interval and float input need no pinning: ab_copy_out writes ISO dates
@@ -123,7 +124,7 @@ copy_in_data_source(void *outbuf, int minread, int maxread)
  * See copy.h for the contract.
  */
 uint64
-ab_copy_in(Relation rel, List *attnames, bool freeze,
+ab_copy_in(Relation rel, List *attnames, bool freeze, const char *encoding,
 		   AbCopyInSource src, void *arg)
 {
 	ParseState *pstate;
@@ -152,12 +153,14 @@ ab_copy_in(Relation rel, List *attnames, bool freeze,
 	(void) addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
 										 NULL, false, false);
 
+	if (encoding == NULL)
+		encoding = GetDatabaseEncodingName();
 	options = list_make3(makeDefElem("format",
 									 (Node *) makeString("csv"), -1),
 						 makeDefElem("header",
 									 (Node *) makeString(attnames != NIL ? "match" : "true"), -1),
 						 makeDefElem("encoding",
-									 (Node *) makeString(pstrdup(GetDatabaseEncodingName())),
+									 (Node *) makeString(pstrdup(encoding)),
 									 -1));
 	if (freeze)
 		options = lappend(options,

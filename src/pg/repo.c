@@ -7,10 +7,23 @@
  * debris (a run that failed or is still going).  Names in keys are
  * percent-encoded (every byte outside [A-Za-z0-9_-]) so that any table name
  * makes one flat, unambiguous key and '.' separates schema from table.
+ *
+ * Encodings, one rule: everything in S3 is UTF-8 (the manifest's text and
+ * the names in keys), everything this layer hands to or takes from the rest
+ * of aibackup is in the server encoding (the Manifest a reader gets, the
+ * names the key builders are given).  The conversion happens here and
+ * nowhere else: ab_repo_to_utf8() on the way out, ab_repo_from_utf8() on
+ * the way in.  So a LATIN1 database's backups have the same keys and the
+ * same manifest text as a UTF-8 database's with the same names.  An
+ * SQL_ASCII database gives its bytes no encoding: its names are taken as
+ * UTF-8, and one that is not valid UTF-8 cannot be backed up.
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "common/string.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 #include "utils/memutils.h"
@@ -21,6 +34,276 @@
 #include "pg/settings.h"
 
 #define MANIFEST_MAX_BYTES	(256 * 1024 * 1024)
+
+/* ----------------------------------------------------------------
+ * Encodings
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * s for a message whatever its encoding: printable ASCII as it is, valid
+ * UTF-8 characters as \uXXXX, any other byte as \xNN.
+ */
+static char *
+printable(const char *s)
+{
+	StringInfoData buf;
+	const unsigned char *p = (const unsigned char *) s;
+
+	initStringInfo(&buf);
+	while (*p)
+	{
+		int			len = pg_utf_mblen(p);
+
+		if (*p >= 0x20 && *p < 0x7f)
+		{
+			appendStringInfoChar(&buf, (char) *p);
+			len = 1;
+		}
+		else if (*p >= 0x80 && strnlen((const char *) p, len) == (size_t) len &&
+				 pg_utf8_islegal(p, len))
+		{
+			pg_wchar	c = utf8_to_unicode(p);
+
+			appendStringInfo(&buf, c > 0xFFFF ? "\\U%08X" : "\\u%04X", c);
+		}
+		else
+		{
+			appendStringInfo(&buf, "\\x%02X", *p);
+			len = 1;
+		}
+		p += len;
+	}
+	return buf.data;
+}
+
+/*
+ * s (a C string in encoding "from") in encoding "to", palloc'd; NULL when a
+ * character is not valid in "from" or has no equivalent in "to".  SQL_ASCII
+ * on either side converts nothing: the bytes must be valid in the other.
+ * A real conversion looks up the conversion function, so needs a
+ * transaction; ASCII, UTF-8 to UTF-8 and anything with SQL_ASCII do not.
+ */
+static char *
+convert_or_null(const char *s, int from, int to)
+{
+	int			len = strlen(s);
+	Oid			proc;
+	char	   *dest;
+	int			destlen;
+	int			converted;
+
+	/* every server encoding is a superset of ASCII: names mostly are */
+	if (PG_VALID_BE_ENCODING(from) && PG_VALID_BE_ENCODING(to) &&
+		pg_is_ascii(s))
+		return pstrdup(s);
+	if (from == PG_SQL_ASCII)
+		from = to;
+	else if (to == PG_SQL_ASCII)
+		to = from;
+	if (from == to)
+		return pg_verify_mbstr(from, s, len, true) ? pstrdup(s) : NULL;
+	if (len == 0)
+		return pstrdup("");
+	if ((Size) len >= (MaxAllocSize - 1) / MAX_CONVERSION_GROWTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("string of %d bytes is too long for encoding conversion", len)));
+	proc = FindDefaultConversionProc(from, to);
+	if (!OidIsValid(proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("default conversion function for encoding \"%s\" to \"%s\" does not exist",
+						pg_encoding_to_char(from), pg_encoding_to_char(to))));
+	destlen = len * MAX_CONVERSION_GROWTH + 1;
+	dest = palloc(destlen);
+	converted = pg_do_encoding_conversion_buf(proc, from, to,
+											  (unsigned char *) s, len,
+											  (unsigned char *) dest, destlen,
+											  true);
+	if (converted != len)
+	{
+		pfree(dest);
+		return NULL;
+	}
+	return dest;
+}
+
+/*
+ * The same, never failing: a character that does not convert becomes '?'.
+ * For text that is only read by people (error messages, the entries of
+ * tables that failed).
+ */
+static char *
+convert_lenient(const char *s, int from, int to)
+{
+	char	   *r = convert_or_null(s, from, to);
+	int			src = from == PG_SQL_ASCII ? to : from;
+	StringInfoData buf;
+	const char *p = s;
+	const char *end = s + strlen(s);
+
+	if (r != NULL)
+		return r;
+	initStringInfo(&buf);
+	while (p < end)
+	{
+		int			len = pg_encoding_verifymbchar(src, p, end - p);
+		char		one[MAX_MULTIBYTE_CHAR_LEN + 1];
+		char	   *c = NULL;
+
+		if (len > 0 && len <= MAX_MULTIBYTE_CHAR_LEN)
+		{
+			memcpy(one, p, len);
+			one[len] = '\0';
+			c = convert_or_null(one, from, to);
+		}
+		else
+			len = 1;			/* not a character: skip one byte */
+		appendStringInfoString(&buf, c ? c : "?");
+		p += len;
+	}
+	return buf.data;
+}
+
+char *
+ab_repo_to_utf8(const char *s, int encoding, bool noError)
+{
+	char	   *r = convert_or_null(s, encoding, PG_UTF8);
+
+	if (r == NULL && !noError)
+	{
+		if (encoding == PG_SQL_ASCII)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("name \"%s\" is not valid UTF-8", printable(s)),
+					 errdetail("In a database with encoding SQL_ASCII, aibackup reads names as UTF-8: the manifest and the keys in S3 are UTF-8."),
+					 errhint("Rename it, or leave its table out with aibackup.exclude.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("name \"%s\" has no UTF-8 equivalent in encoding \"%s\"",
+						printable(s), pg_encoding_to_char(encoding)),
+				 errdetail("The manifest and the keys in S3 are UTF-8."),
+				 errhint("Rename it, or leave its table out with aibackup.exclude.")));
+	}
+	return r;
+}
+
+char *
+ab_repo_from_utf8(const char *s, bool noError)
+{
+	char	   *r = convert_or_null(s, PG_UTF8, GetDatabaseEncoding());
+
+	if (r == NULL && !noError)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("name \"%s\" of the backup has no equivalent in encoding \"%s\"",
+						printable(s), GetDatabaseEncodingName()),
+				 errdetail("The backup was made in a database whose encoding has characters this one lacks.")));
+	return r;
+}
+
+/* how manifest_convert() converts */
+typedef struct MfConv
+{
+	int			from;
+	int			to;
+	const char *bad;			/* the first string that must convert but
+								 * does not (printable), or NULL */
+	const char *bad_field;
+} MfConv;
+
+/*
+ * One string of a manifest.  A strict one that does not convert is
+ * recorded in cv->bad; every string comes back, with '?' for what did not
+ * convert.
+ */
+static char *
+conv_str(MfConv *cv, const char *s, bool strict, const char *field)
+{
+	char	   *r;
+
+	if (s == NULL)
+		return NULL;
+	r = convert_or_null(s, cv->from, cv->to);
+	if (r != NULL)
+		return r;
+	if (strict && cv->bad == NULL)
+	{
+		cv->bad = printable(s);
+		cv->bad_field = field;
+	}
+	return convert_lenient(s, cv->from, cv->to);
+}
+
+/*
+ * A copy of m (palloc'd, in CurrentMemoryContext) with every string
+ * converted.  The backup's own fields and the entries of tables backed up
+ * must convert exactly; error messages and the entries of failed tables
+ * are for people to read, and convert with '?' for what has no equivalent.
+ */
+static Manifest *
+manifest_convert(const Manifest *m, MfConv *cv)
+{
+	Manifest   *r = palloc0(sizeof(Manifest));
+
+#define CONV(field, strict) r->field = conv_str(cv, m->field, (strict), #field)
+	r->format = m->format;
+	CONV(backup_id, true);
+	CONV(database, true);
+	CONV(status, true);
+	CONV(started_at, true);
+	CONV(finished_at, true);
+	CONV(server_version, true);
+	CONV(server_encoding, true);
+	CONV(system_identifier, true);
+	CONV(extension_version, true);
+	CONV(snapshot_lsn, true);
+#undef CONV
+	r->ntables = m->ntables;
+	r->tables = palloc0(sizeof(MfTable) * Max(m->ntables, 1));
+	for (int i = 0; i < m->ntables; i++)
+	{
+		const MfTable *t = &m->tables[i];
+		MfTable    *rt = &r->tables[i];
+		bool		strict = t->status != NULL && strcmp(t->status, "ok") == 0;
+
+		*rt = *t;				/* numbers; every string is replaced below */
+#define CONV(field, strict) rt->field = conv_str(cv, t->field, (strict), "table " #field)
+		CONV(schema, strict);
+		CONV(name, strict);
+		CONV(parent, strict);
+		CONV(status, true);
+		CONV(error, false);
+		CONV(object_key, strict);
+		CONV(format, strict);
+		CONV(compression, strict);
+		CONV(sha256, strict);
+		CONV(ddl, strict);
+		CONV(owner, strict);
+#undef CONV
+		rt->columns = palloc0(sizeof(MfColumn) * Max(t->ncolumns, 1));
+		for (int j = 0; j < t->ncolumns; j++)
+		{
+			rt->columns[j] = t->columns[j];
+			rt->columns[j].name = conv_str(cv, t->columns[j].name, strict,
+										   "column name");
+			rt->columns[j].type = conv_str(cv, t->columns[j].type, strict,
+										   "column type");
+		}
+	}
+	r->nsequences = m->nsequences;
+	r->sequences = palloc0(sizeof(MfSequence) * Max(m->nsequences, 1));
+	for (int i = 0; i < m->nsequences; i++)
+	{
+		r->sequences[i] = m->sequences[i];
+		r->sequences[i].schema = conv_str(cv, m->sequences[i].schema, true,
+										  "sequence schema");
+		r->sequences[i].name = conv_str(cv, m->sequences[i].name, true,
+										"sequence name");
+	}
+	return r;
+}
 
 static void
 append_encoded(StringInfo buf, const char *s)
@@ -41,7 +324,7 @@ ab_repo_db_prefix(const char *dbname)
 	StringInfoData db;
 
 	initStringInfo(&db);
-	append_encoded(&db, dbname);
+	append_encoded(&db, ab_repo_to_utf8(dbname, GetDatabaseEncoding(), false));
 	return psprintf("%s/", ab_s3_key(ab_s3_prefix ? ab_s3_prefix : "", db.data,
 									 NULL));
 }
@@ -83,9 +366,9 @@ ab_repo_table_key(const char *dbname, const char *backup_id,
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "%s%s/", ab_repo_db_prefix(dbname), backup_id);
-	append_encoded(&buf, schema);
+	append_encoded(&buf, ab_repo_to_utf8(schema, GetDatabaseEncoding(), false));
 	appendStringInfoChar(&buf, '.');
-	append_encoded(&buf, table);
+	append_encoded(&buf, ab_repo_to_utf8(table, GetDatabaseEncoding(), false));
 	appendStringInfoString(&buf, ".csv.gz");
 	return buf.data;
 }
@@ -209,12 +492,6 @@ mem_sink(void *arg, const void *data, size_t len)
 	return abuf_append(&m->buf, data, len) ? 0 : 1;
 }
 
-static void
-free_manifest_cb(void *arg)
-{
-	mf_free((Manifest *) arg);
-}
-
 Manifest *
 ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
 {
@@ -228,11 +505,13 @@ ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 							const char *backup_id, AbManifestState *state)
 {
 	char	   *key = ab_repo_manifest_key(dbname, backup_id);
+	char	   *dbname_utf8 = ab_repo_to_utf8(dbname, GetDatabaseEncoding(), false);
 	MemSink		ms;
 	S3Error		err;
 	Manifest   *m;
+	Manifest   *volatile conv = NULL;
+	MfConv		cv;
 	char		errbuf[256];
-	MemoryContextCallback *cb;
 
 	*state = AB_MANIFEST_UNREADABLE;
 	abuf_init(&ms.buf);
@@ -263,32 +542,72 @@ ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 				 errdetail("%s", errbuf)));
 		return NULL;
 	}
+
+	/* compared in UTF-8, as written */
 	if (m->backup_id == NULL || strcmp(m->backup_id, backup_id) != 0 ||
-		m->database == NULL || strcmp(m->database, dbname) != 0)
+		m->database == NULL || strcmp(m->database, dbname_utf8) != 0)
 	{
+		char	   *other_id = pstrdup(m->backup_id ? m->backup_id : "");
+		char	   *other_db = m->database ? printable(m->database) : "";
+
 		/* copied or moved by hand: not trustworthy as this backup */
+		mf_free(m);
 		ereport(WARNING,
 				(errmsg("ignoring manifest \"%s\": it describes backup \"%s\" of database \"%s\"",
-						key, m->backup_id ? m->backup_id : "", m->database ? m->database : "")));
-		mf_free(m);
+						key, printable(other_id), other_db)));
 		return NULL;
 	}
-	cb = MemoryContextAlloc(CurrentMemoryContext, sizeof(MemoryContextCallback));
-	cb->func = free_manifest_cb;
-	cb->arg = m;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+
+	/* the rest of aibackup works in the server encoding */
+	cv.from = PG_UTF8;
+	cv.to = GetDatabaseEncoding();
+	cv.bad = NULL;
+	cv.bad_field = NULL;
+	PG_TRY();
+	{
+		conv = manifest_convert(m, &cv);
+	}
+	PG_FINALLY();
+	{
+		mf_free(m);
+	}
+	PG_END_TRY();
+	if (cv.bad != NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("ignoring manifest \"%s\": its %s \"%s\" has no equivalent in encoding \"%s\"",
+						key, cv.bad_field, cv.bad, GetDatabaseEncodingName()),
+				 errdetail("The backup was made in a database with encoding \"%s\".",
+						   conv->server_encoding ? conv->server_encoding : "UTF8"),
+				 errhint("Restore it into a database whose encoding can represent its names.")));
+		return NULL;
+	}
 	*state = AB_MANIFEST_OK;
-	return m;
+	return conv;
 }
 
 void
 ab_repo_write_manifest(S3Client *c, const Manifest *m)
 {
-	char	   *json = mf_to_json(m);
+	MfConv		cv;
+	Manifest   *utf8;
+	char	   *json;
 	char	   *key = ab_repo_manifest_key(m->database, m->backup_id);
 	S3Error		err;
 	bool		ok;
 
+	cv.from = GetDatabaseEncoding();
+	cv.to = PG_UTF8;
+	cv.bad = NULL;
+	cv.bad_field = NULL;
+	utf8 = manifest_convert(m, &cv);
+	if (cv.bad != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("cannot write the manifest of backup \"%s\": its %s \"%s\" has no UTF-8 equivalent",
+						m->backup_id, cv.bad_field, cv.bad)));
+	json = mf_to_json(utf8);
 	if (json == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),

@@ -1080,6 +1080,7 @@ build_manifest(void)
 	m->started_at = strdup("2026-11-24T04:00:00.123456Z");
 	m->finished_at = strdup("2026-11-24T04:03:10.000001Z");
 	m->server_version = strdup("15.18");
+	m->server_encoding = strdup("LATIN1");
 	m->system_identifier = strdup("7312345678901234567");
 	m->extension_version = strdup("0.1");
 	m->snapshot_lsn = NULL;		/* absent -> null */
@@ -1172,6 +1173,7 @@ manifests_equal(const Manifest *a, const Manifest *b)
 	CMP_STR("started_at", a->started_at, b->started_at);
 	CMP_STR("finished_at", a->finished_at, b->finished_at);
 	CMP_STR("server_version", a->server_version, b->server_version);
+	CMP_STR("server_encoding", a->server_encoding, b->server_encoding);
 	CMP_STR("system_identifier", a->system_identifier, b->system_identifier);
 	CMP_STR("extension_version", a->extension_version, b->extension_version);
 	CMP_STR("snapshot_lsn", a->snapshot_lsn, b->snapshot_lsn);
@@ -1268,6 +1270,7 @@ static const char *golden =
 "  \"started_at\": null,\n"
 "  \"finished_at\": null,\n"
 "  \"server_version\": null,\n"
+"  \"server_encoding\": \"LATIN1\",\n"
 "  \"system_identifier\": null,\n"
 "  \"extension_version\": null,\n"
 "  \"snapshot_lsn\": \"0/1A2B3C4\",\n"
@@ -1313,6 +1316,7 @@ test_manifest_golden(void)
 	m->database = strdup("shop");
 	m->status = strdup("ok");
 	m->snapshot_lsn = strdup("0/1A2B3C4");
+	m->server_encoding = strdup("LATIN1");
 	t = mf_add_table(m);
 	t->schema = strdup("public");
 	t->name = strdup("orders");
@@ -1335,6 +1339,26 @@ test_manifest_golden(void)
 	is_str(json, golden, "manifest: exact JSON layout (2-space indent, key order, nulls)");
 	free(json);
 	mf_free(m);
+
+	/* server_encoding is optional: a manifest written before 0.2 reads */
+	{
+		char	   *old = replace(golden, "  \"server_encoding\": \"LATIN1\",\n", "");
+		char		err[256];
+		Manifest   *p;
+
+		p = old && old[0] ? mf_parse(old, strlen(old), err, sizeof(err)) : NULL;
+		ok(old && strstr(old, "server_encoding") == NULL && p != NULL &&
+		   p->server_encoding == NULL && strcmp(p->database, "shop") == 0,
+		   "manifest: one without server_encoding reads, with NULL for it");
+		mf_free(p);
+		free(old);
+		old = replace(golden, "\"LATIN1\"", "5");
+		p = old && old[0] ? mf_parse(old, strlen(old), err, sizeof(err)) : NULL;
+		ok(p == NULL && strstr(err, "server_encoding") != NULL,
+		   "manifest: a server_encoding that is not a string is refused");
+		mf_free(p);
+		free(old);
+	}
 }
 
 static void
