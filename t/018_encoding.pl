@@ -181,4 +181,33 @@ $node->safe_psql('roh', q{TRUNCATE "grüße"});
 is($node->safe_psql('roh', q{SELECT aibackup_restore_table('grüße')}), '1', 'grüße restores');
 is($node->safe_psql('roh', q{SELECT s FROM "grüße"}), 'café', 'with its bytes');
 
+# --- the scheduler, which is connected to no database, finds the folders ---
+{
+	local $ENV{PGCLIENTENCODING} = 'UTF8';
+	$node->safe_psql('latin1_home',
+		q{CREATE DATABASE "bäckerei" TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'});
+}
+sub manifests_under
+{
+	my ($folder) = @_;
+	my ($r, $o) = aws_cli('s3', 'ls', '--recursive', "s3://$ENV{S3_BUCKET}/$prefix/$folder/");
+	my @m = ($o =~ /manifest\.json$/mg);
+	return scalar @m;
+}
+my $cafe_before = manifests_under('caf%C3%A9');
+$node->append_conf('postgresql.conf', "aibackup.enabled = on\naibackup.interval = '10s'\n");
+$node->restart;
+my $deadline = time + 120;
+sleep 1 while (manifests_under('caf%C3%A9') <= $cafe_before || manifests_under('b%C3%A4ckerei') == 0)
+  && time < $deadline;
+ok(manifests_under('caf%C3%A9') > $cafe_before, 'scheduled backups of café land in its UTF-8 folder');
+ok(manifests_under('b%C3%A4ckerei') > 0, 'and of bäckerei, a LATIN1 database never backed up before')
+  or diag(join "\n", (aws_cli('s3', 'ls', "s3://$ENV{S3_BUCKET}/$prefix/"))[1]);
+$node->restart;
+sleep 3;
+unlike(slurp_file($node->logfile), qr/could not check earlier backups/,
+	'after a restart the launcher reads the earlier backups of every database without error');
+$node->append_conf('postgresql.conf', "aibackup.enabled = off\n");
+$node->reload;
+
 done_testing();

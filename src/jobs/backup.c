@@ -525,7 +525,9 @@ backup_run(List *relids, bool scheduled)
 
 	lock_database_backup(dbname);
 	/* from here on this backup counts, even if S3 fails before it has an id */
-	ab_state_backup_started(MyDatabaseId, dbname, "", scheduled);
+	ab_state_backup_started(MyDatabaseId, dbname,
+							ab_repo_to_utf8(dbname, GetDatabaseEncoding(), true),
+							"", scheduled);
 	backup_registered = true;
 	ab_progress_begin("backup", NULL);
 	ab_progress_phase("locking tables");
@@ -542,7 +544,7 @@ backup_run(List *relids, bool scheduled)
 	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
 
 	backup_id = new_backup_id(client, dbname, &started);
-	ab_state_backup_started(MyDatabaseId, dbname, backup_id, scheduled);
+	ab_state_backup_started(MyDatabaseId, dbname, NULL, backup_id, scheduled);
 	ab_progress_begin("backup", backup_id);
 	ab_progress_phase("copying");
 

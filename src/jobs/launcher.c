@@ -32,6 +32,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -62,6 +63,8 @@ typedef struct LDatabase
 {
 	Oid			oid;
 	char		name[NAMEDATALEN];
+	char	   *repo_name;		/* its S3 folder's spelling (UTF-8), NULL if
+								 * not known here */
 } LDatabase;
 
 /* a database waiting for a worker, or being backed up by one */
@@ -93,6 +96,32 @@ static TimestampTz
 unix_to_ts(time_t t)
 {
 	return time_t_to_timestamptz((pg_time_t) t);
+}
+
+/*
+ * A database's name as its S3 folder spells it (UTF-8; see repo.h).  The
+ * launcher is connected to no database and cannot convert encodings (that
+ * needs a database's pg_conversion), so: what the database's last backup
+ * recorded; else the name itself when it is ASCII or already UTF-8; else
+ * NULL (unknown until the database's first backup here).
+ */
+static char *
+repo_name_of(Form_pg_database db)
+{
+	char		buf[4 * NAMEDATALEN];
+	const char *name = NameStr(db->datname);
+	bool		ascii = true;
+
+	if (ab_state_repo_name(db->oid, buf, sizeof(buf)))
+		return pstrdup(buf);
+	for (const char *p = name; *p; p++)
+		if (IS_HIGHBIT_SET(*p))
+			ascii = false;
+	if (ascii ||
+		((db->encoding == PG_UTF8 || db->encoding == PG_SQL_ASCII) &&
+		 pg_verifymbstr(name, strlen(name), true)))
+		return pstrdup(name);
+	return NULL;
 }
 
 /* the databases aibackup.databases names, that exist and allow connections */
@@ -142,6 +171,7 @@ target_databases(void)
 
 			d->oid = db->oid;
 			strlcpy(d->name, NameStr(db->datname), NAMEDATALEN);
+			d->repo_name = repo_name_of(db);
 			result = lappend(result, d);
 			MemoryContextSwitchTo(old);
 		}
@@ -294,8 +324,13 @@ abort_debris_uploads(S3Client *client, TimestampTz before)
 	int			aborted;
 
 	for (int i = 0; i < n; i++)
-		if (states[i].running_pid != 0)
-			running = lappend(running, ab_repo_db_prefix(states[i].datname));
+	{
+		if (states[i].running_pid == 0)
+			continue;
+		if (states[i].repo_name[0] == '\0')
+			return;				/* a running backup we cannot place: wait */
+		running = lappend(running, ab_repo_db_prefix(states[i].repo_name));
+	}
 	aborted = ab_repo_abort_stale_uploads(client, before, running);
 	if (aborted > 0)
 		ereport(LOG,
@@ -367,9 +402,10 @@ startup_pass(List *dbs, List **due)
 			TimestampTz newest = 0;
 			ListCell   *lc2;
 
-			foreach(lc2, ab_repo_backup_ids(client, d->name))
+			/* a folder we cannot name yet: back it up to learn it */
+			foreach(lc2, d->repo_name ? ab_repo_backup_ids(client, d->repo_name) : NIL)
 			{
-				Manifest   *m = ab_repo_read_manifest(client, d->name, lfirst(lc2));
+				Manifest   *m = ab_repo_read_manifest(client, d->repo_name, lfirst(lc2));
 
 				if (m == NULL || strcmp(m->status, "failed") == 0)
 					continue;

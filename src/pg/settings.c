@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
@@ -387,11 +388,13 @@ ab_define_settings(void)
 							"How many databases the scheduler backs up at the same time.",
 							NULL, &ab_max_workers, 1, 1, 64,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("aibackup.max_databases",
-							"How many databases the statistics views keep (shared memory, set at server start).",
-							"A database beyond it is still backed up, with a WARNING, but has no row in pg_stat_aibackup.",
-							&ab_max_databases, 1024, 16, 100000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/* a server-start setting exists only where shared memory is sized */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("aibackup.max_databases",
+								"How many databases the statistics views keep (shared memory, set at server start).",
+								"A database beyond it is still backed up, with a WARNING, but has no row in pg_stat_aibackup.",
+								&ab_max_databases, 1024, 16, 100000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("aibackup.retention_days",
 							"Delete backups older than this many days after a successful run (0 keeps all); the newest successful backup is always kept.",
 							NULL, &ab_retention_days, 0, 0, 36500,

@@ -38,7 +38,7 @@
  * record size is written and checked too, so a change that forgot the bump
  * (or a build for another PostgreSQL with other sizes) is still refused.
  */
-#define AB_STATE_FORMAT		2
+#define AB_STATE_FORMAT		3
 
 /* what the file starts with */
 typedef struct AbStateHeader
@@ -246,8 +246,8 @@ ab_state_exit(int code, Datum arg)
 }
 
 void
-ab_state_backup_started(Oid dboid, const char *datname, const char *backup_id,
-						bool scheduled)
+ab_state_backup_started(Oid dboid, const char *datname, const char *repo_name,
+						const char *backup_id, bool scheduled)
 {
 	static bool exit_cb = false;
 	AbDbState  *s;
@@ -265,6 +265,8 @@ ab_state_backup_started(Oid dboid, const char *datname, const char *backup_id,
 	{
 		s->running_pid = MyProcPid;
 		s->running_scheduled = scheduled;
+		if (repo_name)
+			strlcpy(s->repo_name, repo_name, sizeof(s->repo_name));
 		strlcpy(s->running_id, backup_id, sizeof(s->running_id));
 		strlcpy(s->last_id, backup_id, sizeof(s->last_id));
 		strlcpy(s->last_status, "running", sizeof(s->last_status));
@@ -280,6 +282,29 @@ ab_state_backup_started(Oid dboid, const char *datname, const char *backup_id,
 				 errdetail("The backup runs; only its statistics are not kept."),
 				 errhint("Raise aibackup.max_databases (it takes effect at server start).")));
 	}
+}
+
+bool
+ab_state_repo_name(Oid dboid, char *out, size_t outlen)
+{
+	bool		found = false;
+
+	if (!ab_shared)
+		return false;
+	LWLockAcquire(ab_shared->lock, LW_SHARED);
+	for (int i = 0; i < ab_shared->ndb; i++)
+	{
+		AbDbState  *s = &ab_shared->db[i];
+
+		if (s->in_use && s->dboid == dboid && s->repo_name[0] != '\0')
+		{
+			strlcpy(out, s->repo_name, outlen);
+			found = true;
+			break;
+		}
+	}
+	LWLockRelease(ab_shared->lock);
+	return found;
 }
 
 int

@@ -20,6 +20,8 @@ typedef struct AbDbState
 	bool		in_use;
 	Oid			dboid;
 	char		datname[NAMEDATALEN];
+	char		repo_name[4 * NAMEDATALEN]; /* datname in UTF-8, as in S3
+											 * keys; "" until a backup ran */
 	/* the backup running now, if any */
 	int			running_pid;
 	bool		running_scheduled;
@@ -71,7 +73,15 @@ extern void ab_state_startup(void);
  * this records what to name).
  */
 extern void ab_state_backup_started(Oid dboid, const char *datname,
+									const char *repo_name,
 									const char *backup_id, bool scheduled);
+
+/*
+ * The database's name as its S3 folder spells it (UTF-8), recorded by its
+ * last backup; false if none ran.  For processes that cannot convert
+ * encodings themselves (the launcher is connected to no database).
+ */
+extern bool ab_state_repo_name(Oid dboid, char *out, size_t outlen);
 extern void ab_state_backup_finished(Oid dboid, const char *status,
 									 const char *error, int tables_ok,
 									 int tables_failed, int64 rows,
