@@ -45,5 +45,20 @@ export TESTDIR=$WORK/tap
 export AIBACKUP_TEST_WORK=$WORK
 mkdir -p "$TESTDIR"
 
+# The assert-enabled flavour (AIBACKUP_ASSERT=ok|failed|off from test.sh):
+# t/harness.pl runs each t/0*.pl again with these in its environment; its own
+# work and TAP log directory keep the two flavours' files apart.
+export AIBACKUP_ASSERT=${AIBACKUP_ASSERT:-off}
+if [ "$AIBACKUP_ASSERT" = ok ]; then
+	# pg_config --pgxs is <pgxsdir>/src/makefiles/pgxs.mk
+	ASSERT_PGXS=$("$AIBACKUP_ASSERT_PREFIX/bin/pg_config" --pgxs)
+	ASSERT_PGXS=${ASSERT_PGXS%/src/makefiles/pgxs.mk}
+	export AIBACKUP_ASSERT_PATH=$AIBACKUP_ASSERT_PREFIX/bin:$PATH
+	export AIBACKUP_ASSERT_PERL5LIB=$ASSERT_PGXS/src/test/perl
+	export AIBACKUP_ASSERT_PG_REGRESS=$ASSERT_PGXS/src/test/regress/pg_regress
+	export AIBACKUP_ASSERT_WORK=$WORK/assert
+	mkdir -p "$AIBACKUP_ASSERT_WORK/tap"
+fi
+
 cd "$WORK"
 perl "$WORK/t/harness.pl" "$PATTERN"

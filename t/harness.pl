@@ -4,6 +4,7 @@
 use strict;
 use warnings;
 use TAP::Harness;
+use TAP::Parser::Aggregator;
 
 my $pattern = $ARGV[0] // '';
 my $work = $ENV{AIBACKUP_TEST_WORK} or die "AIBACKUP_TEST_WORK not set\n";
@@ -12,10 +13,23 @@ my @tests = (
 	[ "$work/bin/test_core",       'unit: sigv4, encoding, xml, digests' ],
 	[ "$work/bin/test_streams",    'unit: gzip streams, manifest json' ],
 	[ "$work/bin/test_s3_rules",   'unit: retry rules, part sizes, presign' ],
+	[ "$work/bin/test_core.san",     'unit under ASan+UBSan: sigv4, xml, digests' ],
+	[ "$work/bin/test_streams.san",  'unit under ASan+UBSan: gzip, manifest json' ],
+	[ "$work/bin/test_s3_rules.san", 'unit under ASan+UBSan: retry rules, presign' ],
+	[ "$work/scripts/fuzz.sh",       'fuzz: manifest, json, xml readers (libFuzzer)' ],
 	[ "$work/bin/test_s3_client",  's3 client against Swift' ],
 	map { [ $_, $_ ] } sort glob("$work/t/[0-9]*.pl"),
 );
+# The TAP suites again against the assert-enabled server (scripts/assert-pg.sh,
+# environment from scripts/run-suites.sh); "assert:" marks them for exec below.
+my $assert = $ENV{AIBACKUP_ASSERT} // 'off';
+push @tests, map { [ "assert:$_", 'assert: t/' . (split m{/}, $_)[-1] ] }
+  sort glob("$work/t/[0-9]*.pl")
+  if $assert eq 'ok';
 @tests = grep { $_->[0] =~ /\Q$pattern\E/ } @tests if $pattern ne '';
+# a failed assert build is a failure whatever the pattern, never a silent skip
+push @tests, [ 'assert:build-failed', 'assert: build (scripts/assert-pg.sh)' ]
+  if $assert eq 'failed';
 
 my $harness = TAP::Harness->new({
 	verbosity => ($ENV{TEST_VERBOSE} ? 1 : 0),
@@ -23,10 +37,37 @@ my $harness = TAP::Harness->new({
 	failures  => 1,
 	exec      => sub {
 		my ($h, $file) = @_;
+		if ($file eq 'assert:build-failed')
+		{
+			return [ 'perl', '-e',
+				'print "1..1\nnot ok 1 - the assert-enabled PostgreSQL or aibackup built against it (see scripts/test.sh output)\n"' ];
+		}
+		if ($file =~ s/^assert://)
+		{
+			return [ '/usr/bin/env', map({ "$_=" . $ENV{"AIBACKUP_ASSERT_$_"} } qw(PATH PERL5LIB PG_REGRESS)),
+				"TESTDIR=$ENV{AIBACKUP_ASSERT_WORK}/tap", "AIBACKUP_TEST_WORK=$ENV{AIBACKUP_ASSERT_WORK}",
+				'perl', $file ];
+		}
 		return $file =~ /\.pl$/ ? [ 'perl', $file ] : [ $file ];
 	},
 });
-my $agg = $harness->runtests(map { [ $_->[0], $_->[1] ] } @tests);
+# One suite at a time into one aggregator, not runtests(): a suite that bails
+# out (PostgreSQL::Test::Cluster does when a crashed server cannot be stopped,
+# the very thing the assert flavour is there to catch) makes TAP::Harness die
+# and skip every later suite and the last line.  Its counts are already in
+# $agg when it dies; its missing plan counts it as failed below.
+my $agg = TAP::Parser::Aggregator->new;
+$agg->start;
+for my $t (@tests)
+{
+	eval { $harness->aggregate_tests($agg, [ $t->[0], $t->[1] ]); 1 }
+	  or print "# $t->[1]: $@# continuing with the other suites\n";
+}
+$agg->stop;
+# each aggregate_tests() sized the name column for its one suite; the
+# summary's table needs the longest name of all
+$harness->formatter->prepare(map { $_->[1] } @tests);
+$harness->summary($agg);
 my $passed = scalar $agg->passed;
 my $failed = scalar $agg->failed;
 # a suite that died or planned wrongly counts as a failure too
