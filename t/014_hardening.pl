@@ -134,4 +134,28 @@ like($node->safe_psql($db, q{
 	qr/\d{8}T\d{6}Z$/, 'a transaction that has only read may back up');
 
 $node->stop;
+
+# --- more tables than the lock table holds: a clear error, as pg_dump gives ---
+my $small = new_cluster('locks', prefix => "$prefix-locks", conf => <<'CONF');
+aibackup.enabled = off
+max_locks_per_transaction = 10
+max_connections = 10
+CONF
+$small->safe_psql('postgres', q{
+	CREATE EXTENSION aibackup;
+	DO $$
+	BEGIN
+		FOR i IN 1 .. 3000 LOOP
+			EXECUTE format('CREATE TABLE lk%s (a int)', i);
+			IF i % 100 = 0 THEN COMMIT; END IF;
+		END LOOP;
+	END $$;
+});
+($ret, $out, $err) = $small->psql('postgres', 'SELECT aibackup_backup_now()');
+like($err, qr/could not lock table "public\.lk\d+" for backup: the lock table is full after \d+ of 3000 tables/,
+	'a backup of more tables than the lock table holds fails, saying so');
+like($err, qr/HINT:  Raise max_locks_per_transaction/, 'and says what to raise');
+is($small->safe_psql('postgres', 'SELECT count(*) FROM aibackup_list_backups()'), '0',
+	'and leaves no backup');
+$small->stop;
 done_testing();

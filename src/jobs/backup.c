@@ -216,6 +216,20 @@ lock_tables(List *tables)
 
 			MemoryContextSwitchTo(oldcxt);
 			edata = CopyErrorData();
+			if (edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+			{
+				/* the shared lock table is full: as pg_dump, say what to raise */
+				FlushErrorState();
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("could not lock table \"%s.%s\" for backup: the lock table is full after %d of %d tables",
+								t->schema, t->name, foreach_current_index(lc),
+								list_length(tables)),
+						 errdetail("A backup holds an ACCESS SHARE lock on every table until it ends, in the lock table sized by max_locks_per_transaction (%d) for all sessions.",
+								   max_locks_per_xact),
+						 errhint("Raise max_locks_per_transaction (a restart is needed) so that it times max_connections covers %d tables, or back up fewer tables at once with aibackup.exclude or aibackup_backup_now(tables).",
+								 list_length(tables))));
+			}
 			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 				PG_RE_THROW();
 			FlushErrorState();
