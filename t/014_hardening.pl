@@ -12,6 +12,19 @@ use Time::HiRes qw(sleep);
 use AibackupTest;
 
 my $prefix = "t014-$$";
+
+# true once some session of $db waits for a relation lock (10 s at most)
+sub wait_for_lock_wait
+{
+	my ($node, $db) = @_;
+	for (1 .. 100)
+	{
+		return 1 if $node->safe_psql($db,
+			"SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'relation'") > 0;
+		sleep 0.1;
+	}
+	return 0;
+}
 my $node = new_cluster('hardening', prefix => $prefix, conf => "aibackup.enabled = off\n");
 my $db = 'postgres';
 my ($ret, $out, $err);
@@ -100,6 +113,31 @@ $bg->quit;
 my $rows = $node->safe_psql($db,
 	"SELECT rows FROM aibackup_list_tables() WHERE table_name = 'plain'");
 is($rows, '7', 'a table truncated and refilled while the backup waited for its lock is backed up with its new rows');
+
+# --- a table renamed, and one created, while the backup waits for its locks ---
+$node->safe_psql($db, 'CREATE TABLE waits (id int); INSERT INTO waits VALUES (1), (2)');
+my $ddl = $node->background_psql($db);
+$ddl->query_safe(q{BEGIN; LOCK TABLE waits IN ACCESS EXCLUSIVE MODE;
+	ALTER TABLE waits RENAME TO waited; CREATE TABLE born_meanwhile (x int);
+	INSERT INTO born_meanwhile VALUES (7), (8), (9);});
+my $waiter = $node->background_psql($db);
+$waiter->query_until(qr/started/, q{
+	\echo started
+	SELECT aibackup_backup_now();
+	\echo done
+});
+ok(wait_for_lock_wait($node, $db), 'the backup waits for the table being renamed');
+$ddl->query_safe('COMMIT');
+$ddl->quit;
+$waiter->query_until(qr/done/, '');
+$waiter->quit;
+my %listed = map { my @f = split /\|/; ("$f[0].$f[1]" => $f[2]) } split /\n/,
+  $node->safe_psql($db, 'SELECT schema_name, table_name, rows FROM aibackup_list_tables()');
+ok(!exists $listed{'public.waits'} && ($listed{'public.waited'} // '') eq '2',
+	'the renamed table is backed up under its new name');
+is($listed{'public.born_meanwhile'} // 'missing', '3',
+	'a table created while the backup waited is in it, with its rows');
+$node->safe_psql($db, 'DROP TABLE waited, born_meanwhile');
 
 # --- a temporary target, named with the pg_temp alias ---
 is($node->safe_psql($db, qq{

@@ -254,6 +254,53 @@ lock_tables(List *tables)
 	return locked;
 }
 
+/*
+ * Lock every table to back up, then take the backup's snapshot and read the
+ * catalog again under it: a table created, or renamed, while we waited for
+ * the locks is seen there, and is locked in turn, until a read finds
+ * nothing new.  Names come from the last read, when they can no longer
+ * change (a rename needs a lock that conflicts with ours).
+ *
+ * The snapshot comes after the locks, whatever the caller's isolation
+ * level: one taken earlier could predate a TRUNCATE or rewrite that
+ * committed while we waited, and show the table empty.
+ */
+static List *
+lock_catalog_tables(List *relids, Snapshot *snapp)
+{
+	List	   *locked = NIL;	/* OIDs */
+	List	   *pending = ab_catalog_tables(relids);
+
+	for (int round = 0; round < 10; round++)
+	{
+		List	   *tables;
+		List	   *fresh = NIL;
+		ListCell   *lc;
+
+		foreach(lc, lock_tables(pending))
+			locked = lappend_oid(locked, ((AbTable *) lfirst(lc))->relid);
+
+		*snapp = RegisterSnapshot(GetLatestSnapshot());
+		PushActiveSnapshot(*snapp);
+		tables = ab_catalog_tables(relids);
+		PopActiveSnapshot();
+
+		foreach(lc, tables)
+			if (!list_member_oid(locked, ((AbTable *) lfirst(lc))->relid))
+				fresh = lappend(fresh, lfirst(lc));
+		if (fresh == NIL)
+			return tables;
+		UnregisterSnapshot(*snapp);
+		pending = fresh;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the tables of the database kept changing while the backup locked them"),
+			 errdetail("New tables appeared in each of 10 reads of the catalog."),
+			 errhint("Run the backup again when fewer tables are being created.")));
+	return NIL;					/* keep compiler quiet */
+}
+
 static int
 gz_to_s3(void *arg, const void *data, size_t len)
 {
@@ -547,14 +594,7 @@ backup_run(List *relids, bool scheduled)
 	ab_progress_phase("locking tables");
 	client = ab_s3_client();
 
-	tables = lock_tables(ab_catalog_tables(relids));
-
-	/*
-	 * The snapshot comes after the locks, whatever the caller's isolation
-	 * level: one taken earlier could predate a TRUNCATE or rewrite that
-	 * committed while we waited, and show the table empty.
-	 */
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	tables = lock_catalog_tables(relids, &snap);
 	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
 
 	backup_id = new_backup_id(client, dbname, &started);
