@@ -216,7 +216,9 @@ lock_tables(List *tables)
 
 			MemoryContextSwitchTo(oldcxt);
 			edata = CopyErrorData();
-			if (edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+			if (edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY &&
+				edata->message_id != NULL &&
+				strcmp(edata->message_id, "out of shared memory") == 0)
 			{
 				/* the shared lock table is full: as pg_dump, say what to raise */
 				FlushErrorState();
@@ -269,7 +271,7 @@ static List *
 lock_catalog_tables(List *relids, Snapshot *snapp)
 {
 	List	   *locked = NIL;	/* OIDs */
-	List	   *pending = ab_catalog_tables(relids);
+	List	   *pending = ab_catalog_tables(relids, true);
 
 	for (int round = 0; round < 10; round++)
 	{
@@ -282,7 +284,7 @@ lock_catalog_tables(List *relids, Snapshot *snapp)
 
 		*snapp = RegisterSnapshot(GetLatestSnapshot());
 		PushActiveSnapshot(*snapp);
-		tables = ab_catalog_tables(relids);
+		tables = ab_catalog_tables(relids, true);
 		PopActiveSnapshot();
 
 		foreach(lc, tables)

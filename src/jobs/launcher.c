@@ -119,7 +119,7 @@ repo_name_of(Form_pg_database db)
 			ascii = false;
 	if (ascii ||
 		((db->encoding == PG_UTF8 || db->encoding == PG_SQL_ASCII) &&
-		 pg_verifymbstr(name, strlen(name), true)))
+		 pg_verify_mbstr(PG_UTF8, name, strlen(name), true)))
 		return pstrdup(name);
 	return NULL;
 }
@@ -323,6 +323,13 @@ abort_debris_uploads(S3Client *client, TimestampTz before)
 	List	   *running = NIL;
 	int			aborted;
 
+	/* full: a backup beyond aibackup.max_databases has no row to say it runs */
+	if (n >= ab_state_capacity())
+	{
+		ereport(LOG,
+				(errmsg("aibackup: not looking for abandoned uploads: aibackup.max_databases is full, so running backups cannot all be seen")));
+		return;
+	}
 	for (int i = 0; i < n; i++)
 	{
 		if (states[i].running_pid == 0)
@@ -391,11 +398,12 @@ startup_pass(List *dbs, List **due)
 		ListCell   *lc;
 
 		/*
-		 * S3 reports an upload's start in whole seconds (Swift rounds up):
-		 * one begun just before a crash restart can look newer than this
-		 * launcher, hence the margin.  No worker of ours runs yet.
+		 * S3 reports an upload's start in whole seconds, rounded either way:
+		 * only uploads surely older than this launcher go now (a manual
+		 * backup may be starting as we look); one begun in the last moments
+		 * before a crash restart goes at a later slot's debris pass.
 		 */
-		abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN);
+		abort_debris_uploads(client, launcher_started - AB_INITIATED_MARGIN);
 		foreach(lc, dbs)
 		{
 			LDatabase  *d = lfirst(lc);

@@ -11,7 +11,7 @@
  *	  backup inside the window: a table that fails in every run (damaged
  *	  storage, a type whose output fails) keeps its last good copy.
  *	- The newest backup with a status other than failed is kept, whatever
- *	  its age.
+ *	  its age, and so is the newest ok one (the last complete restore point).
  *	- A backup whose manifest is there but cannot be read (damaged, or
  *	  written by a newer version) is never deleted; retention stops for the
  *	  database at it, with a WARNING, since what lies beyond may be the only
@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "core/manifest.h"
@@ -110,13 +111,19 @@ retention_run(const char *dbname)
 	HTAB	   *live = table_set("aibackup live tables");
 	HTAB	   *covered = table_set("aibackup covered tables");
 	bool		kept_newest = false;
+	bool		kept_newest_ok = false;
 	int			deleted = 0;
 	ListCell   *lc;
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext itemcxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "aibackup retention item",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	ab_progress_begin("backup", NULL);
 	ab_progress_phase("pruning");
 
-	foreach(lc, ab_catalog_tables(NIL))
+	/* every table that exists, excluded ones too: their old copies matter */
+	foreach(lc, ab_catalog_tables(NIL, false))
 	{
 		AbTable    *t = lfirst(lc);
 
@@ -127,9 +134,14 @@ retention_run(const char *dbname)
 	{
 		const char *id = lfirst(lc);
 		AbManifestState state;
-		Manifest   *m = ab_repo_read_manifest_state(client, dbname, id, &state);
+		Manifest   *m;
 		bool		old = ab_repo_backup_time(id) < cutoff;
 		bool		keep;
+
+		/* one manifest at a time in memory, whatever the number of backups */
+		MemoryContextReset(itemcxt);
+		MemoryContextSwitchTo(itemcxt);
+		m = ab_repo_read_manifest_state(client, dbname, id, &state);
 
 		if (state == AB_MANIFEST_UNREADABLE)
 		{
@@ -151,7 +163,12 @@ retention_run(const char *dbname)
 		keep = !old;
 		if (m != NULL && strcmp(m->status, "failed") != 0 && !kept_newest)
 		{
-			kept_newest = true; /* the newest successful backup stays */
+			kept_newest = true; /* the newest non-failed backup stays */
+			keep = true;
+		}
+		if (m != NULL && strcmp(m->status, "ok") == 0 && !kept_newest_ok)
+		{
+			kept_newest_ok = true;	/* and the newest complete one */
 			keep = true;
 		}
 		if (m != NULL && holds_last_good_copy(m, live, covered))
@@ -161,6 +178,8 @@ retention_run(const char *dbname)
 		ab_repo_delete_backup(client, dbname, id);
 		deleted++;
 	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(itemcxt);
 	ab_progress_end();
 	if (deleted > 0)
 		ereport(LOG,

@@ -76,7 +76,7 @@ table_from_row(AbQuery *q, uint64 row, char *relkind)
 }
 
 List *
-ab_catalog_tables(List *relids)
+ab_catalog_tables(List *relids, bool apply_exclude)
 {
 	List	   *tables = NIL;
 	List	   *patterns = NIL;
@@ -84,7 +84,7 @@ ab_catalog_tables(List *relids)
 	StringInfoData sql;
 	AbQuery		q;
 
-	if (relids == NIL && ab_exclude && ab_exclude[0] &&
+	if (relids == NIL && apply_exclude && ab_exclude && ab_exclude[0] &&
 		!ab_exclude_parse(ab_exclude, &patterns, &bad))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

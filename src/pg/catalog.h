@@ -29,12 +29,12 @@ typedef struct AbSequence
 /*
  * Tables of the current database to back up: ordinary tables and leaf
  * partitions in non-system schemas, not members of an extension, not other
- * sessions' temporary tables, minus aibackup.exclude.  When relids is not
+ * sessions' temporary tables, minus aibackup.exclude when apply_exclude.  When relids is not
  * NIL, exactly those tables (exclusions do not apply; a relation that is
  * not a table is an error).  Sorted by schema, name.  Columns are not
  * read here: they are taken from the relation once it is locked.
  */
-extern List *ab_catalog_tables(List *relids);
+extern List *ab_catalog_tables(List *relids, bool apply_exclude);
 
 /* sequences in the same schemas, with their current values */
 extern List *ab_catalog_sequences(void);

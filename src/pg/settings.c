@@ -396,7 +396,7 @@ ab_define_settings(void)
 								&ab_max_databases, 1024, 16, 100000,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("aibackup.retention_days",
-							"Delete backups older than this many days after a successful run (0 keeps all); the newest successful backup is always kept.",
+							"Delete backups older than this many days after each scheduled run (0 keeps all), except the newest complete one and the last good copy of each table.",
 							NULL, &ab_retention_days, 0, 0, 36500,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
