@@ -398,12 +398,14 @@ startup_pass(List *dbs, List **due)
 		ListCell   *lc;
 
 		/*
-		 * S3 reports an upload's start in whole seconds, rounded either way:
-		 * only uploads surely older than this launcher go now (a manual
-		 * backup may be starting as we look); one begun in the last moments
-		 * before a crash restart goes at a later slot's debris pass.
+		 * S3 reports an upload's start in whole seconds (Swift rounds up):
+		 * one begun just before a crash restart can look newer than this
+		 * launcher, hence the margin.  Uploads of backups running now are
+		 * skipped by database; one that a manual backup opens within the
+		 * margin after registering later than our look is the residual
+		 * risk (its table then fails and the next run retries it).
 		 */
-		abort_debris_uploads(client, launcher_started - AB_INITIATED_MARGIN);
+		abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN);
 		foreach(lc, dbs)
 		{
 			LDatabase  *d = lfirst(lc);

@@ -519,9 +519,21 @@ ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 	if (!s3_get_object(c, key, mem_sink, &ms, NULL, &err))
 	{
 		abuf_free(&ms.buf);
-		if (err.kind == S3ERR_NOT_FOUND)
+		/*
+		 * Only S3's own word that the key does not exist makes a folder
+		 * debris (which retention deletes); a bare 404 from a proxy or a
+		 * briefly inconsistent store leaves it unreadable, and kept.
+		 */
+		if (err.kind == S3ERR_NOT_FOUND && strcmp(err.code, "NoSuchKey") == 0)
 		{
 			*state = AB_MANIFEST_MISSING;
+			return NULL;
+		}
+		if (err.kind == S3ERR_NOT_FOUND)
+		{
+			ereport(WARNING,
+					(errmsg("ignoring backup folder \"%s\": its manifest could not be read", key),
+					 errdetail("S3 answered 404 without saying NoSuchKey.")));
 			return NULL;
 		}
 		if (ms.too_big)
