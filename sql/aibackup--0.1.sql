@@ -93,6 +93,13 @@ LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW pg_stat_aibackup_tables AS SELECT * FROM aibackup_stat_tables();
 
+-- this cluster writes this database's backups from now on (superuser)
+CREATE FUNCTION aibackup_take_over_folder()
+RETURNS void
+AS 'MODULE_PATHNAME', 'aibackup_take_over_folder'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION aibackup_take_over_folder() FROM PUBLIC;
+
 CREATE FUNCTION aibackup_stat_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'aibackup_stat_reset'

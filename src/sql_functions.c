@@ -2,7 +2,7 @@
  * sql_functions.c
  *		SQL-callable entry points for backups: aibackup_backup_now(),
  *		aibackup_list_backups(), aibackup_list_tables(),
- *		aibackup_restore_table().  Thin: argument handling and result rows;
+ *		aibackup_restore_table(), aibackup_take_over_folder().  Thin: argument handling and result rows;
  *		the work is in jobs/ and pg/.
  */
 #include "postgres.h"
@@ -20,12 +20,14 @@
 #include "jobs/backup.h"
 #include "jobs/restore.h"
 #include "pg/repo.h"
+#include "pg/repo_index.h"
 #include "pg/s3_session.h"
 
 PG_FUNCTION_INFO_V1(aibackup_backup_now);
 PG_FUNCTION_INFO_V1(aibackup_list_backups);
 PG_FUNCTION_INFO_V1(aibackup_list_tables);
 PG_FUNCTION_INFO_V1(aibackup_restore_table);
+PG_FUNCTION_INFO_V1(aibackup_take_over_folder);
 
 Datum
 aibackup_backup_now(PG_FUNCTION_ARGS)
@@ -83,41 +85,29 @@ aibackup_list_backups(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *dbname = get_database_name(MyDatabaseId);
 	S3Client   *client;
-	ListCell   *lc;
+	AbBackupWalk *w;
+	AbBackup	b;
 
 	InitMaterializedSRF(fcinfo, 0);
 	client = ab_s3_client();
-	foreach(lc, ab_repo_backup_ids(client, dbname))
+	w = ab_walk_begin(client, dbname, 0);
+	while (ab_walk_next(w, &b))
 	{
-		Manifest   *m = ab_repo_read_manifest(client, dbname, lfirst(lc));
+		AbBackupSummary *s = b.summary;
 		Datum		values[8];
 		bool		nulls[8] = {0};
-		int64		rows = 0,
-					raw = 0,
-					comp = 0;
-		int			ntables = 0;
 
-		if (m == NULL)
-			continue;			/* no manifest: not a backup */
-		for (int i = 0; i < m->ntables; i++)
-		{
-			if (strcmp(m->tables[i].status, "ok") != 0)
-				continue;
-			ntables++;
-			rows += m->tables[i].rows;
-			raw += m->tables[i].raw_bytes;
-			comp += m->tables[i].compressed_bytes;
-		}
-		values[0] = CStringGetTextDatum(m->backup_id);
-		values[1] = CStringGetTextDatum(m->status);
-		values[2] = ts_datum(m->started_at, &nulls[2]);
-		values[3] = ts_datum(m->finished_at, &nulls[3]);
-		values[4] = Int32GetDatum(ntables);
-		values[5] = Int64GetDatum(rows);
-		values[6] = Int64GetDatum(raw);
-		values[7] = Int64GetDatum(comp);
+		values[0] = CStringGetTextDatum(s->backup_id);
+		values[1] = CStringGetTextDatum(s->status);
+		values[2] = ts_datum(s->started_at, &nulls[2]);
+		values[3] = ts_datum(s->finished_at, &nulls[3]);
+		values[4] = Int32GetDatum(s->tables_ok);
+		values[5] = Int64GetDatum(s->rows);
+		values[6] = Int64GetDatum(s->raw_bytes);
+		values[7] = Int64GetDatum(s->compressed_bytes);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	ab_walk_end(w);
 	return (Datum) 0;
 }
 
@@ -155,14 +145,12 @@ aibackup_list_tables(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		ListCell   *lc;
+		AbBackupWalk *w = ab_walk_begin(client, dbname, AB_WALK_MANIFEST);
+		AbBackup	b;
 
-		foreach(lc, ab_repo_backup_ids(client, dbname))
-		{
-			m = ab_repo_read_manifest(client, dbname, lfirst(lc));
-			if (m)
-				break;
-		}
+		if (ab_walk_next(w, &b))
+			m = b.manifest;
+		ab_walk_end(w);
 		if (m == NULL)
 			return (Datum) 0;	/* no backups: no rows */
 	}
@@ -206,4 +194,16 @@ aibackup_restore_table(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		target = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	PG_RETURN_INT64(ab_restore_table(source, backup_id, target));
+}
+
+Datum
+aibackup_take_over_folder(PG_FUNCTION_ARGS)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to take over the backup folder"),
+				 errdetail("Only superusers may decide which cluster writes a database's backups.")));
+	ab_backup_take_over_folder();
+	PG_RETURN_VOID();
 }

@@ -21,6 +21,7 @@
 
 #include "core/manifest.h"
 #include "pg/repo.h"
+#include "pg/repo_index.h"
 #include "pg/s3_session.h"
 #include "pg/state.h"
 
@@ -151,15 +152,16 @@ aibackup_stat_tables(PG_FUNCTION_ARGS)
 	List	   *hist = NIL;
 	ListCell   *lc;
 	int			read = 0;
+	AbBackupWalk *w;
+	AbBackup	b;
 
 	InitMaterializedSRF(fcinfo, 0);
 	client = ab_s3_client();
-	foreach(lc, ab_repo_backup_ids(client, dbname))
+	w = ab_walk_begin(client, dbname, AB_WALK_MANIFEST);
+	while (ab_walk_next(w, &b))
 	{
-		Manifest   *m = ab_repo_read_manifest(client, dbname, lfirst(lc));
+		Manifest   *m = b.manifest;
 
-		if (m == NULL)
-			continue;
 		for (int i = 0; i < m->ntables; i++)
 		{
 			MfTable    *t = &m->tables[i];
@@ -202,6 +204,7 @@ aibackup_stat_tables(PG_FUNCTION_ARGS)
 		if (++read >= AB_TABLE_HISTORY)
 			break;
 	}
+	ab_walk_end(w);
 	foreach(lc, hist)
 	{
 		TableHist  *h = lfirst(lc);

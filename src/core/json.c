@@ -9,6 +9,7 @@
  * (counted in characters, 1-based) of where the problem was seen.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -957,4 +958,76 @@ json_escape(AbBuf *out, const char *s)
 	}
 	abuf_appendc(out, '"');
 	return !out->oom;
+}
+
+/* ----------------------------------------------------------------
+ * Writing (pretty-printed, two spaces per level)
+ * ----------------------------------------------------------------
+ */
+
+static void
+out_newline(AbBuf *b, int indent)
+{
+	int			i;
+
+	abuf_appendc(b, '\n');
+	for (i = 0; i < indent; i++)
+		abuf_append(b, "  ", 2);
+}
+
+void
+json_out_open(JsonOut *o, AbBuf *b, int indent, char bracket)
+{
+	o->b = b;
+	o->indent = indent + 1;
+	o->first = true;
+	abuf_appendc(b, bracket);
+}
+
+void
+json_out_close(JsonOut *o, char bracket)
+{
+	if (!o->first)
+		out_newline(o->b, o->indent - 1);
+	abuf_appendc(o->b, bracket);
+}
+
+/* start the next element of an array */
+void
+json_out_elem(JsonOut *o)
+{
+	if (!o->first)
+		abuf_appendc(o->b, ',');
+	o->first = false;
+	out_newline(o->b, o->indent);
+}
+
+/* start the next member of an object: its key and the colon */
+void
+json_out_key(JsonOut *o, const char *key)
+{
+	json_out_elem(o);
+	json_escape(o->b, key);
+	abuf_append(o->b, ": ", 2);
+}
+
+void
+json_out_str(JsonOut *o, const char *key, const char *value)
+{
+	json_out_key(o, key);
+	json_escape(o->b, value);
+}
+
+void
+json_out_int(JsonOut *o, const char *key, int64_t value)
+{
+	json_out_key(o, key);
+	abuf_appendf(o->b, "%" PRId64, value);
+}
+
+void
+json_out_bool(JsonOut *o, const char *key, bool value)
+{
+	json_out_key(o, key);
+	abuf_appends(o->b, value ? "true" : "false");
 }

@@ -95,4 +95,28 @@ extern bool json_escape(AbBuf *out, const char *s);
 /* "null", "boolean", "number", "string", "array" or "object" */
 extern const char *json_type_name(JvType type);
 
+/*
+ * A JSON writer: an object or array being written into an AbBuf, pretty-
+ * printed with two spaces per level.  Out-of-memory is remembered in the
+ * AbBuf (check it once at the end).  Strings go through json_escape(), so
+ * NULL writes null.
+ */
+typedef struct JsonOut
+{
+	AbBuf	   *b;
+	int			indent;			/* level of the container's contents */
+	bool		first;			/* nothing written in it yet */
+} JsonOut;
+
+/* open '{' or '[' at nesting level indent (0 for the top) */
+extern void json_out_open(JsonOut *o, AbBuf *b, int indent, char bracket);
+extern void json_out_close(JsonOut *o, char bracket);
+/* start the next element of an array */
+extern void json_out_elem(JsonOut *o);
+/* start the next member of an object: its key and the colon */
+extern void json_out_key(JsonOut *o, const char *key);
+extern void json_out_str(JsonOut *o, const char *key, const char *value);
+extern void json_out_int(JsonOut *o, const char *key, int64_t value);
+extern void json_out_bool(JsonOut *o, const char *key, bool value);
+
 #endif							/* AIBACKUP_JSON_H */

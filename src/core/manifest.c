@@ -193,81 +193,6 @@ mf_find_table(const Manifest *m, const char *schema, const char *name)
  * ----------------------------------------------------------------
  */
 
-/* a JSON object or array being written, two spaces per level */
-typedef struct JsonOut
-{
-	AbBuf	   *b;
-	int			indent;			/* level of the container's contents */
-	bool		first;			/* nothing written in it yet */
-} JsonOut;
-
-static void
-out_newline(AbBuf *b, int indent)
-{
-	int			i;
-
-	abuf_appendc(b, '\n');
-	for (i = 0; i < indent; i++)
-		abuf_append(b, "  ", 2);
-}
-
-static void
-out_open(JsonOut *o, AbBuf *b, int indent, char bracket)
-{
-	o->b = b;
-	o->indent = indent + 1;
-	o->first = true;
-	abuf_appendc(b, bracket);
-}
-
-static void
-out_close(JsonOut *o, char bracket)
-{
-	if (!o->first)
-		out_newline(o->b, o->indent - 1);
-	abuf_appendc(o->b, bracket);
-}
-
-/* start the next element of an array */
-static void
-out_elem(JsonOut *o)
-{
-	if (!o->first)
-		abuf_appendc(o->b, ',');
-	o->first = false;
-	out_newline(o->b, o->indent);
-}
-
-/* start the next member of an object: its key and the colon */
-static void
-out_key(JsonOut *o, const char *key)
-{
-	out_elem(o);
-	json_escape(o->b, key);
-	abuf_append(o->b, ": ", 2);
-}
-
-static void
-out_str(JsonOut *o, const char *key, const char *value)
-{
-	out_key(o, key);
-	json_escape(o->b, value);
-}
-
-static void
-out_int(JsonOut *o, const char *key, int64_t value)
-{
-	out_key(o, key);
-	abuf_appendf(o->b, "%" PRId64, value);
-}
-
-static void
-out_bool(JsonOut *o, const char *key, bool value)
-{
-	out_key(o, key);
-	abuf_appends(o->b, value ? "true" : "false");
-}
-
 static void
 write_table(JsonOut *arr, const MfTable *t)
 {
@@ -275,42 +200,42 @@ write_table(JsonOut *arr, const MfTable *t)
 	JsonOut		cols;
 	int			i;
 
-	out_elem(arr);
-	out_open(&o, arr->b, arr->indent, '{');
-	out_str(&o, "schema", t->schema);
-	out_str(&o, "name", t->name);
-	out_int(&o, "relid", t->relid);
-	out_str(&o, "owner", t->owner);
-	out_str(&o, "parent", t->parent);
-	out_str(&o, "status", t->status);
-	out_str(&o, "error", t->error);
-	out_str(&o, "object_key", t->object_key);
-	out_str(&o, "format", t->format);
-	out_str(&o, "compression", t->compression);
-	out_int(&o, "rows", t->rows);
-	out_int(&o, "raw_bytes", t->raw_bytes);
-	out_int(&o, "compressed_bytes", t->compressed_bytes);
-	out_str(&o, "sha256", t->sha256);
+	json_out_elem(arr);
+	json_out_open(&o, arr->b, arr->indent, '{');
+	json_out_str(&o, "schema", t->schema);
+	json_out_str(&o, "name", t->name);
+	json_out_int(&o, "relid", t->relid);
+	json_out_str(&o, "owner", t->owner);
+	json_out_str(&o, "parent", t->parent);
+	json_out_str(&o, "status", t->status);
+	json_out_str(&o, "error", t->error);
+	json_out_str(&o, "object_key", t->object_key);
+	json_out_str(&o, "format", t->format);
+	json_out_str(&o, "compression", t->compression);
+	json_out_int(&o, "rows", t->rows);
+	json_out_int(&o, "raw_bytes", t->raw_bytes);
+	json_out_int(&o, "compressed_bytes", t->compressed_bytes);
+	json_out_str(&o, "sha256", t->sha256);
 
-	out_key(&o, "columns");
-	out_open(&cols, o.b, o.indent, '[');
+	json_out_key(&o, "columns");
+	json_out_open(&cols, o.b, o.indent, '[');
 	for (i = 0; i < t->ncolumns; i++)
 	{
 		const MfColumn *c = &t->columns[i];
 		JsonOut		col;
 
-		out_elem(&cols);
-		out_open(&col, cols.b, cols.indent, '{');
-		out_str(&col, "name", c->name);
-		out_str(&col, "type", c->type);
-		out_int(&col, "position", c->position);
-		out_bool(&col, "not_null", c->not_null);
-		out_close(&col, '}');
+		json_out_elem(&cols);
+		json_out_open(&col, cols.b, cols.indent, '{');
+		json_out_str(&col, "name", c->name);
+		json_out_str(&col, "type", c->type);
+		json_out_int(&col, "position", c->position);
+		json_out_bool(&col, "not_null", c->not_null);
+		json_out_close(&col, '}');
 	}
-	out_close(&cols, ']');
+	json_out_close(&cols, ']');
 
-	out_str(&o, "ddl", t->ddl);
-	out_close(&o, '}');
+	json_out_str(&o, "ddl", t->ddl);
+	json_out_close(&o, '}');
 }
 
 char *
@@ -324,43 +249,43 @@ mf_to_json(const Manifest *m)
 	if (m == NULL)
 		return NULL;
 	abuf_init(&b);
-	out_open(&top, &b, 0, '{');
-	out_int(&top, "format", m->format);
-	out_str(&top, "backup_id", m->backup_id);
-	out_str(&top, "database", m->database);
-	out_str(&top, "status", m->status);
-	out_str(&top, "started_at", m->started_at);
-	out_str(&top, "finished_at", m->finished_at);
-	out_str(&top, "server_version", m->server_version);
-	out_str(&top, "server_encoding", m->server_encoding);
-	out_str(&top, "system_identifier", m->system_identifier);
-	out_str(&top, "extension_version", m->extension_version);
-	out_str(&top, "snapshot_lsn", m->snapshot_lsn);
+	json_out_open(&top, &b, 0, '{');
+	json_out_int(&top, "format", m->format);
+	json_out_str(&top, "backup_id", m->backup_id);
+	json_out_str(&top, "database", m->database);
+	json_out_str(&top, "status", m->status);
+	json_out_str(&top, "started_at", m->started_at);
+	json_out_str(&top, "finished_at", m->finished_at);
+	json_out_str(&top, "server_version", m->server_version);
+	json_out_str(&top, "server_encoding", m->server_encoding);
+	json_out_str(&top, "system_identifier", m->system_identifier);
+	json_out_str(&top, "extension_version", m->extension_version);
+	json_out_str(&top, "snapshot_lsn", m->snapshot_lsn);
 
-	out_key(&top, "tables");
-	out_open(&arr, &b, top.indent, '[');
+	json_out_key(&top, "tables");
+	json_out_open(&arr, &b, top.indent, '[');
 	for (i = 0; i < m->ntables; i++)
 		write_table(&arr, &m->tables[i]);
-	out_close(&arr, ']');
+	json_out_close(&arr, ']');
 
-	out_key(&top, "sequences");
-	out_open(&arr, &b, top.indent, '[');
+	json_out_key(&top, "sequences");
+	json_out_open(&arr, &b, top.indent, '[');
 	for (i = 0; i < m->nsequences; i++)
 	{
 		const MfSequence *s = &m->sequences[i];
 		JsonOut		o;
 
-		out_elem(&arr);
-		out_open(&o, &b, arr.indent, '{');
-		out_str(&o, "schema", s->schema);
-		out_str(&o, "name", s->name);
-		out_int(&o, "last_value", s->last_value);
-		out_bool(&o, "is_called", s->is_called);
-		out_close(&o, '}');
+		json_out_elem(&arr);
+		json_out_open(&o, &b, arr.indent, '{');
+		json_out_str(&o, "schema", s->schema);
+		json_out_str(&o, "name", s->name);
+		json_out_int(&o, "last_value", s->last_value);
+		json_out_bool(&o, "is_called", s->is_called);
+		json_out_close(&o, '}');
 	}
-	out_close(&arr, ']');
+	json_out_close(&arr, ']');
 
-	out_close(&top, '}');
+	json_out_close(&top, '}');
 	abuf_appendc(&b, '\n');
 	return abuf_steal(&b);		/* NULL if anything ran out of memory */
 }

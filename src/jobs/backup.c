@@ -61,6 +61,7 @@
 #include "pg/compat.h"
 #include "pg/copy.h"
 #include "pg/repo.h"
+#include "pg/repo_index.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
@@ -93,23 +94,6 @@ typedef struct TableJob
 	int64		done_raw;		/* totals of the tables before this one */
 	int64		done_compressed;
 } TableJob;
-
-/* "2026-11-24T03:10:00.123456Z" */
-static char *
-iso_utc(TimestampTz ts)
-{
-	pg_time_t	t = timestamptz_to_time_t(ts);
-	struct pg_tm *tm = pg_gmtime(&t);
-	char		buf[64];
-	int			usec = (int) (ts % USECS_PER_SEC);
-
-	if (usec < 0)
-		usec += USECS_PER_SEC;
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
-			 tm->tm_hour, tm->tm_min, tm->tm_sec, usec);
-	return pstrdup(buf);
-}
 
 static char *
 backup_id_of(TimestampTz ts)
@@ -554,6 +538,41 @@ new_backup_id(S3Client *c, const char *dbname, TimestampTz *started)
 	return NULL;				/* keep compiler quiet */
 }
 
+typedef struct IndexCall
+{
+	S3Client   *client;
+	const char *dbname;
+	const Manifest *m;
+} IndexCall;
+
+static void
+update_index_call(void *arg)
+{
+	IndexCall  *call = arg;
+
+	ab_index_update(call->client, call->dbname, call->m, NIL);
+}
+
+/* the index is a cache: a backup whose manifest is written stands anyway */
+static void
+update_index(S3Client *client, const char *dbname, const Manifest *m)
+{
+	IndexCall	call = {client, dbname, m};
+	ErrorData  *edata;
+
+	ab_progress_phase("updating index");
+	edata = ab_subxact_run(update_index_call, &call);
+	if (edata == NULL)
+		return;
+	/* even a cancel: the backup is done, and counts as done */
+	ereport(WARNING,
+			(errmsg("aibackup: the backup index of database \"%s\" was not updated: %s",
+					dbname, edata->message),
+			 errdetail("Backup \"%s\" is complete; listing falls back to reading its manifest.",
+					   m->backup_id)));
+	FreeErrorData(edata);
+}
+
 /* set once this process's backup is recorded as running in shared memory */
 static bool backup_registered = false;
 
@@ -595,6 +614,7 @@ backup_run(List *relids, bool scheduled)
 	ab_progress_begin("backup", NULL);
 	ab_progress_phase("locking tables");
 	client = ab_s3_client();
+	ab_folder_check_owner(client, dbname);
 
 	tables = lock_catalog_tables(relids, &snap);
 	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
@@ -615,7 +635,7 @@ backup_run(List *relids, bool scheduled)
 	m->format = MANIFEST_FORMAT;
 	m->backup_id = mf_str(backup_id);
 	m->database = mf_str(dbname);
-	m->started_at = mf_str(iso_utc(started));
+	m->started_at = mf_str(ab_repo_iso_utc(started));
 	m->server_version = mf_str(GetConfigOption("server_version", false, false));
 	m->server_encoding = mf_str(GetDatabaseEncodingName());
 	m->system_identifier = mf_str(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
@@ -713,10 +733,12 @@ backup_run(List *relids, bool scheduled)
 	else
 		res->status = "partial";
 	m->status = mf_str(res->status);
-	m->finished_at = mf_str(iso_utc(GetCurrentTimestamp()));
+	m->finished_at = mf_str(ab_repo_iso_utc(GetCurrentTimestamp()));
 	ab_progress_phase("writing manifest");
+	ab_repo_check_backup_objects(client, m);
 	ab_repo_write_manifest(client, m);
 	UnregisterSnapshot(snap);
+	update_index(client, dbname, m);
 
 	res->backup_id = backup_id;
 	if (res->tables_failed > 0)
@@ -764,4 +786,18 @@ ab_backup_run(List *relids, bool scheduled)
 							 res->raw_bytes, res->compressed_bytes);
 	ab_progress_end();
 	return res;
+}
+
+void
+ab_backup_take_over_folder(void)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+	S3Client   *client;
+
+	lock_database_backup(dbname);
+	client = ab_s3_client();
+	ab_index_update(client, dbname, NULL, NIL);
+	ereport(NOTICE,
+			(errmsg("the backups of database \"%s\" now belong to this cluster (system identifier %s)",
+					dbname, ab_system_identifier())));
 }

@@ -30,4 +30,12 @@ typedef struct AbBackupResult
  */
 extern AbBackupResult *ab_backup_run(List *relids, bool scheduled);
 
+/*
+ * Make this cluster the owner of the current database's backup folder
+ * (its index names our system identifier), so that its backups go on
+ * where another cluster's stopped: after a restore into a new cluster.
+ * The other cluster's backups then refuse to run into it.
+ */
+extern void ab_backup_take_over_folder(void);
+
 #endif							/* AIBACKUP_BACKUP_H */

@@ -52,6 +52,7 @@
 #include "jobs/launcher.h"
 #include "jobs/worker.h"
 #include "pg/repo.h"
+#include "pg/repo_index.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
@@ -310,17 +311,31 @@ start_jobs(void)
 /* an upload older than this, of a database with no backup running, is debris */
 #define AB_DEBRIS_AGE			(10 * 60 * USECS_PER_SEC)
 
+static bool
+str_member(List *l, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, l)
+		if (strcmp(lfirst(lc), s) == 0)
+			return true;
+	return false;
+}
+
 /*
- * Abort the multipart uploads under the prefix begun before `before`,
- * except those of databases with a backup running now (a manual one, or a
+ * Abort the multipart uploads begun before `before` in the folders of our
+ * databases, except those with a backup running now (a manual one, or a
  * worker's): what is left was opened by a run that died.
  */
 static void
-abort_debris_uploads(S3Client *client, TimestampTz before)
+abort_debris_uploads(S3Client *client, TimestampTz before, List *dbs)
 {
 	AbDbState  *states = palloc(sizeof(AbDbState) * Max(ab_state_capacity(), 1));
 	int			n = ab_state_snapshot(states, ab_state_capacity());
 	List	   *running = NIL;
+	List	   *names = NIL;
+	List	   *ours = NIL;
+	ListCell   *lc;
 	int			aborted;
 
 	/* full: a backup beyond aibackup.max_databases has no row to say it runs */
@@ -338,7 +353,31 @@ abort_debris_uploads(S3Client *client, TimestampTz before)
 			return;				/* a running backup we cannot place: wait */
 		running = lappend(running, ab_repo_db_prefix(states[i].repo_name));
 	}
-	aborted = ab_repo_abort_stale_uploads(client, before, running);
+
+	/*
+	 * Only folders of our databases (served, or backed up here by hand),
+	 * with no backup running now, that no other cluster owns: another
+	 * cluster's uploads are none of our business.
+	 */
+	foreach(lc, dbs)
+		if (((LDatabase *) lfirst(lc))->repo_name)
+			names = lappend(names, ((LDatabase *) lfirst(lc))->repo_name);
+	for (int i = 0; i < n; i++)
+		if (states[i].repo_name[0] != '\0')
+			names = lappend(names, pstrdup(states[i].repo_name));
+	foreach(lc, names)
+	{
+		char	   *prefix = ab_repo_db_prefix(lfirst(lc));
+		char	   *source;
+		char	   *owner;
+
+		if (str_member(running, prefix) || str_member(ours, prefix))
+			continue;
+		owner = ab_folder_owner(client, lfirst(lc), &source);
+		if (owner == NULL || strcmp(owner, ab_system_identifier()) == 0)
+			ours = lappend(ours, prefix);
+	}
+	aborted = ab_repo_abort_stale_uploads(client, before, ours);
 	if (aborted > 0)
 		ereport(LOG,
 				(errmsg("aibackup: aborted %d multipart uploads left by earlier runs", aborted)));
@@ -350,7 +389,7 @@ abort_debris_uploads(S3Client *client, TimestampTz before)
  * False (and a LOG line) when S3 is not usable; the next slot tries again.
  */
 static bool
-debris_pass(void)
+debris_pass(List *dbs)
 {
 	MemoryContext old = CurrentMemoryContext;
 	bool		ok = true;
@@ -358,7 +397,7 @@ debris_pass(void)
 	PG_TRY();
 	{
 		abort_debris_uploads(ab_s3_client(),
-							 GetCurrentTimestamp() - AB_DEBRIS_AGE);
+							 GetCurrentTimestamp() - AB_DEBRIS_AGE, dbs);
 	}
 	PG_CATCH();
 	{
@@ -405,24 +444,27 @@ startup_pass(List *dbs, List **due)
 		 * margin after registering later than our look is the residual
 		 * risk (its table then fails and the next run retries it).
 		 */
-		abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN);
+		abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN, dbs);
 		foreach(lc, dbs)
 		{
 			LDatabase  *d = lfirst(lc);
 			TimestampTz newest = 0;
-			ListCell   *lc2;
+			AbBackupWalk *w;
+			AbBackup	b;
 
 			/* a folder we cannot name yet: back it up to learn it */
-			foreach(lc2, d->repo_name ? ab_repo_backup_ids(client, d->repo_name) : NIL)
+			w = d->repo_name ? ab_walk_begin(client, d->repo_name, 0) : NULL;
+			while (w && ab_walk_next(w, &b))
 			{
-				Manifest   *m = ab_repo_read_manifest(client, d->repo_name, lfirst(lc2));
-
-				if (m == NULL || strcmp(m->status, "failed") == 0)
+				if (strcmp(b.summary->status, "failed") == 0)
 					continue;
-				newest = ab_repo_backup_time(m->backup_id);
-				ab_state_seed(d->oid, d->name, m->backup_id, m->status, newest);
+				newest = ab_repo_backup_time(b.backup_id);
+				ab_state_seed(d->oid, d->name, b.backup_id, b.summary->status,
+							  newest);
 				break;
 			}
+			if (w)
+				ab_walk_end(w);
 			if (newest == 0 ||
 				now - newest > (TimestampTz) ab_interval_s * USECS_PER_SEC)
 			{
@@ -545,7 +587,7 @@ aibackup_launcher_main(Datum main_arg)
 				foreach(lc, dbs)
 					queue_database(lfirst(lc), "scheduled");
 				if (startup_done)
-					(void) debris_pass();
+					(void) debris_pass(dbs);
 			}
 			next_slot = next_slot_after(now);
 		}

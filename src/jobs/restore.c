@@ -60,6 +60,7 @@
 #include "pg/copy.h"
 #include "pg/query.h"
 #include "pg/repo.h"
+#include "pg/repo_index.h"
 #include "pg/s3_session.h"
 #include "pg/state.h"
 
@@ -529,21 +530,20 @@ locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 	}
 	else
 	{
-		ListCell   *lc;
+		AbBackupWalk *w = ab_walk_begin(c, dbname, AB_WALK_MANIFEST);
+		AbBackup	b;
 
-		foreach(lc, ab_repo_backup_ids(c, dbname))
+		while (ab_walk_next(w, &b))
 		{
-			Manifest   *m = ab_repo_read_manifest(c, dbname, lfirst(lc));
-
-			if (m == NULL)
-				continue;
-			t = find_in_manifest(m, names);
+			t = find_in_manifest(b.manifest, names);
 			if (t && strcmp(t->status, "ok") == 0)
 			{
-				*mp = m;
+				ab_walk_end(w);
+				*mp = b.manifest;
 				return t;
 			}
 		}
+		ab_walk_end(w);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("no backup of database \"%s\" holds table \"%s\"", dbname, source),

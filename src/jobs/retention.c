@@ -33,6 +33,7 @@
 #include "jobs/retention.h"
 #include "pg/catalog.h"
 #include "pg/repo.h"
+#include "pg/repo_index.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
@@ -105,15 +106,16 @@ static void
 retention_run(const char *dbname)
 {
 	S3Client   *client = ab_s3_client();
-	List	   *ids = ab_repo_backup_ids(client, dbname);	/* newest first */
 	TimestampTz cutoff = GetCurrentTimestamp() -
 		(TimestampTz) ab_retention_days * USECS_PER_DAY;
 	HTAB	   *live = table_set("aibackup live tables");
 	HTAB	   *covered = table_set("aibackup covered tables");
 	bool		kept_newest = false;
 	bool		kept_newest_ok = false;
-	int			deleted = 0;
+	List	   *doomed = NIL;
 	ListCell   *lc;
+	AbBackupWalk *w;
+	AbBackup	b;
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext itemcxt = AllocSetContextCreate(CurrentMemoryContext,
 												  "aibackup retention item",
@@ -130,26 +132,28 @@ retention_run(const char *dbname)
 		table_set_add(live, t->schema, t->name);
 	}
 
-	foreach(lc, ids)
+	w = ab_walk_begin(client, dbname, AB_WALK_MANIFEST | AB_WALK_ALL);
+	for (;;)
 	{
-		const char *id = lfirst(lc);
-		AbManifestState state;
 		Manifest   *m;
-		bool		old = ab_repo_backup_time(id) < cutoff;
+		bool		old;
 		bool		keep;
 
 		/* one manifest at a time in memory, whatever the number of backups */
 		MemoryContextReset(itemcxt);
 		MemoryContextSwitchTo(itemcxt);
-		m = ab_repo_read_manifest_state(client, dbname, id, &state);
+		if (!ab_walk_next(w, &b))
+			break;
+		m = b.manifest;
+		old = ab_repo_backup_time(b.backup_id) < cutoff;
 
-		if (state == AB_MANIFEST_UNREADABLE)
+		if (b.state == AB_MANIFEST_UNREADABLE)
 		{
 			ab_state_note_error(MyDatabaseId, dbname,
-								psprintf("retention stopped at backup %s: its manifest cannot be read", id));
+								psprintf("retention stopped at backup %s: its manifest cannot be read", b.backup_id));
 			ereport(WARNING,
 					(errmsg("aibackup: retention for database \"%s\" stopped at backup \"%s\": its manifest cannot be read",
-							dbname, id),
+							dbname, b.backup_id),
 					 errdetail("A backup whose manifest cannot be read is never deleted, nor anything older than it."),
 					 errhint("Inspect the manifest; delete the backup by hand if it is not needed.")));
 			break;
@@ -173,18 +177,23 @@ retention_run(const char *dbname)
 		}
 		if (m != NULL && holds_last_good_copy(m, live, covered))
 			keep = true;
-		if (keep)
-			continue;
-		ab_repo_delete_backup(client, dbname, id);
-		deleted++;
+		if (!keep)
+			doomed = lappend(doomed, MemoryContextStrdup(outer, b.backup_id));
 	}
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(itemcxt);
+	ab_walk_end(w);
+
+	/* out of the index first: a deletion cut short is only debris */
+	if (doomed != NIL)
+		ab_index_update(client, dbname, NULL, doomed);
+	foreach(lc, doomed)
+		ab_repo_delete_backup(client, dbname, lfirst(lc));
 	ab_progress_end();
-	if (deleted > 0)
+	if (doomed != NIL)
 		ereport(LOG,
 				(errmsg("aibackup: retention deleted %d backups of database \"%s\" older than %d days",
-						deleted, dbname, ab_retention_days)));
+						list_length(doomed), dbname, ab_retention_days)));
 }
 
 static void

@@ -3,7 +3,7 @@
  *		Knows where things are in the bucket and reads/writes manifests.
  *
  * A backup exists only once its manifest.json does: every reader goes
- * through ab_repo_read_manifest() and treats a folder without one as
+ * through ab_repo_read_manifest_state() and treats a folder without one as
  * debris (a run that failed or is still going).  Names in keys are
  * percent-encoded (every byte outside [A-Za-z0-9_-]) so that any table name
  * makes one flat, unambiguous key and '.' separates schema from table.
@@ -492,12 +492,34 @@ mem_sink(void *arg, const void *data, size_t len)
 	return abuf_append(&m->buf, data, len) ? 0 : 1;
 }
 
-Manifest *
-ab_repo_read_manifest(S3Client *c, const char *dbname, const char *backup_id)
+char *
+ab_repo_get_small(S3Client *c, const char *key, size_t *len)
 {
-	AbManifestState state;
+	MemSink		ms;
+	S3Error		err;
+	char	   *text;
 
-	return ab_repo_read_manifest_state(c, dbname, backup_id, &state);
+	abuf_init(&ms.buf);
+	ms.too_big = false;
+	if (!s3_get_object(c, key, mem_sink, &ms, NULL, &err))
+	{
+		abuf_free(&ms.buf);
+		if (err.kind == S3ERR_NOT_FOUND && strcmp(err.code, "NoSuchKey") == 0)
+			return NULL;
+		if (ms.too_big)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("object \"%s\" is larger than %d MB", key,
+							MANIFEST_MAX_BYTES / (1024 * 1024))));
+		ab_s3_report(&err);
+	}
+	*len = ms.buf.len;
+	text = palloc(ms.buf.len + 1);
+	if (ms.buf.len > 0)
+		memcpy(text, ms.buf.data, ms.buf.len);
+	text[ms.buf.len] = '\0';
+	abuf_free(&ms.buf);
+	return text;
 }
 
 Manifest *
@@ -636,6 +658,80 @@ collect_key(void *arg, const S3ListEntry *e)
 	return e->is_prefix ? 0 : gather((Gathered *) arg, e->key);
 }
 
+/* two strings per object: its key and its size */
+static int
+collect_key_size(void *arg, const S3ListEntry *e)
+{
+	char		size[32];
+
+	if (e->is_prefix)
+		return 0;
+	snprintf(size, sizeof(size), "%lld", (long long) e->size);
+	return gather((Gathered *) arg, e->key) || gather((Gathered *) arg, size);
+}
+
+static int
+cmp_table_key(const void *a, const void *b)
+{
+	return strcmp((*(const MfTable *const *) a)->object_key,
+				  (*(const MfTable *const *) b)->object_key);
+}
+
+void
+ab_repo_check_backup_objects(S3Client *c, const Manifest *m)
+{
+	char	   *prefix = psprintf("%s%s/", ab_repo_db_prefix(m->database),
+								  m->backup_id);
+	const MfTable **sorted = palloc(sizeof(MfTable *) * (m->ntables + 1));
+	int			nok = 0;
+	int			seen = 0;
+	Gathered	g;
+	S3Error		err;
+	List	   *all;
+	const char *bad = NULL;
+
+	for (int i = 0; i < m->ntables; i++)
+		if (m->tables[i].object_key && m->tables[i].object_key[0])
+			sorted[nok++] = &m->tables[i];
+	qsort(sorted, nok, sizeof(MfTable *), cmp_table_key);
+
+	gathered_init(&g);
+	if (!s3_list_objects(c, prefix, NULL, collect_key_size, &g, &err))
+		gathered_fail(&g, &err);
+	all = gathered_list(&g);
+	for (int i = 0; bad == NULL && i + 1 < list_length(all); i += 2)
+	{
+		MfTable		probe;
+		const MfTable *pp = &probe;
+		const MfTable **hit;
+
+		probe.object_key = list_nth(all, i);
+		hit = bsearch(&pp, sorted, nok, sizeof(MfTable *), cmp_table_key);
+		if (hit == NULL)
+			bad = probe.object_key; /* not one of ours */
+		else if (strcmp((*hit)->status, "ok") == 0)
+		{
+			seen++;
+			if ((*hit)->compressed_bytes != strtoi64(list_nth(all, i + 1), NULL, 10))
+				bad = probe.object_key; /* written over */
+		}
+	}
+	for (int i = 0; i < nok; i++)
+		if (strcmp(sorted[i]->status, "ok") == 0)
+			seen--;
+	if (bad == NULL && seen != 0)
+		bad = "";				/* one of ours is gone */
+	if (bad != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("backup \"%s\" of database \"%s\" was written to by another process",
+						m->backup_id, m->database),
+				 errdetail("%s",
+						   bad[0] ? psprintf("Object \"%s\" is not the one this backup wrote.", bad) :
+						   "An object this backup wrote is missing."),
+				 errhint("Two clusters may be writing to the same aibackup.s3_prefix; give each its own.")));
+}
+
 void
 ab_repo_delete_backup(S3Client *c, const char *dbname, const char *backup_id)
 {
@@ -717,7 +813,7 @@ parse_initiated(const char *s)
 }
 
 int
-ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *skip_prefixes)
+ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *prefixes)
 {
 	Gathered	g;
 	List	   *all;
@@ -735,22 +831,39 @@ ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *skip_prefixes
 		const char *key = list_nth(all, i);
 		const char *upload_id = list_nth(all, i + 1);
 		TimestampTz started = parse_initiated(list_nth(all, i + 2));
-		bool		skip = false;
+		bool		ours = false;
 		ListCell   *ls;
 
 		if (!is_our_table_key(key, strlen(prefix)) || started == 0 ||
 			started >= before)
 			continue;
-		foreach(ls, skip_prefixes)
+		foreach(ls, prefixes)
 			if (strncmp(key, lfirst(ls), strlen(lfirst(ls))) == 0)
-				skip = true;
-		if (skip)
+				ours = true;
+		if (!ours)
 			continue;
 		if (!s3_abort_upload_id(c, key, upload_id, &err))
 			ab_s3_report(&err);
 		n++;
 	}
 	return n;
+}
+
+/* "2026-11-24T03:10:00.123456Z" */
+char *
+ab_repo_iso_utc(TimestampTz ts)
+{
+	pg_time_t	t = timestamptz_to_time_t(ts);
+	struct pg_tm *tm = pg_gmtime(&t);
+	char		buf[64];
+	int			usec = (int) (ts % USECS_PER_SEC);
+
+	if (usec < 0)
+		usec += USECS_PER_SEC;
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+			 tm->tm_hour, tm->tm_min, tm->tm_sec, usec);
+	return pstrdup(buf);
 }
 
 TimestampTz

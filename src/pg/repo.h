@@ -49,16 +49,6 @@ extern bool ab_repo_valid_backup_id(const char *s);
 /* ids of the backup folders of dbname, newest first (manifest or not) */
 extern List *ab_repo_backup_ids(S3Client *c, const char *dbname);
 
-/*
- * The manifest of one backup, or NULL when it has none (not a backup) or
- * it is not a valid manifest of this backup (with a WARNING saying why:
- * damaged, of a newer format, or naming a table backed up that this
- * database's encoding cannot represent).  Its strings are in the server
- * encoding.  palloc'd in CurrentMemoryContext.
- */
-extern Manifest *ab_repo_read_manifest(S3Client *c, const char *dbname,
-									   const char *backup_id);
-
 /* what ab_repo_read_manifest_state found */
 typedef enum AbManifestState
 {
@@ -68,13 +58,34 @@ typedef enum AbManifestState
 								 * that this version can read */
 } AbManifestState;
 
-/* the same, saying which of the three it is (NULL unless AB_MANIFEST_OK) */
+/*
+ * The manifest of one backup, and which of the three it is: NULL unless
+ * AB_MANIFEST_OK; UNREADABLE comes with a WARNING saying why (damaged, of
+ * a newer format, not this backup's, or naming a table this database's
+ * encoding cannot represent).  Its strings are in the server encoding,
+ * palloc'd in CurrentMemoryContext.  ab_walk_next() (repo_index.h) is how
+ * to go over all of a database's backups.
+ */
 extern Manifest *ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 											 const char *backup_id,
 											 AbManifestState *state);
 
+/*
+ * A small object (at most 256 MB) read whole, NUL-terminated, palloc'd;
+ * NULL when S3 says NoSuchKey.  Other failures are ERRORs.
+ */
+extern char *ab_repo_get_small(S3Client *c, const char *key, size_t *len);
+
 /* m's strings are in the server encoding; it is written in UTF-8 */
 extern void ab_repo_write_manifest(S3Client *c, const Manifest *m);
+
+/*
+ * Before m (server encoding) is written: ERROR unless its folder holds
+ * exactly the objects of m's tables with status ok, at the sizes m says (a
+ * table that failed may have left its object).  Catches another writer
+ * that picked the same backup id.
+ */
+extern void ab_repo_check_backup_objects(S3Client *c, const Manifest *m);
 
 /* delete one backup: manifest first (so it is never half listed), then objects */
 extern void ab_repo_delete_backup(S3Client *c, const char *dbname,
@@ -83,11 +94,14 @@ extern void ab_repo_delete_backup(S3Client *c, const char *dbname,
 /*
  * Abort multipart uploads that runs which died left behind: only uploads of
  * our own layout (<prefix>/<db>/<backup_id>/<table>.csv.gz), begun before
- * "before", and not under any of skip_prefixes (databases being backed up
- * right now).  Returns how many were aborted.
+ * "before", and under one of the database folders in prefixes (those of
+ * this cluster with no backup running).  Returns how many were aborted.
  */
 extern int	ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before,
-										List *skip_prefixes);
+										List *prefixes);
+
+/* "2026-11-24T03:10:00.123456Z" (palloc'd) */
+extern char *ab_repo_iso_utc(TimestampTz ts);
 
 /* backup id -> UTC timestamp */
 extern TimestampTz ab_repo_backup_time(const char *backup_id);
