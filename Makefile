@@ -23,7 +23,8 @@ SHLIB_LINK = -lcurl -lz -lssl -lcrypto
 
 UNIT_TESTS = test/unit/test_core test/unit/test_streams test/unit/test_s3_rules
 SAN_TESTS = $(addsuffix .san,$(UNIT_TESTS))
-FUZZ_TARGETS = test/fuzz/fuzz_manifest test/fuzz/fuzz_json test/fuzz/fuzz_xml
+FUZZ_TARGETS = test/fuzz/fuzz_manifest test/fuzz/fuzz_json test/fuzz/fuzz_xml \
+	test/fuzz/fuzz_index
 EXTRA_CLEAN = $(UNIT_TESTS) test/s3/test_s3_client $(SAN_TESTS) $(FUZZ_TARGETS)
 
 PG_CONFIG ?= pg_config
@@ -73,7 +74,8 @@ FUZZ_CC = clang-14
 FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all \
 	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
-FUZZ_SRCS = src/core/buf.c src/core/json.c src/core/manifest.c src/core/xml.c
+FUZZ_SRCS = src/core/buf.c src/core/json.c src/core/manifest.c src/core/xml.c \
+	src/core/bindex.c
 
 test/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_common.h $(FUZZ_SRCS) $(wildcard src/core/*.h)
 	$(FUZZ_CC) $(UNIT_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS)

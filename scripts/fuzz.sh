@@ -23,7 +23,7 @@ set -uo pipefail
 
 SECS=${1:-20}
 SEED=${FUZZ_SEED:-1}
-TARGETS=${FUZZ_TARGETS:-manifest json xml}
+TARGETS=${FUZZ_TARGETS:-manifest json xml index}
 
 if [ -n "${AIBACKUP_TEST_WORK:-}" ]; then
 	BIN=$AIBACKUP_TEST_WORK/bin
@@ -68,7 +68,7 @@ for t in "$@"; do
 	# the manifest target gets the JSON tokens too
 	dict=$dir/dict
 	cat "$DATA/$t.dict" >"$dict" 2>/dev/null
-	[ "$t" = manifest ] && cat "$DATA/json.dict" >>"$dict" 2>/dev/null
+	[ "$t" = manifest ] || [ "$t" = index ] && cat "$DATA/json.dict" >>"$dict" 2>/dev/null
 
 	start=$(date +%s)
 	"$exe" -seed="$SEED" -max_total_time="$SECS" -timeout=10 \

@@ -18,6 +18,7 @@
 
 #include <zlib.h>
 
+#include "core/bindex.h"
 #include "core/buf.h"
 #include "core/gzstream.h"
 #include "core/json.h"
@@ -1713,6 +1714,135 @@ test_manifest_fuzz(int rounds)
 	mf_free(m);
 }
 
+/* ----------------------------------------------------------------
+ * Backup index (index.json)
+ * ----------------------------------------------------------------
+ */
+
+static bool
+bi_rejects(const char *json, const char *want)
+{
+	char		err[256];
+	BackupIndex *ix = bi_parse(json, strlen(json), err, sizeof(err));
+
+	if (ix != NULL)
+	{
+		bi_free(ix);
+		printf("# accepted: %s\n", json);
+		return false;
+	}
+	if (want && strstr(err, want) == NULL)
+	{
+		printf("# error was: %s\n", err);
+		return false;
+	}
+	return true;
+}
+
+static void
+test_backup_index(void)
+{
+	BackupIndex *ix = bi_new();
+	BackupIndex *p;
+	BiEntry    *e;
+	char	   *json;
+	char	   *json2;
+	char		err[256];
+	bool		same;
+
+	ix->format = BINDEX_FORMAT;
+	ix->database = strdup("caf\xc3\xa9 \"db\"");
+	ix->system_identifier = strdup("7312345678901234567");
+	ix->updated_at = strdup("2026-12-01T12:00:00.000000Z");
+	for (int i = 0; i < 300; i++)
+	{
+		char		id[32];
+
+		e = bi_add(ix);
+		snprintf(id, sizeof(id), "20261201T%06dZ", i);
+		e->backup_id = strdup(id);
+		e->status = strdup(i % 3 == 0 ? "ok" : i % 3 == 1 ? "partial" : "failed");
+		e->started_at = i % 7 ? strdup("2026-12-01T00:00:00.5Z") : NULL;
+		e->system_identifier = strdup("7312345678901234567");
+		e->tables_ok = i;
+		e->tables_failed = 300 - i;
+		e->rows = INT64_MAX - i;
+		e->raw_bytes = (int64_t) i << 40;
+		e->compressed_bytes = i;
+	}
+	json = bi_to_json(ix);
+	ok(json != NULL, "index: to_json");
+	p = json ? bi_parse(json, strlen(json), err, sizeof(err)) : NULL;
+	ok(p != NULL, "index: its JSON parses back");
+	if (p == NULL)
+		printf("# %s\n", err);
+	same = p && p->nentries == 300 && strcmp(p->database, ix->database) == 0 &&
+		strcmp(p->system_identifier, ix->system_identifier) == 0;
+	for (int i = 0; same && i < 300; i++)
+	{
+		BiEntry    *a = &ix->entries[i];
+		BiEntry    *b = &p->entries[i];
+
+		same = strcmp(a->backup_id, b->backup_id) == 0 &&
+			strcmp(a->status, b->status) == 0 &&
+			(a->started_at == NULL ? b->started_at == NULL :
+			 b->started_at && strcmp(a->started_at, b->started_at) == 0) &&
+			b->finished_at == NULL &&
+			a->tables_ok == b->tables_ok && a->tables_failed == b->tables_failed &&
+			a->rows == b->rows && a->raw_bytes == b->raw_bytes &&
+			a->compressed_bytes == b->compressed_bytes;
+	}
+	ok(same, "index: 300 entries identical after the round trip");
+	json2 = p ? bi_to_json(p) : NULL;
+	is_str(json2, json, "index: writing what was read gives the same bytes");
+	free(json2);
+	bi_free(p);
+
+	ok(bi_rejects("", "invalid index"), "index: empty text rejected");
+	ok(bi_rejects("[]", "top level"), "index: an array rejected");
+	ok(bi_rejects("{\"database\": \"d\", \"backups\": []}", "format"),
+	   "index: no format rejected");
+	ok(bi_rejects("{\"format\": 2, \"database\": \"d\", \"backups\": []}", "newer"),
+	   "index: a newer format rejected");
+	ok(bi_rejects("{\"format\": 1, \"backups\": []}", "database"),
+	   "index: no database rejected");
+	ok(bi_rejects("{\"format\": 1, \"database\": \"d\"}", "backups"),
+	   "index: no backups rejected");
+	ok(bi_rejects("{\"format\": 1, \"database\": \"d\", \"backups\": [1]}", "object"),
+	   "index: a backup that is not an object rejected");
+	ok(bi_rejects("{\"format\": 1, \"database\": \"d\", \"backups\": [{\"backup_id\": \"x\"}]}", "status"),
+	   "index: an entry without status rejected");
+	ok(bi_rejects("{\"format\": 1, \"database\": \"d\", \"backups\": [{\"backup_id\": \"x\", \"status\": \"ok\", \"rows\": -1}]}", "rows"),
+	   "index: a negative count rejected");
+	ok(bi_rejects("{\"format\": 1, \"database\": \"d\\u0000x\", \"backups\": []}", "database"),
+	   "index: a NUL in a string rejected");
+	ok(bi_rejects("{\"format\": 1, \"database\": \"d\", \"backups\": []} x", NULL),
+	   "index: trailing garbage rejected");
+	p = bi_parse("{\"format\": 1, \"database\": \"d\", \"future\": {\"a\": [1]}, \"backups\": [{\"backup_id\": \"x\", \"status\": \"ok\", \"new_field\": true}]}",
+				 strlen("{\"format\": 1, \"database\": \"d\", \"future\": {\"a\": [1]}, \"backups\": [{\"backup_id\": \"x\", \"status\": \"ok\", \"new_field\": true}]}"),
+				 err, sizeof(err));
+	ok(p != NULL && p->nentries == 1 && p->system_identifier == NULL,
+	   "index: unknown fields are ignored, the owner may be absent");
+	bi_free(p);
+
+	/* every truncation of a valid index is rejected */
+	{
+		size_t		len = strlen(json);
+		int			accepted = 0;
+
+		for (size_t cut = 0; cut + 1 < len; cut += 7)
+		{
+			p = bi_parse(json, cut, err, sizeof(err));
+			if (p)
+				accepted++;
+			bi_free(p);
+		}
+		ok(accepted == 0, "index: truncations rejected");
+	}
+	free(json);
+	bi_free(ix);
+}
+
 int
 main(void)
 {
@@ -1741,6 +1871,8 @@ main(void)
 	test_manifest_many();
 	test_manifest_reject();
 	test_manifest_fuzz(5000);
+
+	test_backup_index();
 
 	return done_testing();
 }
