@@ -102,6 +102,8 @@ aibackup_presign_url(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("object key must not be empty")));
+	if (!superuser())
+		ab_repo_check_folder_unique();
 
 	/*
 	 * Only a superuser signs any key in the bucket; a role granted this

@@ -89,6 +89,7 @@ aibackup_list_backups(PG_FUNCTION_ARGS)
 	AbBackup	b;
 
 	InitMaterializedSRF(fcinfo, 0);
+	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	w = ab_walk_begin(client, dbname, 0);
 	while (ab_walk_next(w, &b))
@@ -120,6 +121,7 @@ aibackup_list_tables(PG_FUNCTION_ARGS)
 	Manifest   *m = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
+	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	if (!PG_ARGISNULL(0))
 	{

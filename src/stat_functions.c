@@ -156,6 +156,7 @@ aibackup_stat_tables(PG_FUNCTION_ARGS)
 	AbBackup	b;
 
 	InitMaterializedSRF(fcinfo, 0);
+	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	w = ab_walk_begin(client, dbname, AB_WALK_MANIFEST);
 	while (ab_walk_next(w, &b))

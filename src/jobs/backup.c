@@ -134,6 +134,25 @@ mf_name(const char *s)
 	return mf_str(s);
 }
 
+/*
+ * The owner's name for the manifest: a role is cluster-wide, so its name
+ * may have no spelling in this database's encoding.  Then the backup
+ * records no owner (a restore keeps the caller as owner) and goes on.
+ */
+static char *
+mf_owner(const char *s)
+{
+	if (s != NULL && ab_repo_to_utf8(s, GetDatabaseEncoding(), true) == NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("aibackup: the owner of a table is recorded as unknown: the role's name has no UTF-8 spelling in encoding \"%s\"",
+						GetDatabaseEncodingName())));
+		return NULL;
+	}
+	return mf_str(s);
+}
+
 static void
 free_manifest_cb(void *arg)
 {
@@ -368,7 +387,7 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 		(void) ab_repo_to_utf8(t->parent, GetDatabaseEncoding(), false);
 
 	rel = table_open(t->relid, NoLock); /* locked by lock_tables */
-	mt->owner = mf_name(GetUserNameFromId(rel->rd_rel->relowner, true));
+	mt->owner = mf_owner(GetUserNameFromId(rel->rd_rel->relowner, true));
 
 	/*
 	 * The columns as COPY will write them: from the relation as it is now
@@ -605,6 +624,7 @@ backup_run(List *relids, bool scheduled)
 				 errdetail("The backup would include changes of this transaction that are not committed and may be rolled back."),
 				 errhint("Call aibackup_backup_now() in its own transaction, or after COMMIT.")));
 
+	ab_repo_check_folder_unique();
 	lock_database_backup(dbname);
 	/* from here on this backup counts, even if S3 fails before it has an id */
 	ab_state_backup_started(MyDatabaseId, dbname,
@@ -794,6 +814,7 @@ ab_backup_take_over_folder(void)
 	char	   *dbname = get_database_name(MyDatabaseId);
 	S3Client   *client;
 
+	ab_repo_check_folder_unique();
 	lock_database_backup(dbname);
 	client = ab_s3_client();
 	ab_index_update(client, dbname, NULL, NIL);

@@ -860,6 +860,22 @@ open_object(S3Client *client, const Manifest *m, const MfTable *t,
 {
 	bool		found;
 	S3Error		err;
+	char	   *backup_folder = psprintf("%s%s/", ab_repo_db_prefix(m->database),
+										 m->backup_id);
+
+	/*
+	 * Only an object of this backup: a manifest edited to name another
+	 * database's object must not read it for someone allowed only here.
+	 */
+	if (!ab_repo_key_in_database(t->object_key, m->database) ||
+		strncmp(t->object_key, backup_folder, strlen(backup_folder)) != 0 ||
+		strchr(t->object_key + strlen(backup_folder), '/') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup \"%s\" names object \"%s\" for table \"%s.%s\", which is outside the backup's folder",
+						m->backup_id, t->object_key, t->schema, t->name),
+				 errdetail("A backup's objects are under \"%s\".", backup_folder),
+				 errhint("The manifest was edited or moved; restore from another backup.")));
 
 	memset(rs, 0, sizeof(*rs));
 	rs->table = t;
@@ -927,6 +943,7 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	if (target != NULL)
 		(void) parse_table_name("target table", target);	/* bad input first */
 
+	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	t = locate(client, dbname, backup_id, src_names, source, &m);
 

@@ -20,7 +20,13 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
 #include "common/string.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -111,10 +117,7 @@ convert_or_null(const char *s, int from, int to)
 				 errmsg("string of %d bytes is too long for encoding conversion", len)));
 	proc = FindDefaultConversionProc(from, to);
 	if (!OidIsValid(proc))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("default conversion function for encoding \"%s\" to \"%s\" does not exist",
-						pg_encoding_to_char(from), pg_encoding_to_char(to))));
+		return NULL;			/* MULE_INTERNAL has none to UTF-8 */
 	destlen = len * MAX_CONVERSION_GROWTH + 1;
 	dest = palloc(destlen);
 	converted = pg_do_encoding_conversion_buf(proc, from, to,
@@ -171,6 +174,20 @@ ab_repo_to_utf8(const char *s, int encoding, bool noError)
 {
 	char	   *r = convert_or_null(s, encoding, PG_UTF8);
 
+	/*
+	 * A name must come back from UTF-8 as it was: in EUC_JP, for one, NEC
+	 * and IBM variants of a character share one UTF-8 spelling, and two
+	 * tables whose names differ only so would write the same object.
+	 */
+	if (r != NULL && encoding != PG_UTF8 && encoding != PG_SQL_ASCII &&
+		!pg_is_ascii(s))
+	{
+		char	   *back = convert_or_null(r, PG_UTF8, encoding);
+
+		if (back == NULL || strcmp(back, s) != 0)
+			r = NULL;
+	}
+
 	if (r == NULL && !noError)
 	{
 		if (encoding == PG_SQL_ASCII)
@@ -183,7 +200,7 @@ ab_repo_to_utf8(const char *s, int encoding, bool noError)
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("name \"%s\" has no UTF-8 equivalent in encoding \"%s\"",
 						printable(s), pg_encoding_to_char(encoding)),
-				 errdetail("The manifest and the keys in S3 are UTF-8."),
+				 errdetail("The manifest and the keys in S3 are UTF-8, and a name must convert to UTF-8 and back unchanged."),
 				 errhint("Rename it, or leave its table out with aibackup.exclude.")));
 	}
 	return r;
@@ -327,6 +344,42 @@ ab_repo_db_prefix(const char *dbname)
 	append_encoded(&db, ab_repo_to_utf8(dbname, GetDatabaseEncoding(), false));
 	return psprintf("%s/", ab_s3_key(ab_s3_prefix ? ab_s3_prefix : "", db.data,
 									 NULL));
+}
+
+void
+ab_repo_check_folder_unique(void)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	char	   *ours = ab_repo_to_utf8(get_database_name(MyDatabaseId),
+									   GetDatabaseEncoding(), false);
+	char	   *other = NULL;
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (other == NULL &&
+		   (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		char	   *spelled;
+
+		if (db->oid == MyDatabaseId)
+			continue;
+		spelled = ab_repo_to_utf8(NameStr(db->datname), db->encoding, true);
+		if (spelled != NULL && strcmp(spelled, ours) == 0)
+			other = pstrdup(printable(NameStr(db->datname)));
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (other != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("database \"%s\" and database \"%s\" would share one backup folder",
+						printable(get_database_name(MyDatabaseId)), other),
+				 errdetail("Their names, in their own encodings, are both \"%s\" in UTF-8, which is how folders in S3 are named.",
+						   ours),
+				 errhint("Rename one of them.")));
 }
 
 bool

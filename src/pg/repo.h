@@ -34,6 +34,14 @@ extern char *ab_repo_from_utf8(const char *s, bool noError);
 extern char *ab_repo_db_prefix(const char *dbname);
 
 /*
+ * ERROR when another database's name has the same UTF-8 spelling as the
+ * current one's ("café" in a UTF8 and in a LATIN1 database): they would
+ * share one folder, each listing, restoring and pruning the other's
+ * backups.  Every entry point that touches the folder calls it first.
+ */
+extern void ab_repo_check_folder_unique(void);
+
+/*
  * Is key an object inside dbname's folder (prefix/<database>/...), with no
  * empty, "." or ".." segment that a client could normalize into another
  * folder?

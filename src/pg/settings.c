@@ -134,6 +134,17 @@ check_prefix(char **newval, void **extra, GucSource source)
 			GUC_check_errdetail("The prefix must not contain control characters or backslashes.");
 			return false;
 		}
+
+		/*
+		 * Its bytes go into keys as they are, while names are converted to
+		 * UTF-8: a non-ASCII prefix would mean different things to
+		 * databases of different encodings.
+		 */
+		if ((unsigned char) *s >= 0x80)
+		{
+			GUC_check_errdetail("The prefix must be ASCII.");
+			return false;
+		}
 	}
 	if (strstr(*newval, "//") != NULL)
 	{
