@@ -5,9 +5,9 @@
  *		and aibackup_stat_reset().
  *
  * The first two read shared memory (pg/state.c) and return nothing when the
- * library is not preloaded.  The tables view reads the newest manifests in
- * S3, since per-table history (consecutive failures) must survive crashes
- * and be the same from any cluster pointed at the bucket.
+ * library is not preloaded.  The tables view reads the history the backups
+ * of this database keep on disk (pg/table_stats.c).  None of them makes an
+ * S3 request: scraping them is free.
  */
 #include "postgres.h"
 
@@ -19,13 +19,9 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "core/manifest.h"
-#include "pg/repo.h"
-#include "pg/repo_index.h"
-#include "pg/s3_session.h"
 #include "pg/state.h"
+#include "pg/table_stats.h"
 
-#define AB_TABLE_HISTORY	20	/* manifests read for pg_stat_aibackup_tables */
 
 PG_FUNCTION_INFO_V1(aibackup_stat_databases);
 PG_FUNCTION_INFO_V1(aibackup_stat_progress);
@@ -127,88 +123,19 @@ aibackup_stat_progress(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* one table's history across the newest manifests */
-typedef struct TableHist
-{
-	char	   *schema;
-	char	   *name;
-	char	   *last_id;		/* newest backup that mentions it */
-	char	   *last_status;
-	char	   *last_error;
-	char	   *ok_id;			/* newest backup where it is ok */
-	int64		rows;
-	int64		raw;
-	int64		compressed;
-	int			failures;		/* consecutive, newest first */
-	bool		streak_over;
-} TableHist;
-
+/* from the history the backups keep (table_stats.c): no S3 request */
 Datum
 aibackup_stat_tables(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *dbname = get_database_name(MyDatabaseId);
-	S3Client   *client;
-	List	   *hist = NIL;
-	ListCell   *lc;
-	int			read = 0;
-	AbBackupWalk *w;
-	AbBackup	b;
+	AbTableStat *stats;
+	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
-	ab_repo_check_folder_unique();
-	client = ab_s3_client();
-	w = ab_walk_begin(client, dbname, AB_WALK_MANIFEST);
-	while (ab_walk_next(w, &b))
+	stats = ab_table_stats_read(&n);
+	for (int i = 0; i < n; i++)
 	{
-		Manifest   *m = b.manifest;
-
-		for (int i = 0; i < m->ntables; i++)
-		{
-			MfTable    *t = &m->tables[i];
-			TableHist  *h = NULL;
-			ListCell   *lc2;
-			bool		ok = strcmp(t->status, "ok") == 0;
-
-			foreach(lc2, hist)
-			{
-				TableHist  *x = lfirst(lc2);
-
-				if (strcmp(x->schema, t->schema) == 0 && strcmp(x->name, t->name) == 0)
-					h = x;
-			}
-			if (h == NULL)
-			{
-				h = palloc0(sizeof(TableHist));
-				h->schema = pstrdup(t->schema);
-				h->name = pstrdup(t->name);
-				h->last_id = pstrdup(m->backup_id);
-				h->last_status = pstrdup(t->status);
-				h->last_error = t->error ? pstrdup(t->error) : NULL;
-				hist = lappend(hist, h);
-			}
-			if (ok && h->ok_id == NULL)
-			{
-				h->ok_id = pstrdup(m->backup_id);
-				h->rows = t->rows;
-				h->raw = t->raw_bytes;
-				h->compressed = t->compressed_bytes;
-			}
-			if (!h->streak_over)
-			{
-				if (ok)
-					h->streak_over = true;
-				else
-					h->failures++;
-			}
-		}
-		if (++read >= AB_TABLE_HISTORY)
-			break;
-	}
-	ab_walk_end(w);
-	foreach(lc, hist)
-	{
-		TableHist  *h = lfirst(lc);
+		AbTableStat *h = &stats[i];
 		Datum		v[10];
 		bool		nulls[10] = {0};
 
@@ -216,13 +143,13 @@ aibackup_stat_tables(PG_FUNCTION_ARGS)
 		v[1] = CStringGetTextDatum(h->name);
 		v[2] = CStringGetTextDatum(h->last_id);
 		v[3] = CStringGetTextDatum(h->last_status);
-		v[4] = text_or_null(h->last_error, &nulls[4]);
-		v[5] = text_or_null(h->ok_id, &nulls[5]);
+		v[4] = text_or_null(h->last_error[0] ? h->last_error : NULL, &nulls[4]);
+		v[5] = text_or_null(h->ok_id[0] ? h->ok_id : NULL, &nulls[5]);
 		v[6] = Int64GetDatum(h->rows);
-		v[7] = Int64GetDatum(h->raw);
-		v[8] = Int64GetDatum(h->compressed);
+		v[7] = Int64GetDatum(h->raw_bytes);
+		v[8] = Int64GetDatum(h->compressed_bytes);
 		v[9] = Int32GetDatum(h->failures);
-		nulls[6] = nulls[7] = nulls[8] = (h->ok_id == NULL);
+		nulls[6] = nulls[7] = nulls[8] = (h->ok_id[0] == '\0');
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;

@@ -62,6 +62,7 @@
 #include "pg/copy.h"
 #include "pg/repo.h"
 #include "pg/repo_index.h"
+#include "pg/table_stats.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
@@ -758,6 +759,7 @@ backup_run(List *relids, bool scheduled)
 	ab_repo_check_backup_objects(client, m);
 	ab_repo_write_manifest(client, m);
 	UnregisterSnapshot(snap);
+	ab_table_stats_record(m);
 	update_index(client, dbname, m);
 
 	res->backup_id = backup_id;
