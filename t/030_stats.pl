@@ -528,5 +528,27 @@ my $sx = stat_db('x');
 is($node->safe_psql('x', 'SELECT backup_id FROM aibackup_list_backups() LIMIT 1'), $sx->{last_backup_id},
 	'with its backup id');
 
+# ------------------------------------------------------------------ dropped databases go
+# the launcher frees the row (and the table history) of a database dropped
+# since: aibackup.max_databases counts live databases only
+$node->safe_psql('postgres', 'CREATE DATABASE gone');
+$node->safe_psql('gone', 'CREATE EXTENSION aibackup; CREATE TABLE t (id int)');
+($ret, $out, $err) = backup_now($node, 'gone');
+is($ret, 0, 'a backup of database gone') or diag($err);
+my $gone_oid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'gone'");
+my $gone_file = $node->data_dir . "/pg_stat/aibackup_tables.$gone_oid";
+ok(-f $gone_file, 'its table history is kept on disk');
+is($node->safe_psql('gone', 'SELECT count(*) FROM pg_stat_aibackup_tables'), '1',
+	'pg_stat_aibackup_tables shows its one table');
+$node->safe_psql('postgres', 'DROP DATABASE gone');
+# a change of aibackup.databases makes the launcher read pg_database again
+set_conf($node, 'aibackup.databases' => 'x, postgres');
+ok(wait_until($node, $db,
+	"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_aibackup WHERE datname = 'gone')", 60),
+	'after DROP DATABASE the launcher frees its row in pg_stat_aibackup');
+ok(!-e $gone_file, 'and removes its table history');
+is($node->safe_psql($db, "SELECT count(*) FROM pg_stat_aibackup WHERE datname = 'x'"), '1',
+	'the row of a live database stays');
+
 $node->stop;
 done_testing();

@@ -260,6 +260,28 @@ lock_tables(List *tables)
 	return locked;
 }
 
+/* is oid in l, sorted by list_oid_cmp? */
+static bool
+sorted_member_oid(List *l, Oid oid)
+{
+	int			lo = 0;
+	int			hi = list_length(l) - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		Oid			x = list_nth_oid(l, mid);
+
+		if (x == oid)
+			return true;
+		if (x < oid)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
 /*
  * Lock every table to back up, then take the backup's snapshot and read the
  * catalog again under it: a table created, or renamed, while we waited for
@@ -291,8 +313,9 @@ lock_catalog_tables(List *relids, Snapshot *snapp)
 		tables = ab_catalog_tables(relids, true);
 		PopActiveSnapshot();
 
+		list_sort(locked, list_oid_cmp);	/* thousands of tables: no n^2 */
 		foreach(lc, tables)
-			if (!list_member_oid(locked, ((AbTable *) lfirst(lc))->relid))
+			if (!sorted_member_oid(locked, ((AbTable *) lfirst(lc))->relid))
 				fresh = lappend(fresh, lfirst(lc));
 		if (fresh == NIL)
 			return tables;

@@ -56,6 +56,7 @@
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
+#include "pg/table_stats.h"
 
 PGDLLEXPORT void aibackup_launcher_main(Datum main_arg);
 
@@ -126,11 +127,35 @@ repo_name_of(Form_pg_database db)
 }
 
 /* the databases aibackup.databases names, that exist and allow connections */
+/*
+ * Rows of pg_stat_aibackup and table histories of databases that were
+ * dropped: gone, so that aibackup.max_databases counts live databases.
+ */
+static void
+forget_dropped(List *existing, TimestampTz seen_at)
+{
+	int			n = list_length(existing);
+	Oid		   *oids = palloc(sizeof(Oid) * Max(n, 1));
+	Oid		   *gone = palloc(sizeof(Oid) * Max(ab_state_capacity(), 1));
+	int			ngone;
+
+	for (int i = 0; i < n; i++)
+		oids[i] = list_nth_oid(existing, i);
+	ngone = ab_state_forget_missing(oids, n, seen_at, gone,
+									Max(ab_state_capacity(), 1));
+	for (int i = 0; i < ngone; i++)
+		ab_table_stats_forget(gone[i]);
+	pfree(oids);
+	pfree(gone);
+}
+
 static List *
 target_databases(void)
 {
 	List	   *result = NIL;
 	List	   *wanted = NIL;
+	List	   *existing = NIL;
+	TimestampTz seen_at;
 	bool		all = (ab_databases == NULL || strcmp(ab_databases, "*") == 0);
 	Relation	rel;
 	TableScanDesc scan;
@@ -147,6 +172,7 @@ target_databases(void)
 	}
 
 	SetCurrentStatementStartTimestamp();
+	seen_at = GetCurrentTimestamp();
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
@@ -155,6 +181,14 @@ target_databases(void)
 	{
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 		bool		take;
+
+		{
+			/* the transaction's memory goes at commit */
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			existing = lappend_oid(existing, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 
 		if (all)
 			take = db->datallowconn && !db->datistemplate;
@@ -181,6 +215,7 @@ target_databases(void)
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(outer);
+	forget_dropped(existing, seen_at);
 
 	/* a listed database that is missing is said, not silently dropped */
 	foreach(lc, wanted)

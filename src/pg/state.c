@@ -569,3 +569,30 @@ ab_progress_snapshot(AbProgress *out, int max)
 	LWLockRelease(ab_shared->lock);
 	return n;
 }
+
+int
+ab_state_forget_missing(const Oid *existing, int nexisting, TimestampTz seen_at,
+						Oid *forgotten, int max)
+{
+	int			n = 0;
+
+	if (!ab_shared)
+		return 0;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ab_shared->ndb && n < max; i++)
+	{
+		AbDbState  *s = &ab_shared->db[i];
+		bool		exists = false;
+
+		if (!s->in_use || s->running_pid != 0 || s->last_started_at >= seen_at)
+			continue;
+		for (int j = 0; j < nexisting && !exists; j++)
+			exists = (existing[j] == s->dboid);
+		if (exists)
+			continue;
+		forgotten[n++] = s->dboid;
+		memset(s, 0, sizeof(*s));
+	}
+	LWLockRelease(ab_shared->lock);
+	return n;
+}

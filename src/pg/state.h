@@ -97,6 +97,16 @@ extern void ab_state_seed(Oid dboid, const char *datname, const char *backup_id,
 extern void ab_state_note_error(Oid dboid, const char *datname,
 								const char *error);
 
+/*
+ * Free the rows of databases that no longer exist: every row whose database
+ * is not among existing[] (all of pg_database, read at seen_at), unless a
+ * backup of it runs or started since.  Their OIDs go to forgotten[] (at
+ * most max); returns how many.
+ */
+extern int	ab_state_forget_missing(const Oid *existing, int nexisting,
+									TimestampTz seen_at, Oid *forgotten,
+									int max);
+
 /* how many databases the state keeps (aibackup.max_databases at start) */
 extern int	ab_state_capacity(void);
 

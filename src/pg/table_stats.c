@@ -34,9 +34,26 @@ typedef struct AbTStatHeader
 } AbTStatHeader;
 
 static char *
+stats_path_of(Oid dboid)
+{
+	return psprintf("pg_stat/aibackup_tables.%u", dboid);
+}
+
+static char *
 stats_path(void)
 {
-	return psprintf("pg_stat/aibackup_tables.%u", MyDatabaseId);
+	return stats_path_of(MyDatabaseId);
+}
+
+void
+ab_table_stats_forget(Oid dboid)
+{
+	char	   *path = stats_path_of(dboid);
+
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", path)));
 }
 
 AbTableStat *

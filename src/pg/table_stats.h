@@ -38,4 +38,7 @@ extern void ab_table_stats_record(const Manifest *m);
 /* the current database's history (palloc'd array); *n entries */
 extern AbTableStat *ab_table_stats_read(int *n);
 
+/* remove the history of a database that was dropped */
+extern void ab_table_stats_forget(Oid dboid);
+
 #endif							/* AIBACKUP_TABLE_STATS_H */
