@@ -10,6 +10,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(sleep);
 use AibackupTest;
+use AibackupData qw(bg_start bg_finish);
 
 my $prefix = "t014-$$";
 
@@ -138,6 +139,23 @@ ok(!exists $listed{'public.waits'} && ($listed{'public.waited'} // '') eq '2',
 is($listed{'public.born_meanwhile'} // 'missing', '3',
 	'a table created while the backup waited is in it, with its rows');
 $node->safe_psql($db, 'DROP TABLE waited, born_meanwhile');
+
+# --- a table named explicitly, dropped while the backup waits for its lock ---
+$node->safe_psql($db, 'CREATE TABLE keep_me (id int); CREATE TABLE drop_me (id int)');
+my $before_drop = $node->safe_psql($db, 'SELECT count(*) FROM aibackup_list_backups()');
+$ddl = $node->background_psql($db);
+$ddl->query_safe('BEGIN; LOCK TABLE drop_me IN ACCESS EXCLUSIVE MODE; DROP TABLE drop_me;');
+my $named = bg_start($node, $db,
+	"SELECT aibackup_backup_now(ARRAY['keep_me', 'drop_me']::regclass[]);");
+ok(wait_for_lock_wait($node, $db), 'the backup of two named tables waits for the one being dropped');
+$ddl->query_safe('COMMIT');
+$ddl->quit;
+my ($nret, $nout, $nerr) = bg_finish($named);
+isnt($nret, 0, 'a named table dropped before the backup could lock it fails the backup');
+like($nerr, qr/table with OID \d+ does not exist/, 'naming what is gone') or diag($nerr);
+is($node->safe_psql($db, 'SELECT count(*) FROM aibackup_list_backups()'), $before_drop,
+	'and no backup that silently lacks it is written');
+$node->safe_psql($db, 'DROP TABLE keep_me');
 
 # --- a temporary target, named with the pg_temp alias ---
 is($node->safe_psql($db, qq{

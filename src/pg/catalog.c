@@ -146,6 +146,27 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 		MemoryContextSwitchTo(old);
 	}
 	ab_query_end(&q);
+
+	/* a table named explicitly and dropped since is said, not left out */
+	if (relids != NIL && list_length(tables) < list_length(relids))
+	{
+		ListCell   *lc;
+
+		foreach(lc, relids)
+		{
+			Oid			relid = lfirst_oid(lc);
+			bool		found = false;
+			ListCell   *lc2;
+
+			foreach(lc2, tables)
+				found = found || ((AbTable *) lfirst(lc2))->relid == relid;
+			if (!found)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_TABLE),
+						 errmsg("table with OID %u does not exist", relid),
+						 errdetail("It was dropped after the backup was asked for.")));
+		}
+	}
 	return tables;
 }
 
