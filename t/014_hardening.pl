@@ -84,8 +84,15 @@ open $fh, '>', $mfile or die;
 print $fh $broken;
 close $fh;
 aws_cli('s3', 'cp', '--quiet', $mfile, $mkey);
+# the listing comes from index.json, which summarized the manifest when it
+# was sound; reading the manifest itself says what is wrong
+($ret, $out, $err) = $node->psql($db, "SELECT count(*) FROM aibackup_list_tables('$id')");
+isnt($ret, 0, 'listing the tables of a backup with a broken manifest fails');
+like($err, qr/WARNING:  ignoring manifest .* not valid/, 'it warns about the broken manifest');
+like($err, qr/cannot be read/, 'and says the backup cannot be read');
+aws_cli('s3', 'rm', '--quiet', "s3://$ENV{S3_BUCKET}/$prefix/$db/index.json");
 ($ret, $out, $err) = $node->psql($db, 'SELECT count(*) FROM aibackup_list_backups()');
-is($ret, 0, 'listing backups with a broken manifest does not fail');
+is($ret, 0, 'listing backups from their manifests (no index) with a broken one does not fail');
 like($err, qr/WARNING:  ignoring manifest .* not valid/, 'it warns about the broken manifest');
 is($out, '0', 'and does not list that backup');
 is($node->safe_psql($db, 'SELECT 1'), '1', 'the server is still up');
