@@ -104,6 +104,19 @@ mf_add_column(MfTable *t)
 	return c;
 }
 
+MfDdl *
+mf_add_ddl(MfTable *t)
+{
+	MfDdl	   *d;
+
+	if (t == NULL)
+		return NULL;
+	d = mf_grow((void **) &t->ddls, t->nddl, sizeof(MfDdl));
+	if (d != NULL)
+		t->nddl++;
+	return d;
+}
+
 MfSequence *
 mf_add_sequence(Manifest *m)
 {
@@ -139,6 +152,14 @@ mf_free_table(MfTable *t)
 		free(t->columns[i].type);
 	}
 	free(t->columns);
+	for (i = 0; i < t->nddl; i++)
+	{
+		free(t->ddls[i].kind);
+		free(t->ddls[i].name);
+		free(t->ddls[i].target);
+		free(t->ddls[i].sql);
+	}
+	free(t->ddls);
 }
 
 void
@@ -235,6 +256,23 @@ write_table(JsonOut *arr, const MfTable *t)
 	json_out_close(&cols, ']');
 
 	json_out_str(&o, "ddl", t->ddl);
+
+	json_out_key(&o, "definition");
+	json_out_open(&cols, o.b, o.indent, '[');
+	for (i = 0; i < t->nddl; i++)
+	{
+		const MfDdl *d = &t->ddls[i];
+		JsonOut		item;
+
+		json_out_elem(&cols);
+		json_out_open(&item, cols.b, cols.indent, '{');
+		json_out_str(&item, "kind", d->kind);
+		json_out_str(&item, "name", d->name);
+		json_out_str(&item, "target", d->target);
+		json_out_str(&item, "sql", d->sql);
+		json_out_close(&item, '}');
+	}
+	json_out_close(&cols, ']');
 	json_out_close(&o, '}');
 }
 
@@ -507,6 +545,7 @@ static bool
 read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
 {
 	const JsonValue *cols;
+	const JsonValue *defs;
 	int64_t		relid;
 	size_t		i;
 
@@ -529,9 +568,29 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
 		!get_int(r, jt, where, "compressed_bytes", INT64_MIN, INT64_MAX,
 				 &t->compressed_bytes) ||
 		!get_int(r, jt, where, "relid", 0, UINT32_MAX, &relid) ||
-		!get_array(r, jt, where, "columns", false, &cols))
+		!get_array(r, jt, where, "columns", false, &cols) ||
+		!get_array(r, jt, where, "definition", false, &defs))
 		return false;
 	t->relid = (uint32_t) relid;
+
+	for (i = 0; defs != NULL && i < defs->count; i++)
+	{
+		char		dwhere[128];
+		MfDdl	   *d = mf_add_ddl(t);
+
+		if (d == NULL)
+		{
+			mf_error(r, "out of memory");
+			return false;
+		}
+		snprintf(dwhere, sizeof(dwhere), "%s.definition[%zu]", where, i);
+		if (!check_object(r, defs->items[i], dwhere) ||
+			!get_str(r, defs->items[i], dwhere, "kind", true, &d->kind) ||
+			!get_str(r, defs->items[i], dwhere, "name", false, &d->name) ||
+			!get_str(r, defs->items[i], dwhere, "target", false, &d->target) ||
+			!get_str(r, defs->items[i], dwhere, "sql", true, &d->sql))
+			return false;
+	}
 
 	for (i = 0; cols != NULL && i < cols->count; i++)
 	{

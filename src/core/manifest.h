@@ -26,6 +26,34 @@ typedef struct MfColumn
 	bool		not_null;
 } MfColumn;
 
+/*
+ * One piece of a table's definition, as PostgreSQL's deparsers write it
+ * (pg_get_constraintdef, pg_get_indexdef, pg_get_expr, format_type), so a
+ * restore can recreate the table piece by piece, under another name if
+ * need be.  kind says what sql is:
+ *	column		name: the column; sql: its type and options as in CREATE
+ *				TABLE ("integer DEFAULT 0 NOT NULL")
+ *	sequence	name: a sequence the table owns; target: its column; sql:
+ *				its options ("AS integer START WITH 1 ...")
+ *	constraint	name; sql: pg_get_constraintdef (CHECK, PRIMARY KEY, UNIQUE,
+ *				EXCLUDE)
+ *	foreign_key name; sql: pg_get_constraintdef
+ *	index		name; sql: pg_get_indexdef (an index no constraint owns)
+ *	comment		target: "" for the table, else a column; sql: the text
+ *	policy		name; sql: what follows "CREATE POLICY name ON table"
+ *	row_security sql: "enable" or "force"
+ *	partition_of name: the parent, qualified; sql: its bound
+ *	acl			sql: the table's aclitem[] as text
+ * Readers skip kinds they do not know.
+ */
+typedef struct MfDdl
+{
+	char	   *kind;
+	char	   *name;
+	char	   *target;
+	char	   *sql;
+} MfDdl;
+
 typedef struct MfTable
 {
 	char	   *schema;
@@ -48,6 +76,9 @@ typedef struct MfTable
 	int64_t		compressed_bytes;
 	int			ncolumns;
 	MfColumn   *columns;
+	int			nddl;			/* the definition, in pieces; 0 in
+								 * manifests before 0.3 */
+	MfDdl	   *ddls;
 } MfTable;
 
 typedef struct MfSequence
@@ -88,6 +119,7 @@ extern Manifest *mf_new(void);
 /* append a zeroed table / sequence and return it (NULL on OOM) */
 extern MfTable *mf_add_table(Manifest *m);
 extern MfColumn *mf_add_column(MfTable *t);
+extern MfDdl *mf_add_ddl(MfTable *t);
 extern MfSequence *mf_add_sequence(Manifest *m);
 extern void mf_free(Manifest *m);
 

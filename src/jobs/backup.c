@@ -61,6 +61,7 @@
 #include "pg/compat.h"
 #include "pg/copy.h"
 #include "pg/repo.h"
+#include "pg/ddl.h"
 #include "pg/repo_index.h"
 #include "pg/table_stats.h"
 #include "pg/s3_session.h"
@@ -514,6 +515,29 @@ typedef struct TableCall
 	Snapshot	snap;
 } TableCall;
 
+/*
+ * The table's definition, into the manifest and beside its data as
+ * <schema>.<table>.sql, readable without aibackup.  The script is in the
+ * database's encoding, as the data is, and says so to psql.
+ */
+static void
+backup_definition(TableJob *j, AbTable *t, MfTable *mt)
+{
+	size_t		n = strlen(mt->object_key);
+	char	   *key;
+	S3Error		err;
+
+	ab_ddl_capture(t->relid, t->schema, t->name, mt->owner, mt);
+	Assert(n > 7 && strcmp(mt->object_key + n - 7, ".csv.gz") == 0);
+	key = psprintf("%.*s.sql", (int) (n - 7), mt->object_key);
+	if (!s3_put_object(j->client, key, mt->ddl, strlen(mt->ddl),
+					   "application/sql", &err))
+	{
+		j->s3_failed = true;
+		ab_s3_report(&err);
+	}
+}
+
 static void
 backup_table_call(void *arg)
 {
@@ -521,6 +545,7 @@ backup_table_call(void *arg)
 
 	PushActiveSnapshot(call->snap);
 	backup_table(call->job, call->table, call->backup_id, call->mt);
+	backup_definition(call->job, call->table, call->mt);
 	PopActiveSnapshot();
 }
 

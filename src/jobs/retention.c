@@ -178,7 +178,11 @@ retention_run(const char *dbname)
 		if (m != NULL && holds_last_good_copy(m, live, covered))
 			keep = true;
 		if (!keep)
-			doomed = lappend(doomed, MemoryContextStrdup(outer, b.backup_id));
+		{
+			/* the list outlives the item's context */
+			MemoryContextSwitchTo(outer);
+			doomed = lappend(doomed, pstrdup(b.backup_id));
+		}
 	}
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(itemcxt);

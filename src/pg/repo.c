@@ -296,7 +296,7 @@ manifest_convert(const Manifest *m, MfConv *cv)
 		CONV(format, strict);
 		CONV(compression, strict);
 		CONV(sha256, strict);
-		CONV(ddl, strict);
+		CONV(ddl, false);
 		CONV(owner, strict);
 #undef CONV
 		rt->columns = palloc0(sizeof(MfColumn) * Max(t->ncolumns, 1));
@@ -307,6 +307,20 @@ manifest_convert(const Manifest *m, MfConv *cv)
 										   "column name");
 			rt->columns[j].type = conv_str(cv, t->columns[j].type, strict,
 										   "column type");
+		}
+
+		/*
+		 * The definition is text for people and for a best-effort
+		 * recreation: a character with no equivalent becomes '?' rather
+		 * than make the backup, or its data, unusable.
+		 */
+		rt->ddls = palloc0(sizeof(MfDdl) * Max(t->nddl, 1));
+		for (int j = 0; j < t->nddl; j++)
+		{
+			rt->ddls[j].kind = conv_str(cv, t->ddls[j].kind, false, "definition kind");
+			rt->ddls[j].name = conv_str(cv, t->ddls[j].name, false, "definition name");
+			rt->ddls[j].target = conv_str(cv, t->ddls[j].target, false, "definition target");
+			rt->ddls[j].sql = conv_str(cv, t->ddls[j].sql, false, "definition");
 		}
 	}
 	r->nsequences = m->nsequences;

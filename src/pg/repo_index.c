@@ -340,15 +340,15 @@ ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
 	ix->updated_at = mf_strdup(ab_repo_iso_utc(GetCurrentTimestamp()));
 
 	w = ab_walk_begin(c, dbname, 0);
-	while (ab_walk_next(w, &b))
+	if (added != NULL)
 	{
-		if (id_in(removed, b.backup_id))
-			continue;
-		if (added != NULL && strcmp(added->backup_id, b.backup_id) == 0)
-			add_entry(ix, ab_backup_summary(added));
-		else
-			add_entry(ix, b.summary);
+		/* known already: no need to read it back */
+		w->indexed = lappend(w->indexed, ab_backup_summary(added));
+		list_sort(w->indexed, cmp_summary_desc);
 	}
+	while (ab_walk_next(w, &b))
+		if (!id_in(removed, b.backup_id))
+			add_entry(ix, b.summary);
 	ab_walk_end(w);
 
 	json = bi_to_json(ix);
