@@ -772,7 +772,19 @@ ab_repo_check_backup_objects(S3Client *c, const Manifest *m)
 		const MfTable *pp = &probe;
 		const MfTable **hit;
 
-		probe.object_key = list_nth(all, i);
+		const char *key = list_nth(all, i);
+		size_t		n = strlen(key);
+
+		/* a table's definition, <schema>.<table>.sql, goes with its data */
+		if (n > 4 && strcmp(key + n - 4, ".sql") == 0)
+		{
+			probe.object_key = psprintf("%.*s.csv.gz", (int) (n - 4), key);
+			hit = bsearch(&pp, sorted, nok, sizeof(MfTable *), cmp_table_key);
+			if (hit == NULL)
+				bad = key;
+			continue;
+		}
+		probe.object_key = (char *) key;
 		hit = bsearch(&pp, sorted, nok, sizeof(MfTable *), cmp_table_key);
 		if (hit == NULL)
 			bad = probe.object_key; /* not one of ours */

@@ -90,7 +90,8 @@ extern void ab_repo_write_manifest(S3Client *c, const Manifest *m);
 /*
  * Before m (server encoding) is written: ERROR unless its folder holds
  * exactly the objects of m's tables with status ok, at the sizes m says (a
- * table that failed may have left its object).  Catches another writer
+ * table that failed may have left its object), and their definitions
+ * (<schema>.<table>.sql).  Catches another writer
  * that picked the same backup id.
  */
 extern void ab_repo_check_backup_objects(S3Client *c, const Manifest *m);
