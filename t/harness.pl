@@ -18,6 +18,7 @@ my @tests = (
 	[ "$work/bin/test_s3_rules.san", 'unit under ASan+UBSan: retry rules, presign' ],
 	[ "$work/scripts/fuzz.sh",       'fuzz: manifest, json, xml readers (libFuzzer)' ],
 	[ "$work/bin/test_s3_client",  's3 client against Swift' ],
+	[ "$work/bin/test_s3_limits",  's3 limits against Swift: key length, parts, per-object errors' ],
 	map { [ $_, $_ ] } sort glob("$work/t/[0-9]*.pl"),
 );
 # The TAP suites again against the assert-enabled server (scripts/assert-pg.sh,
