@@ -70,7 +70,7 @@ WORK=$(mktemp -d /tmp/aibackup-test.XXXXXX)
 cp -a scripts t "$WORK"/
 mkdir -p "$WORK/bin"
 cp test/unit/test_core test/unit/test_streams test/unit/test_s3_rules \
-	test/s3/test_s3_client test/unit/test_core.san test/unit/test_streams.san \
+	test/s3/test_s3_client test/s3/test_s3_limits test/unit/test_core.san test/unit/test_streams.san \
 	test/unit/test_s3_rules.san test/fuzz/fuzz_manifest test/fuzz/fuzz_json \
 	test/fuzz/fuzz_xml "$WORK/bin/"
 mkdir -p "$WORK/fuzz"

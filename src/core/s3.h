@@ -16,6 +16,10 @@
  *
  * Keys are full object keys (prefix included), unencoded.  Error messages
  * never contain a secret, a signature or a session token.
+ *
+ * Limits: a key has at most S3_MAX_KEY_LEN bytes as stored (UTF-8, before
+ * the URL's percent-encoding); a longer one fails with S3ERR_LIMIT before
+ * any request.  An upload has at most S3_MAX_PARTS parts.
  */
 #ifndef AIBACKUP_S3_H
 #define AIBACKUP_S3_H
@@ -24,6 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+/* longest object key S3 accepts, in bytes of its UTF-8 spelling */
+#define S3_MAX_KEY_LEN		1024
 
 /* how a failed call failed */
 typedef enum S3ErrorKind
@@ -38,7 +45,10 @@ typedef enum S3ErrorKind
 	S3ERR_PROTOCOL,				/* unparsable or unexpected answer */
 	S3ERR_INTERRUPTED,			/* the abort callback asked to stop */
 	S3ERR_CALLBACK,				/* a caller's data callback failed */
-	S3ERR_OOM
+	S3ERR_OOM,
+	S3ERR_LIMIT					/* the object breaks one of S3's limits (key
+								 * length, part count): refused before
+								 * sending */
 } S3ErrorKind;
 
 typedef struct S3Error
@@ -92,6 +102,17 @@ extern void s3_error_format(const S3Error *err, char *buf, size_t len);
  */
 extern bool s3_is_retryable(int curl_code, long http_status,
 							const char *s3_code);
+
+/*
+ * Whether a failure belongs to the one object the call was about and will
+ * recur for it on every try, while other objects are unaffected (a key too
+ * long, too many parts, a part S3 refused): a caller writing many objects
+ * gives up on this one and goes on.  Every other failure (S3 unreachable or
+ * failing after retries, credentials, signature, clock, bucket,
+ * permissions, a cancel, out of memory, an answer that makes no sense) is
+ * not the object's: it would fail the next object too.
+ */
+extern bool s3_error_is_per_object(const S3Error *err);
 
 /* Check an endpoint setting; false with a message when unusable. */
 extern bool s3_endpoint_valid(const char *endpoint, char *msg, size_t len);
@@ -205,14 +226,30 @@ extern bool s3_abort_upload_id(S3Client *c, const char *key,
 /* --- streaming upload: one PUT if it fits in one part, else multipart --- */
 
 #define S3_MIN_PART_SIZE	(5 * 1024 * 1024)
-#define S3_MAX_PARTS		10000
 
-/* Part size for an object of about est_bytes: >= min_part, <= 10000 parts. */
+/*
+ * Parts per multipart upload.  Only a test binary compiles the core with a
+ * smaller value (test/s3/test_s3_limits.c, so that the limit can be reached
+ * with megabytes); the extension never defines it.
+ */
+#ifndef S3_MAX_PARTS
+#define S3_MAX_PARTS		10000
+#endif
+
+/*
+ * Part size for an object of about est_bytes: >= min_part, whole MiB, and
+ * room for twice est_bytes in S3_MAX_PARTS parts (up to 5 GiB parts).
+ */
 extern size_t s3_choose_part_size(int64_t est_bytes, size_t min_part);
 
 typedef struct S3Upload S3Upload;
 
-/* memory held: one part buffer of part_size bytes */
+/*
+ * Memory held: one part buffer of part_size bytes.  Every part but the last
+ * has part_size bytes (R2 refuses anything else), so an upload holds at
+ * most S3_MAX_PARTS * part_size bytes: a write beyond that fails with
+ * S3ERR_LIMIT at once and aborts the upload.
+ */
 extern S3Upload *s3_upload_begin(S3Client *c, const char *key,
 								 const char *content_type, size_t part_size,
 								 S3Error *err);

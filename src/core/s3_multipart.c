@@ -7,7 +7,12 @@
  * single PutObject when the whole object fits in one part and switches to
  * multipart only once a second part is needed, so small tables cost one
  * request.  Every part but the last has the same size (R2 demands it), at
- * most S3_MAX_PARTS parts, never zero parts.  Any failure, and freeing an
+ * most S3_MAX_PARTS parts, never zero parts: an object that outgrows
+ * S3_MAX_PARTS * part_size fails (S3ERR_LIMIT) as soon as the first byte
+ * beyond arrives.  The part size is not grown mid-upload, which AWS S3,
+ * MinIO and Swift would accept, because R2 would refuse the whole upload
+ * only at CompleteMultipartUpload; the caller sizes parts generously
+ * instead (s3_choose_part_size).  Any failure, and freeing an
  * unfinished upload, aborts the multipart upload so no invisible, billed
  * parts are left behind.  Memory: part_size bytes, whatever the object's
  * size.
@@ -129,7 +134,7 @@ s3_multipart_upload_part(S3Client *c, S3Multipart *mp, const void *data,
 
 	if (mp->nparts >= S3_MAX_PARTS)
 	{
-		s3_set_error(err, S3ERR_CONFIG, "UploadPart", mp->key,
+		s3_set_error(err, S3ERR_LIMIT, "UploadPart", mp->key,
 					 "the object needs more than %d parts", S3_MAX_PARTS);
 		return false;
 	}
@@ -471,6 +476,21 @@ s3_upload_write(S3Upload *u, const void *data, size_t len, S3Error *err)
 	{
 		s3_set_error(err, S3ERR_PROTOCOL, "UploadPart", u->key,
 					 "write to a finished upload");
+		return false;
+	}
+
+	/*
+	 * Parts are all of one size, so the object cannot grow beyond
+	 * S3_MAX_PARTS of them: fail at the first byte that would not fit,
+	 * rather than after sending one more part's worth.
+	 */
+	if (len > (uint64_t) S3_MAX_PARTS * u->part_size -
+		((uint64_t) u->sent + u->len))
+	{
+		s3_set_error(err, S3ERR_LIMIT, "UploadPart", u->key,
+					 "the object outgrew the upload: more than %d parts of %zu MiB",
+					 S3_MAX_PARTS, u->part_size / MiB);
+		s3_upload_fail(u);
 		return false;
 	}
 	while (len > 0)

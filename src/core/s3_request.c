@@ -3,7 +3,10 @@
  *		The S3 client's single request path: build the URL, sign with SigV4,
  *		send with libcurl, classify the answer, retry what is retryable.
  *		Every operation in s3_object.c and s3_multipart.c goes through
- *		s3_request(), so signing, retry and error rules live here only.
+ *		s3_request(), so signing, retry and error rules live here only:
+ *		which failures are retried (s3_is_retryable), and which belong to
+ *		one object rather than to S3 or the settings
+ *		(s3_error_is_per_object).
  *
  * Hazards:
  *	- libcurl callbacks run inside curl_easy_perform(): they must never
@@ -122,6 +125,42 @@ s3_is_retryable(int curl_code, long http_status, const char *s3_code)
 		 strcmp(s3_code, "ServiceUnavailable") == 0))
 		return true;
 	return false;
+}
+
+/*
+ * The S3 error codes that describe the object a request was about, not S3
+ * or the settings (see s3_error_is_per_object).
+ */
+static const char *const s3_object_codes[] = {
+	"KeyTooLongError",			/* the key is over 1024 bytes */
+	"EntityTooLarge",			/* a part or the object is over the maximum */
+	"EntityTooSmall",			/* a part (not the last) under the minimum */
+	"InvalidPart",				/* Complete: a part missing or unequal (R2) */
+	"InvalidPartOrder",
+	"NoSuchUpload",				/* the upload was aborted under us (say by a
+								 * lifecycle rule, during a very long copy) */
+};
+
+bool
+s3_error_is_per_object(const S3Error *err)
+{
+	if (err->kind == S3ERR_LIMIT)
+		return true;
+	if (err->kind != S3ERR_HTTP && err->kind != S3ERR_NOT_FOUND)
+		return false;			/* network, settings, cancel, memory, protocol */
+	for (size_t i = 0; i < sizeof(s3_object_codes) / sizeof(s3_object_codes[0]); i++)
+		if (strcmp(err->code, s3_object_codes[i]) == 0)
+			return true;
+
+	/*
+	 * InvalidArgument is ours only on a part: its number is beyond what the
+	 * store allows (Swift's s3api: max_upload_part_num, 1000 by default).
+	 * Elsewhere it points at a header every request sends.
+	 */
+	if (strcmp(err->code, "InvalidArgument") == 0)
+		return strcmp(err->op, "UploadPart") == 0;
+	/* a proxy's limits on the body or the URL, whatever the code */
+	return err->http_status == 413 || err->http_status == 414;
 }
 
 bool
@@ -702,6 +741,17 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 	int			attempt = 0;
 	char		first_etag[80] = "";
 	int64_t		delivered = 0;
+
+	/* S3 would refuse it; say why here, before anything is sent */
+	if (req->key != NULL && strlen(req->key) > S3_MAX_KEY_LEN)
+	{
+		s3_set_error(err, S3ERR_LIMIT, req->op, req->key,
+					 "the key is %zu bytes long, more than S3's limit of %d bytes",
+					 strlen(req->key), S3_MAX_KEY_LEN);
+		/* the code S3 would have answered */
+		snprintf(err->code, sizeof(err->code), "KeyTooLongError");
+		return false;
+	}
 
 	if (c->cleanup)
 	{

@@ -16,7 +16,11 @@
  *	4. Each table in its own subtransaction: a table that fails (an output
  *	   function that errors, say) is recorded as failed and the others go
  *	   on; the backup is then "partial", or "failed" if no table made it
- *	   (its manifest says why).  A failure of S3 itself, a cancel
+ *	   (its manifest says why).  So does an S3 error that belongs to the
+ *	   table's object and would recur on every run (a key over S3's 1024
+ *	   bytes, an object that outgrows its parts: s3_error_is_per_object):
+ *	   one such table must not keep every other from being backed up.
+ *	   A failure of S3 itself (unreachable, credentials, bucket), a cancel
  *	   or a shutdown fails the whole backup: open multipart uploads are
  *	   aborted and no manifest is written.
  *	5. manifest.json is written last: a backup exists only once it does.
@@ -81,6 +85,15 @@
 #define AB_LOCKTAG_FIELD4		0xAB
 #define AB_MIN_PART_SIZE		(16 * 1024 * 1024)
 
+/*
+ * How much larger than the table on disk its object may be, for the part
+ * size.  gzip'd CSV is rarely larger than the heap and TOAST it comes from
+ * (s3_choose_part_size leaves room for twice the estimate on top); plain
+ * CSV (aibackup.compression_level = 0) is often several times larger, with
+ * TOAST values decompressed and bytea in hex.
+ */
+#define AB_EST_FACTOR_UNCOMPRESSED	4
+
 /* the streaming state of one table */
 typedef struct TableJob
 {
@@ -89,7 +102,11 @@ typedef struct TableJob
 	GzsDeflate *gz;
 	DigestSha256 *sha;
 	S3Error		err;
-	bool		s3_failed;		/* the error came from S3: fail the backup */
+	bool		s3_error;		/* err holds an error from S3 */
+	bool		s3_failed;		/* ... that fails the backup, not the table */
+	const AbTable *table;
+	int64		est_bytes;		/* estimate the part size was chosen for */
+	size_t		part_size;
 	int64		raw_bytes;
 	int64		compressed_bytes;
 	int64		reported;		/* raw bytes at the last progress report */
@@ -344,17 +361,48 @@ gz_to_s3(void *arg, const void *data, size_t len)
 	}
 	if (!s3_upload_write(j->upload, data, len, &j->err))
 	{
-		j->s3_failed = true;
+		j->s3_error = true;
 		return 1;
 	}
 	return 0;
 }
 
+/*
+ * Report the S3 error in j->err.  One that belongs to this table's object
+ * fails the table alone; any other fails the backup (j->s3_failed).
+ */
+static void
+table_s3_report(TableJob *j)
+{
+	const AbTable *t = j->table;
+
+	if (!s3_error_is_per_object(&j->err))
+	{
+		j->s3_failed = true;
+		ab_s3_report(&j->err);
+	}
+
+	/* the key was checked before the copy: only the parts can run out */
+	if (j->err.kind == S3ERR_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("table \"%s.%s\" outgrew its S3 upload: its object needs more than %d parts of %zu MB",
+						t->schema, t->name, S3_MAX_PARTS,
+						j->part_size / (1024 * 1024)),
+				 errdetail("Every part but the last must have the same size: it was chosen before the copy from the table's size on disk (" INT64_FORMAT " MB), for an object of up to " INT64_FORMAT " MB.",
+						   t->est_bytes / (1024 * 1024),
+						   (int64) (j->part_size / (1024 * 1024)) * S3_MAX_PARTS),
+				 ab_compression_level == 0 ?
+				 errhint("Set aibackup.compression_level above 0, or leave the table out with aibackup.exclude.") :
+				 errhint("Leave the table out with aibackup.exclude and back it up by other means; the other tables are backed up.")));
+	ab_s3_report(&j->err);
+}
+
 static void
 table_job_fail(TableJob *j, const char *what)
 {
-	if (j->s3_failed)
-		ab_s3_report(&j->err);
+	if (j->s3_error)
+		table_s3_report(j);
 	ereport(ERROR,
 			(errcode(ERRCODE_INTERNAL_ERROR),
 			 errmsg("could not %s table data: %s", what,
@@ -407,6 +455,19 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 	 */
 	key = ab_repo_table_key(get_database_name(MyDatabaseId), backup_id,
 							t->schema, t->name);
+
+	/*
+	 * S3 refuses a longer key on every run: fail this table alone, before
+	 * any request, and say which part of the key to shorten.
+	 */
+	if (strlen(key) > S3_MAX_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the S3 key of table \"%s.%s\" would be %zu bytes long, more than S3's limit of %d bytes",
+						t->schema, t->name, strlen(key), S3_MAX_KEY_LEN),
+				 errdetail("The key is aibackup.s3_prefix (%zu bytes), the database's name, the backup id and the table's schema and name, in UTF-8 with every byte outside A-Z, a-z, 0-9, \"_\" and \"-\" written as three (%%XX).",
+						   strlen(ab_s3_prefix ? ab_s3_prefix : "")),
+				 errhint("Shorten aibackup.s3_prefix, or rename the table or its schema.")));
 	mt->object_key = mf_str(key);
 	if (t->parent != NULL)
 		(void) ab_repo_to_utf8(t->parent, GetDatabaseEncoding(), false);
@@ -449,7 +510,10 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 		AtEOXact_GUC(false, nestlevel);
 	}
 
-	/* size for the part size: heap and TOAST, now that it is locked */
+	/*
+	 * Size for the part size: heap and TOAST, now that it is locked.  Rows
+	 * our snapshot sees are all in there, and dead ones only add to it.
+	 */
 	t->est_bytes = (int64) RelationGetNumberOfBlocks(rel) * BLCKSZ;
 	if (OidIsValid(rel->rd_rel->reltoastrelid))
 	{
@@ -458,6 +522,9 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 		t->est_bytes += (int64) RelationGetNumberOfBlocks(toast) * BLCKSZ;
 		table_close(toast, AccessShareLock);
 	}
+	j->est_bytes = t->est_bytes;
+	if (ab_compression_level == 0)
+		j->est_bytes *= AB_EST_FACTOR_UNCOMPRESSED;
 
 	/* a granted non-superuser must not read what they could not SELECT */
 	acl = pg_class_aclcheck(t->relid, GetUserId(), ACL_SELECT);
@@ -474,13 +541,14 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 	j->gz = gzs_deflate_new(ab_compression_level, gz_to_s3, j);
 	if (j->sha == NULL || j->gz == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	j->table = t;
+	j->part_size = s3_choose_part_size(j->est_bytes, AB_MIN_PART_SIZE);
 	j->upload = s3_upload_begin(j->client, key, "application/gzip",
-								s3_choose_part_size(t->est_bytes, AB_MIN_PART_SIZE),
-								&j->err);
+								j->part_size, &j->err);
 	if (j->upload == NULL)
 	{
-		j->s3_failed = true;
-		ab_s3_report(&j->err);
+		j->s3_error = true;
+		table_s3_report(j);
 	}
 
 	rows = ab_copy_out(rel, copy_to_gz, j);
@@ -492,8 +560,8 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 						errmsg("could not compute SHA-256")));
 	if (!s3_upload_finish(j->upload, &j->err))
 	{
-		j->s3_failed = true;
-		ab_s3_report(&j->err);
+		j->s3_error = true;
+		table_s3_report(j);
 	}
 	table_close(rel, NoLock);
 
@@ -685,6 +753,23 @@ backup_run(List *relids, bool scheduled)
 	client = ab_s3_client();
 	ab_folder_check_owner(client, dbname);
 
+	/*
+	 * Every backup of this database would fail at its manifest: say so
+	 * before any work (a table key too long fails that table alone).
+	 */
+	{
+		char	   *mkey = ab_repo_manifest_key(dbname, "00000000T000000Z");
+
+		if (strlen(mkey) > S3_MAX_KEY_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the S3 key of a backup manifest of database \"%s\" would be %zu bytes long, more than S3's limit of %d bytes",
+							dbname, strlen(mkey), S3_MAX_KEY_LEN),
+					 errdetail("The key is aibackup.s3_prefix (%zu bytes), the database's name, the backup id and \"manifest.json\".",
+							   strlen(ab_s3_prefix ? ab_s3_prefix : "")),
+					 errhint("Shorten aibackup.s3_prefix.")));
+	}
+
 	tables = lock_catalog_tables(relids, &snap);
 	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
 
@@ -741,7 +826,10 @@ backup_run(List *relids, bool scheduled)
 			/* aborts the table's multipart upload, if one was open */
 			table_job_free(&job);
 
-			/* S3 down, cancel, shutdown: the backup as a whole fails */
+			/*
+			 * S3 down or misconfigured, cancel, shutdown: the backup as a
+			 * whole fails.  An S3 error of this table's own object does not.
+			 */
 			if (job.s3_failed ||
 				edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||

@@ -122,6 +122,8 @@ ab_s3_errcode(const S3Error *err)
 			return ERRCODE_QUERY_CANCELED;
 		case S3ERR_OOM:
 			return ERRCODE_OUT_OF_MEMORY;
+		case S3ERR_LIMIT:
+			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 		case S3ERR_HTTP:
 			if (err->http_status == 403)
 				return ERRCODE_INSUFFICIENT_PRIVILEGE;
@@ -144,6 +146,11 @@ ab_s3_hint(const S3Error *err)
 		return "The credentials lack permission for this bucket or prefix.";
 	if (strcmp(err->code, "RequestTimeTooSkewed") == 0)
 		return "The server's clock differs from S3's: check NTP.";
+	if (strcmp(err->code, "KeyTooLongError") == 0)
+		return "Shorten aibackup.s3_prefix.";
+	if (strcmp(err->code, "InvalidArgument") == 0 &&
+		strcmp(err->op, "UploadPart") == 0)
+		return "The S3 store may allow fewer parts per upload than S3's 10000 (Swift's s3api: max_upload_part_num, 1000 by default).";
 	if (err->kind == S3ERR_NETWORK && strstr(err->message, "TLS") != NULL)
 		return "Set aibackup.s3_ca_file to the CA certificate that signed the S3 server's certificate.";
 	if (err->kind == S3ERR_NETWORK)

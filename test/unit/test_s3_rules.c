@@ -1,8 +1,10 @@
 /*
  * test_s3_rules.c
- *		Unit tests of the S3 client's pure rules: retry classification, part
- *		sizing, endpoint parsing, error formatting and presigned URLs.  No
- *		server involved.
+ *		Unit tests of the S3 client's pure rules: retry classification, which
+ *		failures belong to one object, S3's limits checked before sending,
+ *		part sizing, endpoint parsing, error formatting and presigned URLs.
+ *		No server involved (a client pointed at a closed port shows whether
+ *		a request was sent at all).
  */
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -38,6 +40,167 @@ test_retry(void)
 	   "a certificate that fails verification is not retried");
 	ok(!s3_is_retryable(CURLE_ABORTED_BY_CALLBACK, 0, ""), "a cancel is not retried");
 	ok(!s3_is_retryable(CURLE_URL_MALFORMAT, 0, ""), "a bad URL is not retried");
+}
+
+/* an S3Error as s3_request() leaves it after an answer */
+static S3Error
+answer(const char *op, long status, const char *code)
+{
+	S3Error		err;
+
+	memset(&err, 0, sizeof(err));
+	err.kind = status == 404 && strcmp(code, "NoSuchBucket") != 0 ?
+		S3ERR_NOT_FOUND : S3ERR_HTTP;
+	snprintf(err.op, sizeof(err.op), "%s", op);
+	snprintf(err.code, sizeof(err.code), "%s", code);
+	err.http_status = status;
+	err.attempts = 1;
+	return err;
+}
+
+static S3Error
+local(S3ErrorKind kind)
+{
+	S3Error		err;
+
+	memset(&err, 0, sizeof(err));
+	err.kind = kind;
+	snprintf(err.op, sizeof(err.op), "PutObject");
+	return err;
+}
+
+static void
+test_per_object(void)
+{
+	S3Error		e;
+
+	/* the object's own: the same on every run, harmless to other objects */
+	e = local(S3ERR_LIMIT);
+	ok(s3_error_is_per_object(&e), "a limit checked before sending is the object's");
+	e = answer("PutObject", 400, "KeyTooLongError");
+	ok(s3_error_is_per_object(&e), "KeyTooLongError is the object's");
+	e = answer("UploadPart", 400, "EntityTooLarge");
+	ok(s3_error_is_per_object(&e), "EntityTooLarge is the object's");
+	e = answer("CompleteMultipartUpload", 400, "EntityTooSmall");
+	ok(s3_error_is_per_object(&e), "EntityTooSmall is the object's");
+	e = answer("CompleteMultipartUpload", 400, "InvalidPart");
+	ok(s3_error_is_per_object(&e), "InvalidPart (R2's unequal parts) is the object's");
+	e = answer("CompleteMultipartUpload", 200, "InvalidPartOrder");
+	ok(s3_error_is_per_object(&e), "InvalidPartOrder inside a 200 is the object's");
+	e = answer("UploadPart", 404, "NoSuchUpload");
+	ok(s3_error_is_per_object(&e), "NoSuchUpload (aborted under us) is the object's");
+	e = answer("UploadPart", 400, "InvalidArgument");
+	ok(s3_error_is_per_object(&e),
+	   "InvalidArgument on a part (part number beyond the store's limit) is the object's");
+	e = answer("UploadPart", 413, "");
+	ok(s3_error_is_per_object(&e), "413 from a proxy is the object's");
+	e = answer("PutObject", 414, "");
+	ok(s3_error_is_per_object(&e), "414 from a proxy is the object's");
+
+	/* S3's or the settings': every other object would fail the same way */
+	e = answer("PutObject", 400, "InvalidArgument");
+	ok(!s3_error_is_per_object(&e), "InvalidArgument elsewhere is not the object's");
+	e = answer("PutObject", 403, "AccessDenied");
+	ok(!s3_error_is_per_object(&e), "AccessDenied is not the object's");
+	e = answer("PutObject", 403, "SignatureDoesNotMatch");
+	ok(!s3_error_is_per_object(&e), "SignatureDoesNotMatch is not the object's");
+	e = answer("PutObject", 403, "InvalidAccessKeyId");
+	ok(!s3_error_is_per_object(&e), "InvalidAccessKeyId is not the object's");
+	e = answer("PutObject", 403, "RequestTimeTooSkewed");
+	ok(!s3_error_is_per_object(&e), "RequestTimeTooSkewed is not the object's");
+	e = answer("PutObject", 404, "NoSuchBucket");
+	ok(!s3_error_is_per_object(&e), "NoSuchBucket is not the object's");
+	e = answer("PutObject", 301, "PermanentRedirect");
+	ok(!s3_error_is_per_object(&e), "a wrong region is not the object's");
+	e = answer("PutObject", 400, "AuthorizationHeaderMalformed");
+	ok(!s3_error_is_per_object(&e), "AuthorizationHeaderMalformed is not the object's");
+	e = answer("UploadPart", 500, "InternalError");
+	ok(!s3_error_is_per_object(&e), "500 is not the object's");
+	e = answer("UploadPart", 503, "SlowDown");
+	ok(!s3_error_is_per_object(&e), "503 SlowDown is not the object's");
+	e = answer("PutObject", 400, "");
+	ok(!s3_error_is_per_object(&e), "a 400 without a code is not the object's");
+	e = answer("CompleteMultipartUpload", 200, "InternalError");
+	ok(!s3_error_is_per_object(&e), "InternalError inside a 200 is not the object's");
+	e = local(S3ERR_NETWORK);
+	ok(!s3_error_is_per_object(&e), "network errors and timeouts are not the object's");
+	e = local(S3ERR_INTERRUPTED);
+	ok(!s3_error_is_per_object(&e), "a cancel is not the object's");
+	e = local(S3ERR_OOM);
+	ok(!s3_error_is_per_object(&e), "out of memory is not the object's");
+	e = local(S3ERR_PROTOCOL);
+	ok(!s3_error_is_per_object(&e), "an answer that makes no sense is not the object's");
+	e = local(S3ERR_CONFIG);
+	ok(!s3_error_is_per_object(&e), "bad settings are not the object's");
+}
+
+/* a client for a closed port: a request that is sent fails as S3ERR_NETWORK */
+static S3Client *
+unreachable_client(void)
+{
+	S3Config	cfg;
+	S3Error		err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.endpoint = "http://127.0.0.1:9";
+	cfg.region = "us-east-1";
+	cfg.bucket = "b";
+	cfg.path_style = true;
+	cfg.access_key = "AKIDEXAMPLE";
+	cfg.secret_key = "secret";
+	cfg.max_attempts = 1;
+	cfg.connect_timeout_ms = 2000;
+	return s3_client_new(&cfg, &err);
+}
+
+static void
+test_limits(void)
+{
+	S3Client   *c = unreachable_client();
+	char		key[S3_MAX_KEY_LEN + 2];
+	S3Error		err;
+	S3Upload   *u;
+	static const char byte = 'x';
+
+	if (c == NULL)
+	{
+		ok(0, "a client for a closed port");
+		return;
+	}
+
+	/* 339 three-byte characters and 8 ASCII bytes: 1025 bytes, 347 characters */
+	key[0] = '\0';
+	for (int i = 0; i < 339; i++)
+		strcat(key, "\xe2\x82\xac");
+	strcat(key, "/abc.txt");
+	ok(strlen(key) == S3_MAX_KEY_LEN + 1, "a key of %zu bytes", strlen(key));
+	ok(!s3_put_object(c, key, "x", 1, NULL, &err) && err.kind == S3ERR_LIMIT &&
+	   strcmp(err.code, "KeyTooLongError") == 0 && err.attempts == 0,
+	   "a key of 1025 bytes (347 characters) is refused before sending: %s",
+	   err.message);
+	ok(strstr(err.message, "1025 bytes") != NULL && s3_error_is_per_object(&err),
+	   "the refusal says how long the key is and belongs to the object");
+	key[S3_MAX_KEY_LEN] = '\0';
+	ok(!s3_put_object(c, key, "x", 1, NULL, &err) && err.kind == S3ERR_NETWORK,
+	   "a key of exactly 1024 bytes is sent (kind %d)", err.kind);
+
+	/* an upload holds at most S3_MAX_PARTS parts of its part size */
+	u = s3_upload_begin(c, "k", NULL, S3_MIN_PART_SIZE, &err);
+	ok(u != NULL, "an upload with 5 MiB parts");
+
+	/*
+	 * The capacity is checked before a byte is copied, so a length beyond
+	 * it needs no buffer of that size behind it.
+	 */
+	ok(u && !s3_upload_write(u, &byte, (size_t) S3_MAX_PARTS * S3_MIN_PART_SIZE + 1,
+							 &err) &&
+	   err.kind == S3ERR_LIMIT && err.attempts == 0 && s3_error_is_per_object(&err),
+	   "a write beyond %d parts fails at once, without a request: %s",
+	   S3_MAX_PARTS, err.message);
+	ok(u && !s3_upload_write(u, &byte, 1, &err) && err.kind == S3ERR_PROTOCOL,
+	   "the failed upload takes no more data");
+	s3_upload_free(u);
+	s3_client_free(c);
 }
 
 static void
@@ -144,6 +307,8 @@ int
 main(void)
 {
 	test_retry();
+	test_per_object();
+	test_limits();
 	test_part_size();
 	test_endpoint();
 	test_error_format();
