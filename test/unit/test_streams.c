@@ -1100,6 +1100,17 @@ build_manifest(void)
 	t->compressed_bytes = 890;
 	t->sha256 = strdup("ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12");
 	t->ddl = strdup("CREATE TABLE public.orders (\n\tid integer NOT NULL,\n\tnote text\n);");
+	{
+		MfDdl	   *d = mf_add_ddl(t);
+
+		d->kind = strdup("column");
+		d->name = strdup("id");
+		d->sql = strdup("integer DEFAULT nextval('public.\"we\"\"ird_seq\"'::regclass) NOT NULL");
+		d = mf_add_ddl(t);
+		d->kind = strdup("comment");
+		d->target = strdup("");
+		d->sql = strdup("line 1\nline \"2\" \xc3\xa9");
+	}
 	c = mf_add_column(t);
 	c->name = strdup("id");
 	c->type = strdup("integer");
@@ -1200,6 +1211,14 @@ manifests_equal(const Manifest *a, const Manifest *b)
 		CMP_NUM("table raw_bytes", ta->raw_bytes, tb->raw_bytes);
 		CMP_NUM("table compressed_bytes", ta->compressed_bytes,
 				tb->compressed_bytes);
+		CMP_NUM("table nddl", ta->nddl, tb->nddl);
+		for (j = 0; j < ta->nddl; j++)
+		{
+			CMP_STR("ddl kind", ta->ddls[j].kind, tb->ddls[j].kind);
+			CMP_STR("ddl name", ta->ddls[j].name, tb->ddls[j].name);
+			CMP_STR("ddl target", ta->ddls[j].target, tb->ddls[j].target);
+			CMP_STR("ddl sql", ta->ddls[j].sql, tb->ddls[j].sql);
+		}
 		CMP_NUM("table ncolumns", ta->ncolumns, tb->ncolumns);
 		for (j = 0; j < ta->ncolumns; j++)
 		{
@@ -1299,7 +1318,8 @@ static const char *golden =
 "          \"not_null\": true\n"
 "        }\n"
 "      ],\n"
-"      \"ddl\": null\n"
+"      \"ddl\": null,\n"
+"      \"definition\": []\n"
 "    }\n"
 "  ],\n"
 "  \"sequences\": []\n"
