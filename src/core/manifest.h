@@ -33,8 +33,10 @@ typedef struct MfColumn
  * need be.  kind says what sql is:
  *	column		name: the column; sql: its type and options as in CREATE
  *				TABLE ("integer DEFAULT 0 NOT NULL")
- *	sequence	name: a sequence the table owns; target: its column; sql:
- *				its options ("AS integer START WITH 1 ...")
+ *	sequence	name: a sequence the table owns (serial), quoted and
+ *				qualified; target: its column; sql: its options ("AS
+ *				integer START WITH 1 ...")
+ *	identity	the same for an identity column's sequence
  *	constraint	name; sql: pg_get_constraintdef (CHECK, PRIMARY KEY, UNIQUE,
  *				EXCLUDE)
  *	foreign_key name; sql: pg_get_constraintdef

@@ -55,6 +55,7 @@
 #include "core/gzstream.h"
 #include "core/manifest.h"
 #include "core/s3.h"
+#include "jobs/recreate.h"
 #include "jobs/restore.h"
 #include "pg/compat.h"
 #include "pg/copy.h"
@@ -756,7 +757,8 @@ check_new_table_types(Oid relid, Oid owner, const char *qualname)
  * and the caller may act as it (as ALTER TABLE OWNER requires).
  */
 static Oid
-create_target(const MfTable *t, RangeVar *rv, char **qualname)
+create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
+			  char **qualname, AbRecreate *r)
 {
 	Oid			nsp;
 	Oid			relid;
@@ -783,8 +785,22 @@ create_target(const MfTable *t, RangeVar *rv, char **qualname)
 	 * domain planted in public could stand in for a built-in one.
 	 */
 	ab_query_begin(&q);
-	ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
-				  false, 0);
+	if (ab_recreate_possible(t))
+	{
+		/* the whole definition: the table as it was, or under a new name */
+		memset(r, 0, sizeof(*r));
+		r->m = m;
+		r->t = t;
+		r->schema = get_namespace_name(nsp);
+		r->name = rv->relname;
+		r->nsp = nsp;
+		r->renamed = strcmp(r->schema, t->schema) != 0 ||
+			strcmp(r->name, t->name) != 0;
+		ab_recreate_create(r);
+	}
+	else
+		ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
+					  false, 0);
 	if (OidIsValid(owner))
 		ab_query_exec(psprintf("ALTER TABLE %s OWNER TO %s", *qualname,
 							   quote_identifier(t->owner)), false, 0);
@@ -807,7 +823,8 @@ create_target(const MfTable *t, RangeVar *rv, char **qualname)
  * Settings the owner's code changes are undone at the end.
  */
 static uint64
-load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs)
+load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
+			  AbRecreate *r)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -847,6 +864,13 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs)
 	}
 	ab_progress_phase("downloading");
 	rows = load_verified(rel, attnames, rs);
+
+	/* after the data, as the owner: their expressions are the owner's code */
+	ab_progress_phase("building indexes");
+	if (r->t != NULL)
+		ab_recreate_finish(r, relid);
+	else
+		ab_sequences_catch_up(relid);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	table_close(rel, NoLock);
@@ -909,22 +933,24 @@ open_object(S3Client *client, const Manifest *m, const MfTable *t,
 
 /* check, lock or create, and load: everything after the object is open */
 static uint64
-restore_into(const MfTable *t, const char *target, RestoreStream *rs,
-			 char **qualname)
+restore_into(const Manifest *m, const MfTable *t, const char *target,
+			 RestoreStream *rs, char **qualname)
 {
 	RangeVar   *rv = target_rangevar(t, target);
 	Oid			relid;
 	bool		created = false;
+	AbRecreate	r;
 
+	memset(&r, 0, sizeof(r));
 	check_read_privilege(t);
 	relid = lock_existing_target(t, rv, qualname);
 	if (!OidIsValid(relid))
 	{
-		relid = create_target(t, rv, qualname);
+		relid = create_target(m, t, rv, qualname, &r);
 		created = true;
 	}
 	ab_progress_table(relid, *qualname, 0, 1);
-	return load_as_owner(relid, !created, t, rs);
+	return load_as_owner(relid, !created, t, rs, &r);
 }
 
 int64
@@ -972,7 +998,7 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	{
 		char	   *name = NULL;
 
-		rows = restore_into(t, target, &rs, &name);
+		rows = restore_into(m, t, target, &rs, &name);
 		qualname = name;
 	}
 	PG_FINALLY();

@@ -100,8 +100,7 @@ capture_sequences(DdlCtx *c)
 	List	   *identity = NIL;
 
 	run(c, "SELECT a.attname, d.deptype, " SEQ_COLUMNS ", "
-		"  pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(s.relname), "
-		"  s.relname, n.nspname "
+		"  pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(s.relname) "
 		"FROM pg_catalog.pg_depend d "
 		"JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
 		"JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace "
@@ -123,9 +122,10 @@ capture_sequences(DdlCtx *c)
 
 			identity = lappend(identity, list_make2(col, opts));
 			MemoryContextSwitchTo(old);
+			add_piece(c, "identity", qual, col, opts);
 			continue;
 		}
-		add_piece(c, "sequence", val(c, i, 11), col, opts);
+		add_piece(c, "sequence", qual, col, opts);
 		appendStringInfo(&c->pre, "CREATE SEQUENCE %s %s;\n", qual, opts);
 		appendStringInfo(&c->post, "ALTER SEQUENCE %s OWNED BY %s.%s;\n",
 						 qual, c->qualname, quote_identifier(col));

@@ -1,0 +1,441 @@
+/*
+ * recreate.c
+ *		Recreating a table from the definition pieces of its backup.
+ *
+ * The pieces are PostgreSQL's own deparsed text (ddl.c), so they are SQL
+ * again only here, and the manifest is data from outside: every statement
+ * built from a piece is parsed before it runs and must be exactly one
+ * statement of the kind expected, acting on the new table.  Statements run
+ * through query.c (search_path pinned), so unqualified names resolve in
+ * pg_catalog only, as when they were written.
+ *
+ * Order, as pg_dump's: sequences, the table (columns, defaults, identity,
+ * generated columns, NOT NULL), the data (restore.c), then constraints and
+ * indexes (faster than loading into them), comments, row security,
+ * policies, and the sequences' values.  Under a new name, names that began
+ * with the source table's name begin with the new one, and each index or
+ * sequence name is made unique in its schema.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "commands/defrem.h"
+#include "mb/pg_wchar.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/varlena.h"
+
+#include "jobs/recreate.h"
+#include "pg/query.h"
+
+/* a sequence the table owns: its name in the backup and here */
+typedef struct AbSeqMap
+{
+	char	   *column;
+	char	   *old_schema;
+	char	   *old_name;
+	char	   *new_qual;		/* NULL for identity: PostgreSQL names it */
+	bool		identity;
+} AbSeqMap;
+
+bool
+ab_recreate_possible(const MfTable *t)
+{
+	for (int i = 0; i < t->nddl; i++)
+		if (strcmp(t->ddls[i].kind, "column") == 0)
+			return true;
+	return false;
+}
+
+static void
+bad_definition(AbRecreate *r, const char *what, const char *sql)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("the definition of table \"%s.%s\" in backup \"%s\" is not valid",
+					r->t->schema, r->t->name, r->m->backup_id),
+			 errdetail("Its %s does not make one statement of the kind expected: %s",
+					   what, sql),
+			 errhint("Restore into an existing table, or create the table by hand.")));
+}
+
+static bool
+is_target(AbRecreate *r, RangeVar *rv)
+{
+	return rv != NULL && rv->relname != NULL && strcmp(rv->relname, r->name) == 0 &&
+		rv->schemaname != NULL && strcmp(rv->schemaname, r->schema) == 0;
+}
+
+/* sql parsed: one statement of type tag; returned for further checks */
+static Node *
+parse_one(AbRecreate *r, const char *what, const char *sql, NodeTag tag)
+{
+	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	Node	   *stmt;
+
+	if (list_length(raw) != 1)
+		bad_definition(r, what, sql);
+	stmt = ((RawStmt *) linitial(raw))->stmt;
+	if (nodeTag(stmt) != tag)
+		bad_definition(r, what, sql);
+	return stmt;
+}
+
+/* cand, or cand with a number, free among the relations of nsp */
+static char *
+unique_relname(const char *cand, Oid nsp)
+{
+	char	   *name = (char *) cand;
+
+	for (int pass = 1; OidIsValid(get_relname_relid(name, nsp)); pass++)
+	{
+		char		suffix[16];
+		int			keep;
+
+		snprintf(suffix, sizeof(suffix), "%d", pass);
+		keep = pg_mbcliplen(cand, strlen(cand), NAMEDATALEN - 1 - strlen(suffix));
+		name = psprintf("%.*s%s", keep, cand, suffix);
+	}
+	return name;
+}
+
+/* a name for an object of the new table, unique among relations if need be */
+static char *
+object_name(AbRecreate *r, const char *orig, bool relation)
+{
+	size_t		n = strlen(r->t->name);
+	char	   *cand = (char *) orig;
+
+	if (r->renamed)
+		cand = strncmp(orig, r->t->name, n) == 0 ?
+			psprintf("%s%s", r->name, orig + n) :
+			psprintf("%s_%s", r->name, orig);
+	cand = pnstrdup(cand, pg_mbcliplen(cand, strlen(cand), NAMEDATALEN - 1));
+	return relation ? unique_relname(cand, r->nsp) : cand;
+}
+
+static void
+split_qualified(const char *qual, char **schema, char **name)
+{
+	List	   *parts;
+
+	if (!SplitIdentifierString(pstrdup(qual), '.', &parts) ||
+		list_length(parts) != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("\"%s\" is not a qualified sequence name", qual)));
+	*schema = linitial(parts);
+	*name = lsecond(parts);
+}
+
+/* the serial sequences, created; identity ones noted */
+static void
+create_sequences(AbRecreate *r)
+{
+	for (int i = 0; i < r->t->nddl; i++)
+	{
+		const MfDdl *d = &r->t->ddls[i];
+		AbSeqMap   *s;
+		CreateSeqStmt *stmt;
+		char	   *sql;
+
+		if (strcmp(d->kind, "sequence") != 0 && strcmp(d->kind, "identity") != 0)
+			continue;
+		if (d->name == NULL || d->target == NULL)
+			bad_definition(r, "owned sequence", d->sql);
+		s = palloc0(sizeof(AbSeqMap));
+		s->column = d->target;
+		s->identity = strcmp(d->kind, "identity") == 0;
+		split_qualified(d->name, &s->old_schema, &s->old_name);
+		r->seqs = lappend(r->seqs, s);
+		if (s->identity)
+			continue;
+		s->new_qual = quote_qualified_identifier(r->schema,
+												 r->renamed ?
+												 ChooseRelationName(r->name, s->column, "seq", r->nsp, false) :
+												 unique_relname(s->old_name, r->nsp));
+		sql = psprintf("CREATE SEQUENCE %s %s", s->new_qual, d->sql);
+		stmt = (CreateSeqStmt *) parse_one(r, "owned sequence", sql, T_CreateSeqStmt);
+		if (stmt->sequence == NULL || stmt->sequence->schemaname == NULL ||
+			strcmp(stmt->sequence->schemaname, r->schema) != 0)
+			bad_definition(r, "owned sequence", sql);
+		ab_query_exec(sql, false, 0);
+	}
+}
+
+/* a column's text, its serial default pointed at the new sequence */
+static char *
+column_sql(AbRecreate *r, const MfDdl *d)
+{
+	ListCell   *lc;
+
+	foreach(lc, r->seqs)
+	{
+		AbSeqMap   *s = lfirst(lc);
+		char	   *old;
+		char	   *at;
+
+		if (s->identity || strcmp(s->column, d->name) != 0)
+			continue;
+		old = psprintf(" DEFAULT nextval(%s::regclass)",
+					   quote_literal_cstr(quote_qualified_identifier(s->old_schema,
+																	 s->old_name)));
+		at = strstr(d->sql, old);
+		if (at == NULL)
+			continue;			/* a default of its own: kept */
+		return psprintf("%.*s DEFAULT nextval(%s::regclass)%s",
+						(int) (at - d->sql), d->sql,
+						quote_literal_cstr(s->new_qual), at + strlen(old));
+	}
+	return d->sql;
+}
+
+void
+ab_recreate_create(AbRecreate *r)
+{
+	StringInfoData sql;
+	CreateStmt *stmt;
+	int			ncols = 0;
+	ListCell   *lc;
+
+	r->qualname = quote_qualified_identifier(r->schema, r->name);
+	create_sequences(r);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", r->qualname);
+	for (int i = 0; i < r->t->nddl; i++)
+	{
+		const MfDdl *d = &r->t->ddls[i];
+
+		if (strcmp(d->kind, "column") != 0)
+			continue;
+		if (d->name == NULL)
+			bad_definition(r, "column", d->sql);
+		appendStringInfo(&sql, "%s%s %s", ncols++ ? ", " : "",
+						 quote_identifier(d->name), column_sql(r, d));
+	}
+	appendStringInfoChar(&sql, ')');
+
+	/* exactly the columns: no table constraint or LIKE slipped in */
+	stmt = (CreateStmt *) parse_one(r, "column list", sql.data, T_CreateStmt);
+	if (!is_target(r, stmt->relation) || list_length(stmt->tableElts) != ncols ||
+		stmt->inhRelations != NIL || stmt->partbound != NULL ||
+		stmt->partspec != NULL || stmt->ofTypename != NULL)
+		bad_definition(r, "column list", sql.data);
+	foreach(lc, stmt->tableElts)
+		if (!IsA(lfirst(lc), ColumnDef))
+			bad_definition(r, "column list", sql.data);
+	ab_query_exec(sql.data, false, 0);
+
+	foreach(lc, r->seqs)
+	{
+		AbSeqMap   *s = lfirst(lc);
+
+		if (!s->identity)
+			ab_query_exec(psprintf("ALTER SEQUENCE %s OWNED BY %s.%s", s->new_qual,
+								   r->qualname, quote_identifier(s->column)),
+						  false, 0);
+	}
+}
+
+/* an ALTER TABLE of the new table with exactly one subcommand */
+static void
+exec_alter(AbRecreate *r, const char *what, const char *sql)
+{
+	AlterTableStmt *stmt = (AlterTableStmt *) parse_one(r, what, sql,
+														T_AlterTableStmt);
+
+	if (!is_target(r, stmt->relation) || list_length(stmt->cmds) != 1)
+		bad_definition(r, what, sql);
+	ab_query_exec(sql, false, 0);
+}
+
+/* "CREATE [UNIQUE ]INDEX name ON [ONLY ]source USING ..." under new names */
+static void
+create_index(AbRecreate *r, const MfDdl *d)
+{
+	const char *src = quote_qualified_identifier(r->t->schema, r->t->name);
+	const char *heads[] = {"CREATE INDEX ", "CREATE UNIQUE INDEX "};
+	const char *tail = NULL;
+	bool		unique = false;
+	char	   *sql;
+	IndexStmt  *stmt;
+
+	for (int u = 0; u < 2 && tail == NULL; u++)
+	{
+		char	   *head = psprintf("%s%s ON %s USING ", heads[u],
+									quote_identifier(d->name), src);
+		char	   *only = psprintf("%s%s ON ONLY %s USING ", heads[u],
+									quote_identifier(d->name), src);
+
+		if (strncmp(d->sql, head, strlen(head)) == 0)
+			tail = d->sql + strlen(head);
+		else if (strncmp(d->sql, only, strlen(only)) == 0)
+			tail = d->sql + strlen(only);
+		unique = (u == 1);
+	}
+	if (tail == NULL)
+		bad_definition(r, "index", d->sql);
+	sql = psprintf("CREATE %sINDEX %s ON %s USING %s", unique ? "UNIQUE " : "",
+				   quote_identifier(object_name(r, d->name, true)),
+				   r->qualname, tail);
+	stmt = (IndexStmt *) parse_one(r, "index", sql, T_IndexStmt);
+	if (!is_target(r, stmt->relation))
+		bad_definition(r, "index", sql);
+	ab_query_exec(sql, false, 0);
+}
+
+static void
+create_policy(AbRecreate *r, const MfDdl *d)
+{
+	char	   *sql = psprintf("CREATE POLICY %s ON %s %s",
+							   quote_identifier(d->name ? d->name : ""),
+							   r->qualname, d->sql);
+	CreatePolicyStmt *stmt = (CreatePolicyStmt *) parse_one(r, "policy", sql,
+															T_CreatePolicyStmt);
+	ListCell   *lc;
+
+	if (!is_target(r, stmt->table))
+		bad_definition(r, "policy", sql);
+
+	/* roles are not in a backup: a policy for one that is gone is said */
+	foreach(lc, stmt->roles)
+	{
+		RoleSpec   *role = lfirst(lc);
+
+		if (role->roletype == ROLESPEC_CSTRING &&
+			!OidIsValid(get_role_oid(role->rolename, true)))
+		{
+			ereport(WARNING,
+					(errmsg("policy \"%s\" of table %s is not restored: role \"%s\" does not exist",
+							d->name ? d->name : "", r->qualname, role->rolename),
+					 errdetail("The backup's definition (aibackup_table_ddl()) has it.")));
+			return;
+		}
+	}
+	ab_query_exec(sql, false, 0);
+}
+
+static void
+comment_on(AbRecreate *r, const MfDdl *d)
+{
+	if (d->target == NULL || d->target[0] == '\0')
+		ab_query_exec(psprintf("COMMENT ON TABLE %s IS %s", r->qualname,
+							   quote_literal_cstr(d->sql)), false, 0);
+	else
+		ab_query_exec(psprintf("COMMENT ON COLUMN %s.%s IS %s", r->qualname,
+							   quote_identifier(d->target),
+							   quote_literal_cstr(d->sql)), false, 0);
+}
+
+/* seq to the backed-up value, or past the column's data if that is ahead */
+static void
+set_sequence(AbRecreate *r, const char *seq, AbSeqMap *s)
+{
+	const MfSequence *b = NULL;
+	char	   *max;
+
+	for (int i = 0; i < r->m->nsequences; i++)
+		if (strcmp(r->m->sequences[i].schema, s->old_schema) == 0 &&
+			strcmp(r->m->sequences[i].name, s->old_name) == 0)
+			b = &r->m->sequences[i];
+	ab_query_exec(psprintf("SELECT max(%s)::pg_catalog.int8 FROM %s",
+						   quote_identifier(s->column), r->qualname), true, 0);
+	max = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (max != NULL && (b == NULL || strtoi64(max, NULL, 10) >= b->last_value))
+		ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, %s, true)",
+							   quote_literal_cstr(seq), max), false, 0);
+	else if (b != NULL)
+		ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, " INT64_FORMAT ", %s)",
+							   quote_literal_cstr(seq), b->last_value,
+							   b->is_called ? "true" : "false"), false, 0);
+}
+
+void
+ab_recreate_finish(AbRecreate *r, Oid relid)
+{
+	AbQuery		q;
+	ListCell   *lc;
+
+	ab_query_begin(&q);
+	for (int i = 0; i < r->t->nddl; i++)
+	{
+		const MfDdl *d = &r->t->ddls[i];
+
+		if (strcmp(d->kind, "constraint") == 0)
+			exec_alter(r, "constraint",
+					   psprintf("ALTER TABLE ONLY %s ADD CONSTRAINT %s %s", r->qualname,
+								quote_identifier(object_name(r, d->name ? d->name : "", true)),
+								d->sql));
+		else if (strcmp(d->kind, "index") == 0 && d->name)
+			create_index(r, d);
+		else if (strcmp(d->kind, "comment") == 0)
+			comment_on(r, d);
+		else if (strcmp(d->kind, "row_security") == 0)
+			exec_alter(r, "row security",
+					   psprintf("ALTER TABLE %s %s ROW LEVEL SECURITY", r->qualname,
+								strcmp(d->sql, "force") == 0 ? "FORCE" : "ENABLE"));
+		else if (strcmp(d->kind, "policy") == 0)
+			create_policy(r, d);
+	}
+	foreach(lc, r->seqs)
+	{
+		AbSeqMap   *s = lfirst(lc);
+		const char *seq = s->new_qual;
+
+		if (s->identity)
+		{
+			Oid			types[2] = {TEXTOID, TEXTOID};
+			Datum		vals[2] = {CStringGetTextDatum(r->qualname),
+			CStringGetTextDatum(s->column)};
+
+			ab_query_exec_args("SELECT pg_catalog.pg_get_serial_sequence($1, $2)",
+							   2, types, vals, true, 0);
+			seq = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		}
+		if (seq != NULL)
+			set_sequence(r, pstrdup(seq), s);
+	}
+	ab_query_end(&q);
+	(void) relid;
+}
+
+void
+ab_sequences_catch_up(Oid relid)
+{
+	AbQuery		q;
+	Oid			type = OIDOID;
+	Datum		value = ObjectIdGetDatum(relid);
+	List	   *pairs = NIL;
+	ListCell   *lc;
+
+	ab_query_begin(&q);
+	ab_query_exec_args("SELECT a.attname, s.seq FROM pg_catalog.pg_attribute a, "
+					   "LATERAL (SELECT pg_catalog.pg_get_serial_sequence("
+					   "  $1::pg_catalog.regclass::pg_catalog.text, a.attname) AS seq) s "
+					   "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
+					   "  AND s.seq IS NOT NULL",
+					   1, &type, &value, true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		pairs = lappend(pairs, list_make2(ab_query_value(&q, i, 1),
+										  ab_query_value(&q, i, 2)));
+	foreach(lc, pairs)
+	{
+		char	   *col = linitial(lfirst(lc));
+		char	   *seq = lsecond(lfirst(lc));
+
+		/* only forward: a sequence ahead of the data stays where it is */
+		ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, m) FROM "
+							   "(SELECT max(%s)::pg_catalog.int8 AS m FROM %s) x, %s s "
+							   "WHERE m > s.last_value OR (m = s.last_value AND NOT s.is_called)",
+							   quote_literal_cstr(seq), quote_identifier(col),
+							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														  get_rel_name(relid)),
+							   seq),
+					  false, 0);
+	}
+	ab_query_end(&q);
+}
