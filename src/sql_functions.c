@@ -28,6 +28,7 @@ PG_FUNCTION_INFO_V1(aibackup_list_backups);
 PG_FUNCTION_INFO_V1(aibackup_list_tables);
 PG_FUNCTION_INFO_V1(aibackup_restore_table);
 PG_FUNCTION_INFO_V1(aibackup_take_over_folder);
+PG_FUNCTION_INFO_V1(aibackup_table_ddl);
 
 Datum
 aibackup_backup_now(PG_FUNCTION_ARGS)
@@ -208,4 +209,16 @@ aibackup_take_over_folder(PG_FUNCTION_ARGS)
 				 errdetail("Only superusers may decide which cluster writes a database's backups.")));
 	ab_backup_take_over_folder();
 	PG_RETURN_VOID();
+}
+
+Datum
+aibackup_table_ddl(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source_table must not be NULL")));
+	PG_RETURN_TEXT_P(cstring_to_text(ab_restore_table_ddl(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+														  PG_ARGISNULL(1) ? NULL :
+														  text_to_cstring(PG_GETARG_TEXT_PP(1)))));
 }

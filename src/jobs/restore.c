@@ -1013,3 +1013,23 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 					rows, qualname, m->backup_id)));
 	return (int64) rows;
 }
+
+char *
+ab_restore_table_ddl(const char *source, const char *backup_id)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+	List	   *src_names = parse_table_name("table", source);
+	Manifest   *m = NULL;
+	const MfTable *t;
+
+	ab_repo_check_folder_unique();
+	t = locate(ab_s3_client(), dbname, backup_id, src_names, source, &m);
+	check_read_privilege(t);
+	if (t->ddl == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup \"%s\" holds no definition of table \"%s.%s\"",
+						m->backup_id, t->schema, t->name),
+				 errdetail("Backups made before version 0.3 record columns and types only.")));
+	return pstrdup(t->ddl);
+}

@@ -13,4 +13,11 @@
 extern int64 ab_restore_table(const char *source, const char *backup_id,
 							  const char *target);
 
+/*
+ * The definition of a table as its backup recorded it: a SQL script (the
+ * same text as the backup's <schema>.<table>.sql).  Same lookup and read
+ * rights as a restore.
+ */
+extern char *ab_restore_table_ddl(const char *source, const char *backup_id);
+
 #endif							/* AIBACKUP_RESTORE_H */
