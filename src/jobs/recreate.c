@@ -13,8 +13,9 @@
  * generated columns, NOT NULL), the data (restore.c), then constraints and
  * indexes (faster than loading into them), comments, row security,
  * policies, and the sequences' values.  Under a new name, names that began
- * with the source table's name begin with the new one, and each index or
- * sequence name is made unique in its schema.
+ * with the source table's name begin with the new one; each index or
+ * sequence name is then made unique in its schema with a number, as
+ * PostgreSQL does.
  */
 #include "postgres.h"
 
@@ -109,10 +110,8 @@ object_name(AbRecreate *r, const char *orig, bool relation)
 	size_t		n = strlen(r->t->name);
 	char	   *cand = (char *) orig;
 
-	if (r->renamed)
-		cand = strncmp(orig, r->t->name, n) == 0 ?
-			psprintf("%s%s", r->name, orig + n) :
-			psprintf("%s_%s", r->name, orig);
+	if (r->renamed && strncmp(orig, r->t->name, n) == 0)
+		cand = psprintf("%s%s", r->name, orig + n);
 	cand = pnstrdup(cand, pg_mbcliplen(cand, strlen(cand), NAMEDATALEN - 1));
 	return relation ? unique_relname(cand, r->nsp) : cand;
 }
@@ -131,9 +130,13 @@ split_qualified(const char *qual, char **schema, char **name)
 	*name = lsecond(parts);
 }
 
-/* the serial sequences, created; identity ones noted */
+/*
+ * The serial sequences, created; identity ones noted.  r->seqs outlives
+ * the query: it is built in "outer" (SPI returns to its own context after
+ * each statement).
+ */
 static void
-create_sequences(AbRecreate *r)
+create_sequences(AbRecreate *r, MemoryContext outer)
 {
 	for (int i = 0; i < r->t->nddl; i++)
 	{
@@ -141,22 +144,26 @@ create_sequences(AbRecreate *r)
 		AbSeqMap   *s;
 		CreateSeqStmt *stmt;
 		char	   *sql;
+		MemoryContext old;
 
 		if (strcmp(d->kind, "sequence") != 0 && strcmp(d->kind, "identity") != 0)
 			continue;
 		if (d->name == NULL || d->target == NULL)
 			bad_definition(r, "owned sequence", d->sql);
+		old = MemoryContextSwitchTo(outer);
 		s = palloc0(sizeof(AbSeqMap));
 		s->column = d->target;
 		s->identity = strcmp(d->kind, "identity") == 0;
 		split_qualified(d->name, &s->old_schema, &s->old_name);
 		r->seqs = lappend(r->seqs, s);
+		if (!s->identity)
+			s->new_qual = quote_qualified_identifier(r->schema,
+													 r->renamed ?
+													 ChooseRelationName(r->name, s->column, "seq", r->nsp, false) :
+													 unique_relname(s->old_name, r->nsp));
+		MemoryContextSwitchTo(old);
 		if (s->identity)
 			continue;
-		s->new_qual = quote_qualified_identifier(r->schema,
-												 r->renamed ?
-												 ChooseRelationName(r->name, s->column, "seq", r->nsp, false) :
-												 unique_relname(s->old_name, r->nsp));
 		sql = psprintf("CREATE SEQUENCE %s %s", s->new_qual, d->sql);
 		stmt = (CreateSeqStmt *) parse_one(r, "owned sequence", sql, T_CreateSeqStmt);
 		if (stmt->sequence == NULL || stmt->sequence->schemaname == NULL ||
@@ -200,9 +207,11 @@ ab_recreate_create(AbRecreate *r)
 	CreateStmt *stmt;
 	int			ncols = 0;
 	ListCell   *lc;
+	AbQuery		q;
 
 	r->qualname = quote_qualified_identifier(r->schema, r->name);
-	create_sequences(r);
+	ab_query_begin(&q);
+	create_sequences(r, q.outer);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE %s (", r->qualname);
@@ -239,6 +248,7 @@ ab_recreate_create(AbRecreate *r)
 								   r->qualname, quote_identifier(s->column)),
 						  false, 0);
 	}
+	ab_query_end(&q);
 }
 
 /* an ALTER TABLE of the new table with exactly one subcommand */

@@ -784,7 +784,6 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 	 * outside pg_catalog): parse them under the pinned path too, or a type or
 	 * domain planted in public could stand in for a built-in one.
 	 */
-	ab_query_begin(&q);
 	if (ab_recreate_possible(t))
 	{
 		/* the whole definition: the table as it was, or under a new name */
@@ -798,7 +797,8 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 			strcmp(r->name, t->name) != 0;
 		ab_recreate_create(r);
 	}
-	else
+	ab_query_begin(&q);
+	if (r->t == NULL)
 		ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
 					  false, 0);
 	if (OidIsValid(owner))
@@ -864,6 +864,8 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
 	}
 	ab_progress_phase("downloading");
 	rows = load_verified(rel, attnames, rs);
+	table_close(rel, NoLock);	/* ALTER TABLE wants it closed */
+	CommandCounterIncrement();
 
 	/* after the data, as the owner: their expressions are the owner's code */
 	ab_progress_phase("building indexes");
@@ -873,7 +875,6 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
 		ab_sequences_catch_up(relid);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
-	table_close(rel, NoLock);
 	return rows;
 }
 

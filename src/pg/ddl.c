@@ -74,12 +74,17 @@ val(DdlCtx *c, uint64 row, int col)
 	return ab_query_value(c->q, row, col);
 }
 
-/* "AS integer START WITH 1 INCREMENT BY 1 ..." of columns 3..9 of a row */
+/*
+ * "AS integer START WITH 1 INCREMENT BY 1 ..." of columns col..col+6 of a
+ * row; an identity column's sequence takes its type from the column, and
+ * must not say it.
+ */
 static char *
-sequence_options(DdlCtx *c, uint64 row, int col)
+sequence_options(DdlCtx *c, uint64 row, int col, bool with_type)
 {
-	return psprintf("AS %s START WITH %s INCREMENT BY %s MINVALUE %s MAXVALUE %s CACHE %s%s",
-					val(c, row, col), val(c, row, col + 1), val(c, row, col + 2),
+	return psprintf("%s%sSTART WITH %s INCREMENT BY %s MINVALUE %s MAXVALUE %s CACHE %s%s",
+					with_type ? "AS " : "", with_type ? psprintf("%s ", val(c, row, col)) : "",
+					val(c, row, col + 1), val(c, row, col + 2),
 					val(c, row, col + 3), val(c, row, col + 4),
 					val(c, row, col + 5),
 					strcmp(val(c, row, col + 6), "t") == 0 ? " CYCLE" : " NO CYCLE");
@@ -113,10 +118,11 @@ capture_sequences(DdlCtx *c)
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *col = val(c, i, 1);
-		char	   *opts = sequence_options(c, i, 3);
+		bool		is_identity = strcmp(val(c, i, 2), "i") == 0;
+		char	   *opts = sequence_options(c, i, 3, !is_identity);
 		char	   *qual = val(c, i, 10);
 
-		if (strcmp(val(c, i, 2), "i") == 0)
+		if (is_identity)
 		{
 			MemoryContext old = MemoryContextSwitchTo(c->q->outer);
 
