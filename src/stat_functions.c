@@ -5,9 +5,11 @@
  *		and aibackup_stat_reset().
  *
  * The first two read shared memory (pg/state.c) and return nothing when the
- * library is not preloaded.  The tables view reads the history the backups
- * of this database keep on disk (pg/table_stats.c).  None of them makes an
- * S3 request: scraping them is free.
+ * library is not preloaded.  Their text is UTF-8, written by any database:
+ * it is converted to this database's encoding, with '?' for what has no
+ * equivalent here.  The tables view reads the history the backups of this
+ * database keep on disk (pg/table_stats.c).  None of them makes an S3
+ * request: scraping them is free.
  */
 #include "postgres.h"
 
@@ -70,7 +72,8 @@ aibackup_stat_databases(PG_FUNCTION_ARGS)
 		v[3] = ts_or_null(s->last_started_at, &nulls[3]);
 		v[4] = ts_or_null(s->last_finished_at, &nulls[4]);
 		v[5] = ts_or_null(s->last_success_at, &nulls[5]);
-		v[6] = text_or_null(s->last_error, &nulls[6]);
+		v[6] = text_or_null(s->last_error[0] ? ab_repo_text_from_utf8(s->last_error) : NULL,
+							&nulls[6]);
 		v[7] = ts_or_null(s->next_run_at, &nulls[7]);
 		v[8] = Int64GetDatum(s->backups_succeeded);
 		v[9] = Int64GetDatum(s->backups_failed);
@@ -111,7 +114,8 @@ aibackup_stat_progress(PG_FUNCTION_ARGS)
 		v[4] = CStringGetTextDatum(p->phase);
 		v[5] = ObjectIdGetDatum(p->relid);
 		nulls[5] = !OidIsValid(p->relid);
-		v[6] = text_or_null(p->table_name, &nulls[6]);
+		v[6] = text_or_null(p->table_name[0] ? ab_repo_text_from_utf8(p->table_name) : NULL,
+							&nulls[6]);
 		v[7] = Int32GetDatum(p->tables_total);
 		v[8] = Int32GetDatum(p->tables_done);
 		v[9] = Int64GetDatum(p->bytes_raw);

@@ -228,6 +228,10 @@ lock_tables(List *tables)
 		AbTable    *t = lfirst(lc);
 		MemoryContext oldcxt = CurrentMemoryContext;
 
+		/* for the messages below, made while the catalogs can be read */
+		char	   *shown = psprintf("%s.%s", ab_repo_quotable(t->schema),
+									 ab_repo_quotable(t->name));
+
 		PG_TRY();
 		{
 			LockRelationOid(t->relid, AccessShareLock);
@@ -246,8 +250,8 @@ lock_tables(List *tables)
 				FlushErrorState();
 				ereport(ERROR,
 						(errcode(ERRCODE_OUT_OF_MEMORY),
-						 errmsg("could not lock table \"%s.%s\" for backup: the lock table is full after %d of %d tables",
-								t->schema, t->name, foreach_current_index(lc),
+						 errmsg("could not lock table \"%s\" for backup: the lock table is full after %d of %d tables",
+								shown, foreach_current_index(lc),
 								list_length(tables)),
 						 errdetail("A backup holds an ACCESS SHARE lock on every table until it ends, in the lock table sized by max_locks_per_transaction (%d) for all sessions.",
 								   max_locks_per_xact),
@@ -259,8 +263,8 @@ lock_tables(List *tables)
 			FlushErrorState();
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not lock table \"%s.%s\" for backup within aibackup.lock_timeout (%d ms)",
-							t->schema, t->name, ab_lock_timeout_ms),
+					 errmsg("could not lock table \"%s\" for backup within aibackup.lock_timeout (%d ms)",
+							shown, ab_lock_timeout_ms),
 					 errdetail("Another session holds a lock that conflicts with ACCESS SHARE (such as ALTER TABLE, TRUNCATE, DROP or LOCK TABLE)."),
 					 errhint("Find it in pg_locks, or raise aibackup.lock_timeout.")));
 		}
@@ -534,7 +538,7 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("table \"%s.%s\" has row-level security enabled for the backing-up role",
-						t->schema, t->name),
+						ab_repo_quotable(t->schema), ab_repo_quotable(t->name)),
 				 errhint("Back up as a role that bypasses row-level security.")));
 
 	j->sha = digest_sha256_new();
@@ -823,6 +827,8 @@ backup_run(List *relids, bool scheduled)
 		MemoryContextSwitchTo(oldcxt);
 		if (edata != NULL)
 		{
+			char	   *why;
+
 			/* aborts the table's multipart upload, if one was open */
 			table_job_free(&job);
 
@@ -836,11 +842,18 @@ backup_run(List *relids, bool scheduled)
 				edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
 				ReThrowError(edata);
 
+			/*
+			 * Names (in the message too) as every client can receive them:
+			 * one that is not valid in a UTF-8 client's encoding would make
+			 * the WARNING itself fail, and the whole backup with it.
+			 */
+			why = ab_repo_quotable(edata->message);
 			ereport(WARNING,
 					(errmsg("aibackup: table \"%s.%s\" was not backed up: %s",
-							t->schema, t->name, edata->message)));
+							ab_repo_quotable(t->schema), ab_repo_quotable(t->name),
+							why)));
 			mt->status = mf_str("failed");
-			mt->error = mf_str(edata->message);
+			mt->error = mf_str(why);
 			if (mt->object_key == NULL)
 				mt->object_key = mf_str("");	/* its name has no key */
 			mt->rows = mt->raw_bytes = mt->compressed_bytes = 0;
@@ -870,7 +883,7 @@ backup_run(List *relids, bool scheduled)
 			ereport(WARNING,
 					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 					 errmsg("aibackup: sequence \"%s.%s\" is left out of the manifest: its name has no UTF-8 spelling",
-							s->schema, s->name)));
+							ab_repo_quotable(s->schema), ab_repo_quotable(s->name))));
 			continue;
 		}
 		ms = mf_add_sequence(m);
@@ -904,8 +917,10 @@ backup_run(List *relids, bool scheduled)
 		for (int i = 0; i < m->ntables; i++)
 			if (m->tables[i].error)
 			{
-				res->first_error = psprintf("table %s.%s: %s", m->tables[i].schema,
-											m->tables[i].name, m->tables[i].error);
+				res->first_error = psprintf("table %s.%s: %s",
+											ab_repo_quotable(m->tables[i].schema),
+											ab_repo_quotable(m->tables[i].name),
+											m->tables[i].error);
 				break;
 			}
 	}

@@ -39,6 +39,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
 #include "parser/parse_type.h"
+#include "parser/scansup.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -77,6 +78,8 @@ typedef struct RestoreStream
 	const MfTable *table;
 	const char *key;
 	const char *encoding;		/* the object's, for COPY; NULL = ours */
+	bool		ascii_only;		/* refuse a byte that is not ASCII */
+	const char *source_encoding;	/* the backup's, for that refusal */
 
 	const char *in;				/* compressed bytes not yet inflated */
 	size_t		in_len;
@@ -247,6 +250,15 @@ stream_verify_rest(RestoreStream *rs)
 	return NULL;
 }
 
+static bool
+all_ascii(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (IS_HIGHBIT_SET(p[i]))
+			return false;
+	return true;
+}
+
 static size_t
 copy_source(void *arg, char *buf, size_t maxlen)
 {
@@ -256,6 +268,15 @@ copy_source(void *arg, char *buf, size_t maxlen)
 	if (rs->out_pos >= rs->out_len && !stream_fill(rs))
 		return 0;
 	n = Min(maxlen, rs->out_len - rs->out_pos);
+	if (rs->ascii_only && !all_ascii(rs->out + rs->out_pos, n))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("cannot restore table \"%s.%s\" into a database with encoding SQL_ASCII: its backup holds text in encoding \"%s\" that is not ASCII",
+						rs->table->schema, rs->table->name, rs->source_encoding),
+				 errdetail("SQL_ASCII gives bytes no encoding; aibackup reads its names as UTF-8, but cannot know whether the applications of this database expect these characters in UTF-8 or in %s.",
+						   rs->source_encoding),
+				 errhint("Restore it into a database with encoding %s or UTF8.",
+						 rs->source_encoding)));
 	memcpy(buf, rs->out + rs->out_pos, n);
 	rs->out_pos += n;
 	return n;
@@ -290,12 +311,86 @@ parse_table_name(const char *what, const char *name)
 	return names;
 }
 
+/*
+ * A name of the backup as this database stores it: truncated to
+ * NAMEDATALEN - 1 bytes, at a character boundary, as the parser truncates
+ * identifiers.  A name that fit in the source's encoding may not in ours.
+ */
+static char *
+truncated(const char *s)
+{
+	char	   *r = pstrdup(s);
+
+	truncate_identifier(r, strlen(r), false);
+	return r;
+}
+
+/*
+ * The entry of table schema.name (as typed, so truncated), NULL if absent;
+ * ERROR if two tables of the backup have that name once truncated.
+ */
+static const MfTable *
+find_table(const Manifest *m, const char *schema, const char *name)
+{
+	const MfTable *found = NULL;
+
+	for (int i = 0; i < m->ntables; i++)
+	{
+		const MfTable *t = &m->tables[i];
+
+		if (strcmp(truncated(t->name), name) != 0 ||
+			strcmp(truncated(t->schema), schema) != 0)
+			continue;
+		if (found != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("backup \"%s\" holds two tables named \"%s.%s\" once their names are truncated to %d bytes",
+							m->backup_id, schema, name, NAMEDATALEN - 1),
+					 errdetail("Their names in full are \"%s.%s\" and \"%s.%s\".",
+							   found->schema, found->name, t->schema, t->name),
+					 errhint("Restore from a database whose encoding spells their names in fewer bytes.")));
+		found = t;
+	}
+	return found;
+}
+
+/*
+ * A copy of t with its names truncated as this database stores them: the
+ * table a restore creates and the columns it loads are named so.  ERROR if
+ * two of its columns become one.
+ */
+static const MfTable *
+truncated_entry(const Manifest *m, const MfTable *t)
+{
+	MfTable    *r = palloc(sizeof(MfTable));
+
+	*r = *t;
+	r->schema = truncated(t->schema);
+	r->name = truncated(t->name);
+	r->owner = t->owner ? truncated(t->owner) : NULL;
+	r->columns = palloc(sizeof(MfColumn) * Max(t->ncolumns, 1));
+	for (int i = 0; i < t->ncolumns; i++)
+	{
+		r->columns[i] = t->columns[i];
+		r->columns[i].name = truncated(t->columns[i].name);
+		for (int j = 0; j < i; j++)
+			if (strcmp(r->columns[j].name, r->columns[i].name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("columns \"%s\" and \"%s\" of table \"%s.%s\" in backup \"%s\" have the same name once truncated to %d bytes",
+								t->columns[j].name, t->columns[i].name,
+								r->schema, r->name, m->backup_id, NAMEDATALEN - 1),
+						 errhint("Restore from a database whose encoding spells their names in fewer bytes.")));
+	}
+	return r;
+}
+
 /* the manifest entry for the requested (schema, table), NULL if absent */
 static const MfTable *
 find_in_manifest(const Manifest *m, List *names)
 {
 	if (list_length(names) == 2)
-		return mf_find_table(m, linitial(names), lsecond(names));
+		return find_table(m, linitial(names), lsecond(names));
 	else
 	{
 		/*
@@ -312,12 +407,12 @@ find_in_manifest(const Manifest *m, List *names)
 			char	   *nsp = get_namespace_name(lfirst_oid(lc));
 			const MfTable *t;
 
-			if (nsp && (t = mf_find_table(m, nsp, linitial(names))) != NULL)
+			if (nsp && (t = find_table(m, nsp, linitial(names))) != NULL)
 				return t;
 		}
 		for (int i = 0; i < m->ntables; i++)
 		{
-			if (strcmp(m->tables[i].name, linitial(names)) == 0)
+			if (strcmp(truncated(m->tables[i].name), linitial(names)) == 0)
 			{
 				found = &m->tables[i];
 				matches++;
@@ -973,12 +1068,17 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	t = locate(client, dbname, backup_id, src_names, source, &m);
+	t = truncated_entry(m, t);
 
 	/*
 	 * The object is in the source database's encoding, which COPY converts
-	 * from.  SQL_ASCII says nothing about the bytes: they load as this
-	 * database's encoding, checked as such (so do those of a backup before
-	 * 0.2, which does not say).
+	 * from.  SQL_ASCII says nothing about the bytes: aibackup reads its
+	 * names as UTF-8, and so its text, which COPY then checks as UTF-8 (a
+	 * byte that is not fails the restore, rather than turning into other
+	 * characters).  An SQL_ASCII target cannot convert: UTF-8 and SQL_ASCII
+	 * objects load as they are, an object in another encoding only if it is
+	 * ASCII (its characters would have to be guessed into bytes).  A backup
+	 * before 0.2, which does not say, loads as this database's encoding.
 	 */
 	if (m->server_encoding != NULL &&
 		pg_valid_server_encoding(m->server_encoding) < 0)
@@ -989,9 +1089,18 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 
 	/* the object is there and whole, before anything changes */
 	open_object(client, m, t, &rs);
-	if (m->server_encoding != NULL &&
-		pg_valid_server_encoding(m->server_encoding) != PG_SQL_ASCII)
-		rs.encoding = m->server_encoding;
+	if (m->server_encoding != NULL)
+	{
+		int			src = pg_valid_server_encoding(m->server_encoding);
+
+		if (src != PG_SQL_ASCII)
+			rs.encoding = m->server_encoding;
+		else if (GetDatabaseEncoding() != PG_SQL_ASCII)
+			rs.encoding = "UTF8";
+		rs.ascii_only = GetDatabaseEncoding() == PG_SQL_ASCII &&
+			src != PG_SQL_ASCII && src != PG_UTF8;
+		rs.source_encoding = m->server_encoding;
+	}
 
 	ab_progress_begin("restore", m->backup_id);
 	ab_progress_phase("checking");

@@ -17,11 +17,13 @@
 #include "postgres.h"
 
 #include "catalog/pg_class.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "pg/catalog.h"
 #include "pg/query.h"
+#include "pg/repo.h"
 #include "pg/settings.h"
 
 #define SCHEMA_FILTER \
@@ -48,6 +50,47 @@ ab_excluded(List *patterns, const char *schema, const char *name)
 	return false;
 }
 
+/*
+ * aibackup.exclude in the server encoding.  The setting is UTF-8 (the
+ * server reads postgresql.conf as bytes, whatever the database's
+ * encoding): it is converted first and parsed here, so that its names fold
+ * and truncate as SQL's do in this database, and compare with the
+ * catalog's.  An item that has no spelling in this encoding names no table
+ * here and is left out; in SQL_ASCII, an item that is not valid UTF-8 is
+ * taken as the bytes it is, the only way to name a table whose name is not
+ * UTF-8 either.
+ */
+static char *
+exclude_setting(void)
+{
+	char	   *value = ab_repo_from_utf8(ab_exclude, true);
+	const char *p = ab_exclude;
+	StringInfoData kept;
+
+	if (value != NULL)
+		return value;
+	initStringInfo(&kept);
+	while (*p)
+	{
+		const char *start = p;
+		bool		quoted = false;
+		char	   *item;
+		char	   *conv;
+
+		for (; *p && (quoted || *p != ','); p++)
+			if (*p == '"')
+				quoted = !quoted;
+		item = pnstrdup(start, p - start);
+		conv = ab_repo_from_utf8(item, true);
+		if (conv == NULL && GetDatabaseEncoding() == PG_SQL_ASCII)
+			conv = item;
+		if (conv != NULL)
+			appendStringInfo(&kept, "%s,", conv);
+		if (*p)
+			p++;
+	}
+	return kept.data;
+}
 
 /* one row of the table query, copied out of SPI's memory */
 static AbTable *
@@ -85,7 +128,7 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 	AbQuery		q;
 
 	if (relids == NIL && apply_exclude && ab_exclude && ab_exclude[0] &&
-		!ab_exclude_parse(ab_exclude, &patterns, &bad))
+		!ab_exclude_parse(exclude_setting(), &patterns, &bad))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("aibackup.exclude is not valid near \"%s\"", bad)));
@@ -135,7 +178,7 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s.%s\" is not a table with data of its own",
-							t->schema, t->name),
+							ab_repo_quotable(t->schema), ab_repo_quotable(t->name)),
 					 relkind == RELKIND_PARTITIONED_TABLE ?
 					 errhint("Name its partitions instead.") : 0));
 		if (relids == NIL && ab_excluded(patterns, t->schema, t->name))

@@ -53,9 +53,11 @@ extern uint64 ab_copy_out(Relation rel, AbCopyOutSink sink, void *arg);
 typedef size_t (*AbCopyInSource) (void *arg, char *buf, size_t maxlen);
 
 /*
- * Loads CSV (first line = header, skipped) from src into rel, columns named
- * by attnames (a List of String nodes, in the file's column order; NIL means
- * COPY's default list, which is what a table without columns needs);
+ * Loads CSV (first line = header) from src into rel, columns named by
+ * attnames (a List of String nodes, in the file's column order, truncated as
+ * identifiers are; NIL means COPY's default list, which is what a table
+ * without columns needs, and leaves the header unchecked); the header must
+ * name attnames once converted to the database encoding and truncated;
  * freeze = use COPY FREEZE (caller guarantees the table was created or
  * truncated in the current subtransaction); encoding = the file's encoding
  * name (COPY's ENCODING option; NULL = the database encoding); returns rows

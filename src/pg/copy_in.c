@@ -38,6 +38,12 @@
  *	 which ab_copy_out wrote it in; NULL = this database's): COPY's
  *	 ENCODING option converts it to the database encoding, and a character
  *	 with no equivalent there fails the load with COPY's own error.
+ * - The header row is checked here, not by COPY's HEADER MATCH: each of its
+ *	 names is converted to the database encoding and truncated as an
+ *	 identifier, then compared with attnames (given truncated the same
+ *	 way).  A name that fits in NAMEDATALEN in the source's encoding may not
+ *	 in ours (62 LATIN1 letters with accents are 100 bytes of UTF-8), and
+ *	 MATCH compares the whole field with the truncated attribute name.
  * - xmloption is set to content for the load (as pg_dump does), so xml
  *	 values that are fragments load whatever the session's setting.  Date,
  *	 interval and float input need no pinning: ab_copy_out writes ISO dates
@@ -61,18 +67,22 @@
 
 #include "access/xact.h"
 #include "commands/copy.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
+#include "parser/scansup.h"
 #include "storage/lmgr.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "pg/copy.h"
+#include "pg/repo.h"
 
 /* State of the one COPY FROM in progress, if any. */
 typedef struct AbCopyInState
@@ -80,11 +90,103 @@ typedef struct AbCopyInState
 	AbCopyInSource src;
 	void	   *arg;
 	bool		eof;			/* src has returned 0 */
+
+	/* the header row, read from the source's bytes until it is checked */
+	List	   *attnames;		/* what it must name; NIL: not checked */
+	int			file_encoding;
+	bool		header_done;
+	bool		quoted;			/* inside a quoted field */
+	bool		after_quote;	/* the last byte closed a quoted part */
+	StringInfoData field;
+	List	   *fields;
+	MemoryContext cxt;			/* for the above: COPY resets its own */
 } AbCopyInState;
 
 static AbCopyInState *copy_in_active = NULL;
 
 static int	copy_in_data_source(void *outbuf, int minread, int maxread);
+
+/* the header row is complete: its names must be attnames */
+static void
+check_header(AbCopyInState *st)
+{
+	ListCell   *lf;
+	ListCell   *la;
+	int			n = 0;
+
+	if (list_length(st->fields) != list_length(st->attnames))
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("wrong number of fields in header line: got %d, expected %d",
+						list_length(st->fields), list_length(st->attnames))));
+	forboth(lf, st->fields, la, st->attnames)
+	{
+		char	   *got = ab_repo_to_server(lfirst(lf), st->file_encoding);
+		const char *want = strVal(lfirst(la));
+
+		n++;
+		if (got != NULL)
+			truncate_identifier(got, strlen(got), false);
+		if (got == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("column name mismatch in header line field %d: got a name with no equivalent in encoding \"%s\", expected \"%s\"",
+							n, GetDatabaseEncodingName(), want)));
+		if (strcmp(got, want) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("column name mismatch in header line field %d: got \"%s\", expected \"%s\"",
+							n, ab_repo_quotable(got), want)));
+	}
+}
+
+/*
+ * Read the header row (CSV: fields separated by commas, quoted with '"',
+ * a quote doubled inside quotes) out of bytes on their way to COPY, and
+ * check it once it ends.  Every server encoding is a superset of ASCII, so
+ * the bytes can be scanned before they are converted.
+ */
+static void
+header_scan(AbCopyInState *st, const char *data, int len)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+	for (int i = 0; i < len && !st->header_done; i++)
+	{
+		char		c = data[i];
+		bool		closed = st->after_quote;
+
+		st->after_quote = false;
+		if (st->quoted)
+		{
+			if (c == '"')
+			{
+				st->quoted = false;
+				st->after_quote = true;
+			}
+			else
+				appendStringInfoChar(&st->field, c);
+		}
+		else if (c == '"')
+		{
+			if (closed)
+				appendStringInfoChar(&st->field, '"');
+			st->quoted = true;
+		}
+		else if (c == ',' || c == '\n' || c == '\r')
+		{
+			st->fields = lappend(st->fields, pstrdup(st->field.data));
+			resetStringInfo(&st->field);
+			if (c != ',')
+				st->header_done = true;
+		}
+		else
+			appendStringInfoChar(&st->field, c);
+	}
+	MemoryContextSwitchTo(old);
+	if (st->header_done)
+		check_header(st);
+}
 
 /*
  * copy_data_source_cb: fill outbuf with at least minread (unless at end of
@@ -111,8 +213,14 @@ copy_in_data_source(void *outbuf, int minread, int maxread)
 			elog(ERROR, "COPY FROM source returned %zu bytes, more than the %zu asked for",
 				 n, room);
 		else
+		{
+			if (st->attnames != NIL && !st->header_done)
+				header_scan(st, (char *) outbuf + got, (int) n);
 			got += (int) n;
+		}
 	}
+	if (st->eof && st->attnames != NIL && !st->header_done)
+		header_scan(st, "\n", 1);	/* a header row without a newline */
 
 	return got;
 }
@@ -158,7 +266,7 @@ ab_copy_in(Relation rel, List *attnames, bool freeze, const char *encoding,
 	options = list_make3(makeDefElem("format",
 									 (Node *) makeString("csv"), -1),
 						 makeDefElem("header",
-									 (Node *) makeString(attnames != NIL ? "match" : "true"), -1),
+									 (Node *) makeString("true"), -1),
 						 makeDefElem("encoding",
 									 (Node *) makeString(pstrdup(encoding)),
 									 -1));
@@ -172,9 +280,20 @@ ab_copy_in(Relation rel, List *attnames, bool freeze, const char *encoding,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, ERROR, false);
 
+	memset(&state, 0, sizeof(state));
 	state.src = src;
 	state.arg = arg;
 	state.eof = false;
+	state.attnames = attnames;
+	state.file_encoding = pg_char_to_encoding(encoding);
+	state.cxt = AllocSetContextCreate(CurrentMemoryContext, "aibackup COPY header",
+									  ALLOCSET_SMALL_SIZES);
+	{
+		MemoryContext old = MemoryContextSwitchTo(state.cxt);
+
+		initStringInfo(&state.field);
+		MemoryContextSwitchTo(old);
+	}
 	copy_in_active = &state;
 	PG_TRY();
 	{
@@ -188,6 +307,7 @@ ab_copy_in(Relation rel, List *attnames, bool freeze, const char *encoding,
 		copy_in_active = NULL;
 	}
 	PG_END_TRY();
+	MemoryContextDelete(state.cxt);
 
 	AtEOXact_GUC(false, save_nestlevel);
 	free_parsestate(pstate);

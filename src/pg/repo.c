@@ -26,6 +26,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "common/string.h"
 #include "lib/stringinfo.h"
@@ -46,37 +47,60 @@
  * ----------------------------------------------------------------
  */
 
+static char *convert_or_null(const char *s, int from, int to);
+
 /*
- * s for a message whatever its encoding: printable ASCII as it is, valid
- * UTF-8 characters as \uXXXX, any other byte as \xNN.
+ * s, text in the given encoding, for a message whatever the encoding of
+ * the message: printable ASCII as it is, a character of that encoding as
+ * the Unicode code point it stands for (\uXXXX), any other byte as \xNN.
+ * SQL_ASCII bytes are read as UTF-8, as names are.  A character of a real
+ * conversion is looked up one at a time: a transaction is needed then.
  */
 static char *
-printable(const char *s)
+printable(const char *s, int encoding)
 {
 	StringInfoData buf;
-	const unsigned char *p = (const unsigned char *) s;
+	const char *p = s;
+	const char *end = s + strlen(s);
 
+	if (encoding == PG_SQL_ASCII || !PG_VALID_BE_ENCODING(encoding))
+		encoding = PG_UTF8;
 	initStringInfo(&buf);
-	while (*p)
+	while (p < end)
 	{
-		int			len = pg_utf_mblen(p);
+		unsigned char c = (unsigned char) *p;
+		int			len = -1;
+		char	   *u = NULL;
 
-		if (*p >= 0x20 && *p < 0x7f)
+		if (c >= 0x20 && c < 0x7f)
 		{
-			appendStringInfoChar(&buf, (char) *p);
-			len = 1;
+			appendStringInfoChar(&buf, (char) c);
+			p++;
+			continue;
 		}
-		else if (*p >= 0x80 && strnlen((const char *) p, len) == (size_t) len &&
-				 pg_utf8_islegal(p, len))
+		if (IS_HIGHBIT_SET(c))
+			len = pg_encoding_verifymbchar(encoding, p, end - p);
+		if (len > 0 && len <= MAX_MULTIBYTE_CHAR_LEN)
 		{
-			pg_wchar	c = utf8_to_unicode(p);
+			char		one[MAX_MULTIBYTE_CHAR_LEN + 1];
 
-			appendStringInfo(&buf, c > 0xFFFF ? "\\U%08X" : "\\u%04X", c);
+			memcpy(one, p, len);
+			one[len] = '\0';
+			u = encoding == PG_UTF8 ? pstrdup(one) :
+				convert_or_null(one, encoding, PG_UTF8);
 		}
-		else
+		if (u == NULL || u[0] == '\0')
 		{
-			appendStringInfo(&buf, "\\x%02X", *p);
-			len = 1;
+			appendStringInfo(&buf, "\\x%02X", c);
+			p++;
+			continue;
+		}
+		/* one character may stand for more than one code point */
+		for (const unsigned char *q = (const unsigned char *) u; *q; q += pg_utf_mblen(q))
+		{
+			pg_wchar	cp = utf8_to_unicode(q);
+
+			appendStringInfo(&buf, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", cp);
 		}
 		p += len;
 	}
@@ -169,8 +193,12 @@ convert_lenient(const char *s, int from, int to)
 	return buf.data;
 }
 
-char *
-ab_repo_to_utf8(const char *s, int encoding, bool noError)
+/*
+ * ab_repo_to_utf8(), with the hint of the ERROR given: a database cannot
+ * be left out with aibackup.exclude.
+ */
+static char *
+to_utf8(const char *s, int encoding, bool noError, bool is_database)
 {
 	char	   *r = convert_or_null(s, encoding, PG_UTF8);
 
@@ -188,22 +216,34 @@ ab_repo_to_utf8(const char *s, int encoding, bool noError)
 			r = NULL;
 	}
 
+	/*
+	 * aibackup.exclude is UTF-8, so it cannot spell such a name, except in
+	 * SQL_ASCII, where it is matched by its bytes (see catalog.c).
+	 */
 	if (r == NULL && !noError)
 	{
 		if (encoding == PG_SQL_ASCII)
 			ereport(ERROR,
 					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-					 errmsg("name \"%s\" is not valid UTF-8", printable(s)),
+					 errmsg("name \"%s\" is not valid UTF-8", printable(s, encoding)),
 					 errdetail("In a database with encoding SQL_ASCII, aibackup reads names as UTF-8: the manifest and the keys in S3 are UTF-8."),
+					 is_database ? errhint("Rename the database.") :
 					 errhint("Rename it, or leave its table out with aibackup.exclude.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("name \"%s\" has no UTF-8 equivalent in encoding \"%s\"",
-						printable(s), pg_encoding_to_char(encoding)),
+						printable(s, encoding), pg_encoding_to_char(encoding)),
 				 errdetail("The manifest and the keys in S3 are UTF-8, and a name must convert to UTF-8 and back unchanged."),
-				 errhint("Rename it, or leave its table out with aibackup.exclude.")));
+				 is_database ? errhint("Rename the database.") :
+				 errhint("Rename it.")));
 	}
 	return r;
+}
+
+char *
+ab_repo_to_utf8(const char *s, int encoding, bool noError)
+{
+	return to_utf8(s, encoding, noError, false);
 }
 
 char *
@@ -215,9 +255,148 @@ ab_repo_from_utf8(const char *s, bool noError)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("name \"%s\" of the backup has no equivalent in encoding \"%s\"",
-						printable(s), GetDatabaseEncodingName()),
+						printable(s, PG_UTF8), GetDatabaseEncodingName()),
 				 errdetail("The backup was made in a database whose encoding has characters this one lacks.")));
 	return r;
+}
+
+char *
+ab_repo_to_server(const char *s, int encoding)
+{
+	return convert_or_null(s, encoding, GetDatabaseEncoding());
+}
+
+char *
+ab_repo_quotable(const char *s)
+{
+	int			enc = GetDatabaseEncoding();
+	StringInfoData buf;
+	const char *p = s;
+	const char *end = s + strlen(s);
+
+	if (convert_or_null(s, enc, PG_UTF8) != NULL)
+		return pstrdup(s);
+	if (enc == PG_SQL_ASCII)
+		enc = PG_UTF8;
+	initStringInfo(&buf);
+	while (p < end)
+	{
+		int			len = 1;
+
+		if (IS_HIGHBIT_SET(*p))
+		{
+			char		one[MAX_MULTIBYTE_CHAR_LEN + 1];
+
+			len = pg_encoding_verifymbchar(enc, p, end - p);
+			if (len > 0 && len <= MAX_MULTIBYTE_CHAR_LEN)
+			{
+				memcpy(one, p, len);
+				one[len] = '\0';
+				if (convert_or_null(one, enc, PG_UTF8) == NULL)
+					len = -1;
+			}
+			else
+				len = -1;
+		}
+		if (len > 0)
+			appendBinaryStringInfo(&buf, p, len);
+		else
+		{
+			appendStringInfo(&buf, "\\x%02X", (unsigned char) *p);
+			len = 1;
+		}
+		p += len;
+	}
+	return buf.data;
+}
+
+/*
+ * The server encoding's conversion function to UTF-8, looked up once (in
+ * TopMemoryContext) so that ab_repo_text_to_utf8() needs no catalog access:
+ * it runs in error cleanup too, as PostgreSQL's own conversion of messages
+ * to the client encoding does.
+ */
+static FmgrInfo *text_utf8_flinfo = NULL;
+static int	text_utf8_encoding = -1;
+
+void
+ab_repo_prepare_text_to_utf8(void)
+{
+	int			enc = GetDatabaseEncoding();
+	Oid			proc;
+	FmgrInfo   *f;
+
+	if (text_utf8_encoding == enc || enc == PG_UTF8 || enc == PG_SQL_ASCII ||
+		!IsTransactionState())
+		return;
+	proc = FindDefaultConversionProc(enc, PG_UTF8);
+	if (!OidIsValid(proc))
+		return;					/* MULE_INTERNAL: every character is '?' */
+	f = MemoryContextAlloc(TopMemoryContext, sizeof(FmgrInfo));
+	fmgr_info_cxt(proc, f, TopMemoryContext);
+	text_utf8_flinfo = f;
+	text_utf8_encoding = enc;
+}
+
+char *
+ab_repo_text_to_utf8(const char *s)
+{
+	int			enc = GetDatabaseEncoding();
+	StringInfoData buf;
+	const char *p = s;
+	const char *end = s + strlen(s);
+
+	if (pg_is_ascii(s))
+		return pstrdup(s);
+	if (enc == PG_SQL_ASCII)
+		enc = PG_UTF8;
+	initStringInfo(&buf);
+	while (p < end)
+	{
+		int			len = 1;
+		bool		ok = !IS_HIGHBIT_SET(*p);
+
+		if (!ok)
+		{
+			len = pg_encoding_verifymbchar(enc, p, end - p);
+			if (len <= 0 || len > MAX_MULTIBYTE_CHAR_LEN)
+				len = 1;		/* not a character: one byte */
+			else if (enc == PG_UTF8)
+				ok = true;
+			else if (text_utf8_flinfo != NULL && text_utf8_encoding == enc)
+			{
+				unsigned char one[MAX_MULTIBYTE_CHAR_LEN + 1];
+				unsigned char utf8[MAX_MULTIBYTE_CHAR_LEN * MAX_CONVERSION_GROWTH + 1];
+
+				memcpy(one, p, len);
+				one[len] = '\0';
+				if (DatumGetInt32(FunctionCall6(text_utf8_flinfo,
+												Int32GetDatum(enc),
+												Int32GetDatum(PG_UTF8),
+												CStringGetDatum((char *) one),
+												CStringGetDatum((char *) utf8),
+												Int32GetDatum(len),
+												BoolGetDatum(true))) == len)
+				{
+					appendStringInfoString(&buf, (char *) utf8);
+					p += len;
+					continue;
+				}
+			}
+		}
+		if (ok)
+			appendBinaryStringInfo(&buf, p, len);
+		else
+			appendStringInfoChar(&buf, '?');
+		p += len;
+	}
+	return buf.data;
+}
+
+char *
+ab_repo_text_from_utf8(const char *s)
+{
+	return convert_lenient(s, PG_UTF8, GetDatabaseEncoding());
 }
 
 /* how manifest_convert() converts */
@@ -247,7 +426,7 @@ conv_str(MfConv *cv, const char *s, bool strict, const char *field)
 		return r;
 	if (strict && cv->bad == NULL)
 	{
-		cv->bad = printable(s);
+		cv->bad = printable(s, cv->from);
 		cv->bad_field = field;
 	}
 	return convert_lenient(s, cv->from, cv->to);
@@ -355,7 +534,7 @@ ab_repo_db_prefix(const char *dbname)
 	StringInfoData db;
 
 	initStringInfo(&db);
-	append_encoded(&db, ab_repo_to_utf8(dbname, GetDatabaseEncoding(), false));
+	append_encoded(&db, to_utf8(dbname, GetDatabaseEncoding(), false, true));
 	return psprintf("%s/", ab_s3_key(ab_s3_prefix ? ab_s3_prefix : "", db.data,
 									 NULL));
 }
@@ -366,8 +545,8 @@ ab_repo_check_folder_unique(void)
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
-	char	   *ours = ab_repo_to_utf8(get_database_name(MyDatabaseId),
-									   GetDatabaseEncoding(), false);
+	char	   *ours = to_utf8(get_database_name(MyDatabaseId),
+							   GetDatabaseEncoding(), false, true);
 	char	   *other = NULL;
 
 	rel = table_open(DatabaseRelationId, AccessShareLock);
@@ -382,7 +561,7 @@ ab_repo_check_folder_unique(void)
 			continue;
 		spelled = ab_repo_to_utf8(NameStr(db->datname), db->encoding, true);
 		if (spelled != NULL && strcmp(spelled, ours) == 0)
-			other = pstrdup(printable(NameStr(db->datname)));
+			other = pstrdup(printable(NameStr(db->datname), db->encoding));
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -390,9 +569,10 @@ ab_repo_check_folder_unique(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("database \"%s\" and database \"%s\" would share one backup folder",
-						printable(get_database_name(MyDatabaseId)), other),
+						printable(get_database_name(MyDatabaseId), GetDatabaseEncoding()),
+						other),
 				 errdetail("Their names, in their own encodings, are both \"%s\" in UTF-8, which is how folders in S3 are named.",
-						   ours),
+						   printable(ours, PG_UTF8)),
 				 errhint("Rename one of them.")));
 }
 
@@ -594,7 +774,7 @@ ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 							const char *backup_id, AbManifestState *state)
 {
 	char	   *key = ab_repo_manifest_key(dbname, backup_id);
-	char	   *dbname_utf8 = ab_repo_to_utf8(dbname, GetDatabaseEncoding(), false);
+	char	   *dbname_utf8 = to_utf8(dbname, GetDatabaseEncoding(), false, true);
 	MemSink		ms;
 	S3Error		err;
 	Manifest   *m;
@@ -649,13 +829,13 @@ ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 		m->database == NULL || strcmp(m->database, dbname_utf8) != 0)
 	{
 		char	   *other_id = pstrdup(m->backup_id ? m->backup_id : "");
-		char	   *other_db = m->database ? printable(m->database) : "";
+		char	   *other_db = m->database ? printable(m->database, PG_UTF8) : "";
 
 		/* copied or moved by hand: not trustworthy as this backup */
 		mf_free(m);
 		ereport(WARNING,
 				(errmsg("ignoring manifest \"%s\": it describes backup \"%s\" of database \"%s\"",
-						key, printable(other_id), other_db)));
+						key, printable(other_id, PG_UTF8), other_db)));
 		return NULL;
 	}
 

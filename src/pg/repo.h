@@ -31,6 +31,30 @@ extern char *ab_repo_to_utf8(const char *s, int encoding, bool noError);
 /* s, UTF-8, in the server encoding; the same when it cannot be */
 extern char *ab_repo_from_utf8(const char *s, bool noError);
 
+/* s, text in the given encoding, in the server encoding; NULL if it cannot be */
+extern char *ab_repo_to_server(const char *s, int encoding);
+
+/*
+ * s, text in the server encoding (a name, or a message quoting one), as
+ * text every client can be sent: each character without a UTF-8
+ * equivalent (any byte that is not UTF-8, in SQL_ASCII) becomes \xNN.  A
+ * raw name in a message can make the message itself fail on its way to a
+ * UTF-8 client.  Needs a transaction when a real conversion is involved.
+ */
+extern char *ab_repo_quotable(const char *s);
+
+/*
+ * Text for people, in and out of shared memory, which is UTF-8 so that any
+ * database can read it.  ab_repo_text_to_utf8: s, in the server encoding,
+ * in UTF-8 with '?' for what does not convert; it needs no catalog access
+ * (it runs in error cleanup) once ab_repo_prepare_text_to_utf8() has run
+ * in a transaction (before, a real conversion gives '?').
+ * ab_repo_text_from_utf8: s, UTF-8, in the server encoding, with '?'.
+ */
+extern void ab_repo_prepare_text_to_utf8(void);
+extern char *ab_repo_text_to_utf8(const char *s);
+extern char *ab_repo_text_from_utf8(const char *s);
+
 extern char *ab_repo_db_prefix(const char *dbname);
 
 /*

@@ -375,7 +375,7 @@ ab_define_settings(void)
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("aibackup.exclude",
-							   "Tables left out of backups: comma-separated schema.table or schema.* patterns.",
+							   "Tables left out of backups: comma-separated schema.table or schema.* patterns, in UTF-8.",
 							   NULL, &ab_exclude, "",
 							   PGC_SIGHUP, 0, check_exclude, NULL, NULL);
 	DefineCustomIntVariable("aibackup.lock_timeout",

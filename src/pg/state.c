@@ -14,11 +14,19 @@
  *
  * Without shared_preload_libraries there is no shared memory: every
  * function quietly does nothing, so backup and restore still work.
+ *
+ * Text in shared memory (errors, table names) is UTF-8, whatever the
+ * encoding of the database that wrote it, and is cut at a character
+ * boundary: any database's views read it, converting it to their own
+ * encoding.  The writer converts (it is connected to its database), with
+ * '?' for what has no UTF-8 equivalent.  Database names are the exception:
+ * datname is kept as pg_database holds it.
  */
 #include "postgres.h"
 
 #include <unistd.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
@@ -27,6 +35,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "pg/repo.h"
 #include "pg/settings.h"
 #include "pg/state.h"
 
@@ -65,6 +74,22 @@ static int	my_progress = -1;	/* this process's progress slot */
 static bool warned_full = false;	/* said once that max_databases is full */
 
 static void ab_state_shutdown(int code, Datum arg);
+
+/*
+ * s (server encoding) as shared memory keeps text: UTF-8, at most size - 1
+ * bytes, cut at a character boundary (palloc'd: call it before taking the
+ * lock).
+ */
+static char *
+shared_text(const char *s, size_t size)
+{
+	char	   *u = ab_repo_text_to_utf8(s ? s : "");
+	int			len = strlen(u);
+
+	if ((size_t) len >= size)
+		u[pg_encoding_mbcliplen(PG_UTF8, u, len, size - 1)] = '\0';
+	return u;
+}
 
 void
 ab_state_request(void)
@@ -259,6 +284,8 @@ ab_state_backup_started(Oid dboid, const char *datname, const char *repo_name,
 		before_shmem_exit(ab_state_exit, (Datum) 0);
 		exit_cb = true;
 	}
+	/* the error of this backup may be converted in error cleanup */
+	ab_repo_prepare_text_to_utf8();
 	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
 	s = db_slot(dboid, datname);
 	if (s)
@@ -322,6 +349,8 @@ ab_state_backup_finished(Oid dboid, const char *status, const char *error,
 
 	if (!ab_shared)
 		return;
+	if (error)
+		error = shared_text(error, AB_ERROR_LEN);
 	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
 	s = db_slot(dboid, NULL);
 	if (s)
@@ -427,6 +456,8 @@ ab_state_note_error(Oid dboid, const char *datname, const char *error)
 
 	if (!ab_shared)
 		return;
+	ab_repo_prepare_text_to_utf8();
+	error = shared_text(error, AB_ERROR_LEN);
 	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
 	s = db_slot(dboid, datname);
 	if (s)
@@ -484,6 +515,7 @@ ab_progress_begin(const char *command, const char *backup_id)
 
 	if (!ab_shared)
 		return;
+	ab_repo_prepare_text_to_utf8();
 	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
 	if (my_progress < 0)
 	{
@@ -536,6 +568,8 @@ ab_progress_phase(const char *phase)
 void
 ab_progress_table(Oid relid, const char *name, int done, int total)
 {
+	if (ab_shared && my_progress >= 0)
+		name = shared_text(name, sizeof(((AbProgress *) NULL)->table_name));
 	WITH_PROGRESS((p->relid = relid,
 				   strlcpy(p->table_name, name ? name : "", sizeof(p->table_name)),
 				   p->tables_done = done, p->tables_total = total));
