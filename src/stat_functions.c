@@ -21,6 +21,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "pg/repo.h"
 #include "pg/state.h"
 #include "pg/table_stats.h"
 
