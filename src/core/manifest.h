@@ -79,7 +79,7 @@ typedef struct MfTable
 	int			ncolumns;
 	MfColumn   *columns;
 	int			nddl;			/* the definition, in pieces; 0 in
-								 * manifests before 0.3 */
+								 * manifests made before it was recorded */
 	MfDdl	   *ddls;
 } MfTable;
 

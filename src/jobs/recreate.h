@@ -22,7 +22,7 @@ typedef struct AbRecreate
 	List	   *seqs;			/* AbSeqMap: the sequences it owns */
 } AbRecreate;
 
-/* does t carry a definition (backups from 0.3 on)? */
+/* does t carry a definition (backups made since it is recorded)? */
 extern bool ab_recreate_possible(const MfTable *t);
 
 /*

@@ -1140,6 +1140,6 @@ ab_restore_table_ddl(const char *source, const char *backup_id)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("backup \"%s\" holds no definition of table \"%s.%s\"",
 						m->backup_id, t->schema, t->name),
-				 errdetail("Backups made before version 0.3 record columns and types only.")));
+				 errdetail("Backups made before definitions were recorded hold column names and types only.")));
 	return pstrdup(t->ddl);
 }
