@@ -111,8 +111,10 @@ typedef struct JsonOut
 /* open '{' or '[' at nesting level indent (0 for the top) */
 extern void json_out_open(JsonOut *o, AbBuf *b, int indent, char bracket);
 extern void json_out_close(JsonOut *o, char bracket);
+
 /* start the next element of an array */
 extern void json_out_elem(JsonOut *o);
+
 /* start the next member of an object: its key and the colon */
 extern void json_out_key(JsonOut *o, const char *key);
 extern void json_out_str(JsonOut *o, const char *key, const char *value);

@@ -78,8 +78,8 @@ typedef struct MfTable
 	int64_t		compressed_bytes;
 	int			ncolumns;
 	MfColumn   *columns;
-	int			nddl;			/* the definition, in pieces; 0 in
-								 * manifests made before it was recorded */
+	int			nddl;			/* the definition, in pieces; 0 in manifests
+								 * made before it was recorded */
 	MfDdl	   *ddls;
 } MfTable;
 

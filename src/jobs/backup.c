@@ -246,7 +246,10 @@ lock_tables(List *tables)
 				edata->message_id != NULL &&
 				strcmp(edata->message_id, "out of shared memory") == 0)
 			{
-				/* the shared lock table is full: as pg_dump, say what to raise */
+				/*
+				 * the shared lock table is full: as pg_dump, say what to
+				 * raise
+				 */
 				FlushErrorState();
 				ereport(ERROR,
 						(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -337,8 +340,10 @@ lock_catalog_tables(List *relids, Snapshot *snapp)
 
 		list_sort(locked, list_oid_cmp);	/* thousands of tables: no n^2 */
 		foreach(lc, tables)
+		{
 			if (!sorted_member_oid(locked, ((AbTable *) lfirst(lc))->relid))
 				fresh = lappend(fresh, lfirst(lc));
+		}
 		if (fresh == NIL)
 			return tables;
 		UnregisterSnapshot(*snapp);
@@ -454,15 +459,15 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 	char	   *key;
 
 	/*
-	 * The key spells the names in UTF-8: a name without a UTF-8 spelling
-	 * (in an SQL_ASCII database) fails this table alone.
+	 * The key spells the names in UTF-8: a name without a UTF-8 spelling (in
+	 * an SQL_ASCII database) fails this table alone.
 	 */
 	key = ab_repo_table_key(get_database_name(MyDatabaseId), backup_id,
 							t->schema, t->name);
 
 	/*
-	 * S3 refuses a longer key on every run: fail this table alone, before
-	 * any request, and say which part of the key to shorten.
+	 * S3 refuses a longer key on every run: fail this table alone, before any
+	 * request, and say which part of the key to shorten.
 	 */
 	if (strlen(key) > S3_MAX_KEY_LEN)
 		ereport(ERROR,
@@ -758,8 +763,8 @@ backup_run(List *relids, bool scheduled)
 	ab_folder_check_owner(client, dbname);
 
 	/*
-	 * Every backup of this database would fail at its manifest: say so
-	 * before any work (a table key too long fails that table alone).
+	 * Every backup of this database would fail at its manifest: say so before
+	 * any work (a table key too long fails that table alone).
 	 */
 	{
 		char	   *mkey = ab_repo_manifest_key(dbname, "00000000T000000Z");

@@ -196,8 +196,10 @@ target_databases(void)
 		{
 			take = false;
 			foreach(lc, wanted)
+			{
 				if (strcmp(lfirst(lc), NameStr(db->datname)) == 0)
 					take = db->datallowconn;
+			}
 		}
 		if (take)
 		{
@@ -225,8 +227,10 @@ target_databases(void)
 		ListCell   *lc2;
 
 		foreach(lc2, result)
+		{
 			if (strcmp(((LDatabase *) lfirst(lc2))->name, name) == 0)
 				found = true;
+		}
 		if (!found)
 		{
 			ereport(LOG,
@@ -324,7 +328,7 @@ start_jobs(void)
 			continue;
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		started = ab_worker_start(jobs[i].oid, jobs[i].name,
-											  &jobs[i].handle);
+								  &jobs[i].handle);
 
 		MemoryContextSwitchTo(old);
 		if (!started)
@@ -352,8 +356,10 @@ str_member(List *l, const char *s)
 	ListCell   *lc;
 
 	foreach(lc, l)
+	{
 		if (strcmp(lfirst(lc), s) == 0)
 			return true;
+	}
 	return false;
 }
 
@@ -390,13 +396,15 @@ abort_debris_uploads(S3Client *client, TimestampTz before, List *dbs)
 	}
 
 	/*
-	 * Only folders of our databases (served, or backed up here by hand),
-	 * with no backup running now, that no other cluster owns: another
-	 * cluster's uploads are none of our business.
+	 * Only folders of our databases (served, or backed up here by hand), with
+	 * no backup running now, that no other cluster owns: another cluster's
+	 * uploads are none of our business.
 	 */
 	foreach(lc, dbs)
+	{
 		if (((LDatabase *) lfirst(lc))->repo_name)
 			names = lappend(names, ((LDatabase *) lfirst(lc))->repo_name);
+	}
 	for (int i = 0; i < n; i++)
 		if (states[i].repo_name[0] != '\0')
 			names = lappend(names, pstrdup(states[i].repo_name));
@@ -476,8 +484,8 @@ startup_pass(List *dbs, List **due)
 		 * one begun just before a crash restart can look newer than this
 		 * launcher, hence the margin.  Uploads of backups running now are
 		 * skipped by database; one that a manual backup opens within the
-		 * margin after registering later than our look is the residual
-		 * risk (its table then fails and the next run retries it).
+		 * margin after registering later than our look is the residual risk
+		 * (its table then fails and the next run retries it).
 		 */
 		abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN, dbs);
 		foreach(lc, dbs)
@@ -574,7 +582,7 @@ aibackup_launcher_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			published_slot = 0;	/* databases or schedule may have changed */
+			published_slot = 0; /* databases or schedule may have changed */
 			if (ab_interval_s != last_interval)
 			{
 				last_interval = ab_interval_s;

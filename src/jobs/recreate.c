@@ -235,8 +235,10 @@ ab_recreate_create(AbRecreate *r)
 		stmt->partspec != NULL || stmt->ofTypename != NULL)
 		bad_definition(r, "column list", sql.data);
 	foreach(lc, stmt->tableElts)
+	{
 		if (!IsA(lfirst(lc), ColumnDef))
 			bad_definition(r, "column list", sql.data);
+	}
 	ab_query_exec(sql.data, false, 0);
 
 	foreach(lc, r->seqs)

@@ -1072,13 +1072,13 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 
 	/*
 	 * The object is in the source database's encoding, which COPY converts
-	 * from.  SQL_ASCII says nothing about the bytes: aibackup reads its
-	 * names as UTF-8, and so its text, which COPY then checks as UTF-8 (a
-	 * byte that is not fails the restore, rather than turning into other
-	 * characters).  An SQL_ASCII target cannot convert: UTF-8 and SQL_ASCII
-	 * objects load as they are, an object in another encoding only if it is
-	 * ASCII (its characters would have to be guessed into bytes).  A backup
-	 * before 0.2, which does not say, loads as this database's encoding.
+	 * from.  SQL_ASCII says nothing about the bytes: aibackup reads its names
+	 * as UTF-8, and so its text, which COPY then checks as UTF-8 (a byte that
+	 * is not fails the restore, rather than turning into other characters).
+	 * An SQL_ASCII target cannot convert: UTF-8 and SQL_ASCII objects load as
+	 * they are, an object in another encoding only if it is ASCII (its
+	 * characters would have to be guessed into bytes).  A backup before 0.2,
+	 * which does not say, loads as this database's encoding.
 	 */
 	if (m->server_encoding != NULL &&
 		pg_valid_server_encoding(m->server_encoding) < 0)

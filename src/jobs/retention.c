@@ -107,7 +107,7 @@ retention_run(const char *dbname)
 {
 	S3Client   *client = ab_s3_client();
 	TimestampTz cutoff = GetCurrentTimestamp() -
-		(TimestampTz) ab_retention_days * USECS_PER_DAY;
+	(TimestampTz) ab_retention_days * USECS_PER_DAY;
 	HTAB	   *live = table_set("aibackup live tables");
 	HTAB	   *covered = table_set("aibackup covered tables");
 	bool		kept_newest = false;

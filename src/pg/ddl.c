@@ -145,8 +145,10 @@ identity_options(List *identity, const char *col)
 	ListCell   *lc;
 
 	foreach(lc, identity)
+	{
 		if (strcmp(linitial(lfirst(lc)), col) == 0)
 			return lsecond(lfirst(lc));
+	}
 	return NULL;
 }
 

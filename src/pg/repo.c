@@ -203,9 +203,9 @@ to_utf8(const char *s, int encoding, bool noError, bool is_database)
 	char	   *r = convert_or_null(s, encoding, PG_UTF8);
 
 	/*
-	 * A name must come back from UTF-8 as it was: in EUC_JP, for one, NEC
-	 * and IBM variants of a character share one UTF-8 spelling, and two
-	 * tables whose names differ only so would write the same object.
+	 * A name must come back from UTF-8 as it was: in EUC_JP, for one, NEC and
+	 * IBM variants of a character share one UTF-8 spelling, and two tables
+	 * whose names differ only so would write the same object.
 	 */
 	if (r != NULL && encoding != PG_UTF8 && encoding != PG_SQL_ASCII &&
 		!pg_is_ascii(s))
@@ -404,8 +404,8 @@ typedef struct MfConv
 {
 	int			from;
 	int			to;
-	const char *bad;			/* the first string that must convert but
-								 * does not (printable), or NULL */
+	const char *bad;			/* the first string that must convert but does
+								 * not (printable), or NULL */
 	const char *bad_field;
 } MfConv;
 
@@ -489,9 +489,9 @@ manifest_convert(const Manifest *m, MfConv *cv)
 		}
 
 		/*
-		 * The definition is text for people and for a best-effort
-		 * recreation: a character with no equivalent becomes '?' rather
-		 * than make the backup, or its data, unusable.
+		 * The definition is text for people and for a best-effort recreation:
+		 * a character with no equivalent becomes '?' rather than make the
+		 * backup, or its data, unusable.
 		 */
 		rt->ddls = palloc0(sizeof(MfDdl) * Max(t->nddl, 1));
 		for (int j = 0; j < t->nddl; j++)
@@ -762,16 +762,18 @@ ab_repo_get_small(S3Client *c, const char *key, size_t *len)
 	}
 	*len = ms.buf.len;
 	text = palloc(ms.buf.len + 1);
+
 	if (ms.buf.len > 0)
 		memcpy(text, ms.buf.data, ms.buf.len);
-	text[ms.buf.len] = '\0';
+	text[		ms.buf.len] = '\0';
+
 	abuf_free(&ms.buf);
 	return text;
 }
 
 Manifest *
 ab_repo_read_manifest_state(S3Client *c, const char *dbname,
-							const char *backup_id, AbManifestState *state)
+							const char *backup_id, AbManifestState * state)
 {
 	char	   *key = ab_repo_manifest_key(dbname, backup_id);
 	char	   *dbname_utf8 = to_utf8(dbname, GetDatabaseEncoding(), false, true);
@@ -788,6 +790,7 @@ ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 	if (!s3_get_object(c, key, mem_sink, &ms, NULL, &err))
 	{
 		abuf_free(&ms.buf);
+
 		/*
 		 * Only S3's own word that the key does not exist makes a folder
 		 * debris (which retention deletes); a bare 404 from a proxy or a
@@ -1079,7 +1082,7 @@ ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *prefixes)
 	S3Error		err;
 	int			n = 0;
 	char	   *prefix = ab_s3_prefix && ab_s3_prefix[0] ?
-		psprintf("%s/", ab_s3_key(ab_s3_prefix, NULL)) : "";
+	psprintf("%s/", ab_s3_key(ab_s3_prefix, NULL)) : "";
 
 	gathered_init(&g);
 	if (!s3_list_multipart_uploads(c, prefix, collect_upload, &g, &err))
@@ -1097,8 +1100,10 @@ ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *prefixes)
 			started >= before)
 			continue;
 		foreach(ls, prefixes)
+		{
 			if (strncmp(key, lfirst(ls), strlen(lfirst(ls))) == 0)
 				ours = true;
+		}
 		if (!ours)
 			continue;
 		if (!s3_abort_upload_id(c, key, upload_id, &err))

@@ -307,8 +307,10 @@ id_in(List *ids, const char *id)
 	ListCell   *lc;
 
 	foreach(lc, ids)
+	{
 		if (strcmp(lfirst(lc), id) == 0)
 			return true;
+	}
 	return false;
 }
 

@@ -33,8 +33,7 @@ typedef struct AbBackupSummary
 typedef struct AbBackup
 {
 	const char *backup_id;
-	AbManifestState state;		/* MISSING or UNREADABLE only with
-								 * AB_WALK_ALL */
+	AbManifestState state;		/* MISSING or UNREADABLE only with AB_WALK_ALL */
 	AbBackupSummary *summary;	/* when state is AB_MANIFEST_OK */
 	Manifest   *manifest;		/* with AB_WALK_MANIFEST and state OK */
 } AbBackup;

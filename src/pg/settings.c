@@ -137,8 +137,8 @@ check_prefix(char **newval, void **extra, GucSource source)
 
 		/*
 		 * Its bytes go into keys as they are, while names are converted to
-		 * UTF-8: a non-ASCII prefix would mean different things to
-		 * databases of different encodings.
+		 * UTF-8: a non-ASCII prefix would mean different things to databases
+		 * of different encodings.
 		 */
 		if ((unsigned char) *s >= 0x80)
 		{

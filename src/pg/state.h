@@ -86,11 +86,13 @@ extern void ab_state_backup_finished(Oid dboid, const char *status,
 									 const char *error, int tables_ok,
 									 int tables_failed, int64 rows,
 									 int64 raw, int64 compressed);
+
 /* who runs a backup of dboid now: pid 0 if none */
 extern int	ab_state_running(Oid dboid, char *backup_id, bool *scheduled);
 
 extern void ab_state_set_next_run(Oid dboid, const char *datname,
 								  TimestampTz next);
+
 /* after a crash: what the newest manifest says, if nothing is known */
 extern void ab_state_seed(Oid dboid, const char *datname, const char *backup_id,
 						  const char *status, TimestampTz finished);

@@ -17,10 +17,10 @@ typedef struct AbTableStat
 {
 	char		schema[NAMEDATALEN];
 	char		name[NAMEDATALEN];
-	char		last_id[AB_ID_LEN];		/* newest backup that had it */
-	char		last_status[16];		/* ok | failed */
+	char		last_id[AB_ID_LEN]; /* newest backup that had it */
+	char		last_status[16];	/* ok | failed */
 	char		last_error[AB_ERROR_LEN];	/* "" unless failed */
-	char		ok_id[AB_ID_LEN];		/* newest backup where it is ok, or "" */
+	char		ok_id[AB_ID_LEN];	/* newest backup where it is ok, or "" */
 	int64		rows;			/* as of ok_id */
 	int64		raw_bytes;
 	int64		compressed_bytes;
