@@ -16,7 +16,7 @@ my @tests = (
 	[ "$work/bin/test_core.san",     'unit under ASan+UBSan: sigv4, xml, digests' ],
 	[ "$work/bin/test_streams.san",  'unit under ASan+UBSan: gzip, manifest json' ],
 	[ "$work/bin/test_s3_rules.san", 'unit under ASan+UBSan: retry rules, presign' ],
-	[ "$work/scripts/fuzz.sh",       'fuzz: manifest, json, xml readers (libFuzzer)' ],
+	[ "$work/scripts/fuzz.sh",       'fuzz: manifest, index, json, xml readers (libFuzzer)' ],
 	[ "$work/bin/test_s3_client",  's3 client against Swift' ],
 	[ "$work/bin/test_s3_limits",  's3 limits against Swift: key length, parts, per-object errors' ],
 	map { [ $_, $_ ] } sort glob("$work/t/[0-9]*.pl"),
