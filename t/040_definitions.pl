@@ -220,5 +220,88 @@ isnt($ret, 0, 'an index definition on another table is refused');
 is($node->safe_psql($db, "SELECT count(*) FROM pg_indexes WHERE tablename = 'customers'"), '1',
 	'and no index was added to it');
 
+# --- a manifest edited to run a built-in function as superuser ---
+# (the owner set to the superuser, an extra column whose DEFAULT reads a
+# server file, a CHECK that writes one)
+my $pwned = $node->data_dir . '/pwned-by-manifest';
+s3_get("$prefix/$db/$id/manifest.json", $mfile);
+$mj = JSON::PP->new->decode(slurp_file($mfile));
+($evil) = grep { $_->{name} eq 'orders' } @{ $mj->{tables} };
+$evil->{owner} = 'postgres';
+push @{ $evil->{definition} }, { kind => 'column', name => 'extra',
+	sql => "pg_catalog.text DEFAULT pg_catalog.pg_read_file('PG_VERSION')" };
+put_manifest($prefix, $db, $id, $mj);
+($ret, $out, $err) = $node->psql($db,
+	"SELECT aibackup_restore_table('shop.orders', '$id', 'shop.orders_then')");
+isnt($ret, 0, 'a definition with a column the backup did not copy is refused');
+like($err, qr/is not valid/, 'as not valid') or diag($err);
+pop @{ $evil->{definition} };
+push @{ $evil->{definition} }, { kind => 'constraint', name => 'sneaky',
+	sql => "CHECK ((pg_catalog.length(pg_catalog.pg_read_file('PG_VERSION')) > 0 AND "
+	  . "pg_catalog.lo_export(pg_catalog.lo_from_bytea(0, '\\x41'::bytea), '$pwned') = 1))" };
+put_manifest($prefix, $db, $id, $mj);
+($ret, $out, $err) = $node->psql($db,
+	"SELECT aibackup_restore_table('shop.orders', '$id', 'shop.orders_then')");
+is($ret, 0, 'a definition whose CHECK calls superuser-only functions restores') or diag($err);
+like($err, qr/WARNING:  table shop.orders_then is recreated with its columns and types only/,
+	'with its columns and types only, saying why') or diag($err);
+like($err, qr/function pg_catalog.pg_read_file|function pg_catalog.lo_export/, 'naming the function');
+ok(!-e $pwned, 'and the function never ran');
+is($node->safe_psql($db, "SELECT count(*) FROM pg_constraint WHERE conname = 'sneaky'"), '0',
+	'the CHECK is not there');
+$node->safe_psql($db, 'DROP TABLE shop.orders_then');
+put_manifest($prefix, $db, $id, JSON::PP->new->decode(slurp_file($mfile)));	# as it was
+
+# --- a tenant's CHECK must not run as the superuser restoring it ---
+$node->safe_psql($db, <<'SQL');
+CREATE ROLE alice LOGIN CREATEROLE;
+CREATE ROLE carol LOGIN;
+GRANT CREATE ON SCHEMA public TO alice, carol;
+SQL
+$node->safe_psql($db, <<'SQL', extra_params => [ '-U', 'alice' ]);
+CREATE FUNCTION public.evil(int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    EXECUTE 'ALTER ROLE alice SUPERUSER';
+  END IF;
+  RETURN true;
+END $$;
+SQL
+$node->safe_psql($db, <<'SQL', extra_params => [ '-U', 'carol' ]);
+CREATE TABLE public.victim (id int CHECK (public.evil(id)));
+INSERT INTO public.victim VALUES (1), (2);
+SQL
+($ret, $out, $err) = backup_now($node, $db);
+is($ret, 0, 'a backup with the tenant\'s table') or diag($err);
+my $vid = $out;
+$node->safe_psql($db, 'DROP TABLE public.victim', extra_params => [ '-U', 'carol' ]);
+$node->safe_psql($db, 'ALTER ROLE carol RENAME TO carol_gone', extra_params => [ '-U', 'alice' ]);
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('public.victim', '$vid')");
+is($ret, 0, 'the superuser restores the table whose owner is gone') or diag($err);
+like($err, qr/columns and types only.*\n.*function public.evil/s, 'without the tenant\'s CHECK, saying why')
+  or diag($err);
+is($node->safe_psql($db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'alice'"), 'f',
+	'the tenant did not become superuser');
+is($node->safe_psql($db, 'SELECT count(*) FROM public.victim'), '2', 'the rows are back');
+
+# --- a table name that breaks out of a comment in the script ---
+$node->safe_psql($db, qq{CREATE TABLE public."t\nSELECT 'INJECTED-' || current_user; --" (id int)});
+($ret, $out, $err) = backup_now($node, $db);
+is($ret, 0, 'a backup with a table whose name holds a line break') or diag($err);
+my $nl_ddl = $node->safe_psql($db,
+	qq{SELECT aibackup_table_ddl(E'public."t\\nSELECT ''INJECTED-'' || current_user; --"')});
+my $nl_file = "$ENV{AIBACKUP_TEST_WORK}/t040-nl.sql";
+open my $nfh, '>', $nl_file or die;
+print $nfh $nl_ddl;
+close $nfh;
+$node->safe_psql('postgres', 'CREATE DATABASE scratch');
+($stdout, $stderr) = ('', '');
+IPC::Run::run([ $psql, '-X', '-d', $node->connstr('scratch'), '-f', $nl_file ],
+	'>', \$stdout, '2>', \$stderr);
+unlike($stdout . $stderr, qr/INJECTED-/, 'running its script runs nothing but its definition')
+  or diag($stdout . $stderr);
+is($node->safe_psql('scratch', "SELECT count(*) FROM pg_class WHERE relname LIKE 't%INJECTED%'"), '1',
+	'and creates the table');
+
 $node->stop;
 done_testing();

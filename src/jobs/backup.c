@@ -695,7 +695,7 @@ update_index_call(void *arg)
 {
 	IndexCall  *call = arg;
 
-	ab_index_update(call->client, call->dbname, call->m, NIL);
+	ab_index_update(call->client, call->dbname, call->m, NIL, false);
 }
 
 /* the index is a cache: a backup whose manifest is written stands anyway */
@@ -975,7 +975,7 @@ ab_backup_take_over_folder(void)
 	ab_repo_check_folder_unique();
 	lock_database_backup(dbname);
 	client = ab_s3_client();
-	ab_index_update(client, dbname, NULL, NIL);
+	ab_index_update(client, dbname, NULL, NIL, true);
 	ereport(NOTICE,
 			(errmsg("the backups of database \"%s\" now belong to this cluster (system identifier %s)",
 					dbname, ab_system_identifier())));

@@ -23,6 +23,7 @@
 #include "commands/defrem.h"
 #include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -30,6 +31,8 @@
 #include "utils/varlena.h"
 
 #include "jobs/recreate.h"
+#include "pg/compat.h"
+#include "pg/expr_check.h"
 #include "pg/query.h"
 
 /* a sequence the table owns: its name in the backup and here */
@@ -130,13 +133,34 @@ split_qualified(const char *qual, char **schema, char **name)
 	*name = lsecond(parts);
 }
 
-/*
- * The serial sequences, created; identity ones noted.  r->seqs outlives
- * the query: it is built in "outer" (SPI returns to its own context after
- * each statement).
- */
+static char *
+comment_sql(AbRecreate *r, const MfDdl *d)
+{
+	if (d->target == NULL || d->target[0] == '\0')
+		return psprintf("COMMENT ON TABLE %s IS %s", r->qualname,
+						quote_literal_cstr(d->sql));
+	return psprintf("COMMENT ON COLUMN %s.%s IS %s", r->qualname,
+					quote_identifier(d->target), quote_literal_cstr(d->sql));
+}
+
+/* one more statement for the plan, checked when it must be */
 static void
-create_sequences(AbRecreate *r, MemoryContext outer)
+plan(AbRecreate *r, List **into, const char *what, char *sql, Node *stmt)
+{
+	if (r->checked && r->unsafe == NULL)
+	{
+		const char *why = ab_stmt_not_harmless(stmt);
+
+		if (why)
+			r->unsafe = psprintf("Its %s uses %s, and %s.", what, why,
+								 r->owner_note);
+	}
+	*into = lappend(*into, sql);
+}
+
+/* the serial sequences to create (pre), identity ones noted */
+static void
+plan_sequences(AbRecreate *r)
 {
 	for (int i = 0; i < r->t->nddl; i++)
 	{
@@ -144,32 +168,33 @@ create_sequences(AbRecreate *r, MemoryContext outer)
 		AbSeqMap   *s;
 		CreateSeqStmt *stmt;
 		char	   *sql;
-		MemoryContext old;
+		ListCell   *lc;
 
 		if (strcmp(d->kind, "sequence") != 0 && strcmp(d->kind, "identity") != 0)
 			continue;
 		if (d->name == NULL || d->target == NULL)
 			bad_definition(r, "owned sequence", d->sql);
-		old = MemoryContextSwitchTo(outer);
 		s = palloc0(sizeof(AbSeqMap));
 		s->column = d->target;
 		s->identity = strcmp(d->kind, "identity") == 0;
 		split_qualified(d->name, &s->old_schema, &s->old_name);
 		r->seqs = lappend(r->seqs, s);
-		if (!s->identity)
-			s->new_qual = quote_qualified_identifier(r->schema,
-													 r->renamed ?
-													 ChooseRelationName(r->name, s->column, "seq", r->nsp, false) :
-													 unique_relname(s->old_name, r->nsp));
-		MemoryContextSwitchTo(old);
 		if (s->identity)
 			continue;
+		s->new_qual = quote_qualified_identifier(r->schema,
+												 r->renamed ?
+												 ChooseRelationName(r->name, s->column, "seq", r->nsp, false) :
+												 unique_relname(s->old_name, r->nsp));
 		sql = psprintf("CREATE SEQUENCE %s %s", s->new_qual, d->sql);
 		stmt = (CreateSeqStmt *) parse_one(r, "owned sequence", sql, T_CreateSeqStmt);
 		if (stmt->sequence == NULL || stmt->sequence->schemaname == NULL ||
 			strcmp(stmt->sequence->schemaname, r->schema) != 0)
 			bad_definition(r, "owned sequence", sql);
-		ab_query_exec(sql, false, 0);
+		/* it will belong to the new table's column, and nothing else */
+		foreach(lc, stmt->options)
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "owned_by") == 0)
+				bad_definition(r, "owned sequence", sql);
+		plan(r, &r->pre, "owned sequence", sql, (Node *) stmt);
 	}
 }
 
@@ -200,18 +225,72 @@ column_sql(AbRecreate *r, const MfDdl *d)
 	return d->sql;
 }
 
-void
-ab_recreate_create(AbRecreate *r)
+/*
+ * The columns must be the backup's: each one COPY fills is in the
+ * manifest's column list, with the same type, and any other is generated.
+ * A column carries no constraint but NOT NULL, DEFAULT, identity and
+ * generation (the others come after the data, checked on their own).
+ */
+static void
+check_columns(AbRecreate *r, CreateStmt *stmt, const char *sql)
+{
+	int			copied = 0;
+	ListCell   *lc;
+
+	foreach(lc, stmt->tableElts)
+	{
+		ColumnDef  *col;
+		bool		generated = false;
+		const MfColumn *mc = NULL;
+		Oid			typid;
+		int32		typmod;
+		Oid			want_typid;
+		int32		want_typmod;
+		ListCell   *lc2;
+
+		if (!IsA(lfirst(lc), ColumnDef))
+			bad_definition(r, "column list", sql);
+		col = lfirst(lc);
+		foreach(lc2, col->constraints)
+		{
+			switch (((Constraint *) lfirst(lc2))->contype)
+			{
+				case CONSTR_NULL:
+				case CONSTR_NOTNULL:
+				case CONSTR_DEFAULT:
+				case CONSTR_IDENTITY:
+					break;
+				case CONSTR_GENERATED:
+					generated = true;
+					break;
+				default:
+					bad_definition(r, "column list", sql);
+			}
+		}
+		if (generated)
+			continue;
+		for (int i = 0; i < r->t->ncolumns; i++)
+			if (strcmp(r->t->columns[i].name, col->colname) == 0)
+				mc = &r->t->columns[i];
+		if (mc == NULL)
+			bad_definition(r, "column list", sql);
+		ab_parse_type_string(mc->type, &want_typid, &want_typmod);
+		typenameTypeIdAndMod(NULL, col->typeName, &typid, &typmod);
+		if (typid != want_typid || typmod != want_typmod)
+			bad_definition(r, "column list", sql);
+		copied++;
+	}
+	if (copied != r->t->ncolumns)
+		bad_definition(r, "column list", sql);
+}
+
+static void
+plan_table(AbRecreate *r)
 {
 	StringInfoData sql;
 	CreateStmt *stmt;
 	int			ncols = 0;
 	ListCell   *lc;
-	AbQuery		q;
-
-	r->qualname = quote_qualified_identifier(r->schema, r->name);
-	ab_query_begin(&q);
-	create_sequences(r, q.outer);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE %s (", r->qualname);
@@ -234,40 +313,44 @@ ab_recreate_create(AbRecreate *r)
 		stmt->inhRelations != NIL || stmt->partbound != NULL ||
 		stmt->partspec != NULL || stmt->ofTypename != NULL)
 		bad_definition(r, "column list", sql.data);
-	foreach(lc, stmt->tableElts)
-	{
-		if (!IsA(lfirst(lc), ColumnDef))
-			bad_definition(r, "column list", sql.data);
-	}
-	ab_query_exec(sql.data, false, 0);
+	check_columns(r, stmt, sql.data);
+	plan(r, &r->pre, "column list", sql.data, (Node *) stmt);
 
 	foreach(lc, r->seqs)
 	{
 		AbSeqMap   *s = lfirst(lc);
 
 		if (!s->identity)
-			ab_query_exec(psprintf("ALTER SEQUENCE %s OWNED BY %s.%s", s->new_qual,
-								   r->qualname, quote_identifier(s->column)),
-						  false, 0);
+			r->pre = lappend(r->pre,
+							 psprintf("ALTER SEQUENCE %s OWNED BY %s.%s", s->new_qual,
+									  r->qualname, quote_identifier(s->column)));
 	}
-	ab_query_end(&q);
 }
 
-/* an ALTER TABLE of the new table with exactly one subcommand */
+/* an ALTER TABLE of the new table adding one constraint, not a foreign key */
 static void
-exec_alter(AbRecreate *r, const char *what, const char *sql)
+plan_constraint(AbRecreate *r, const MfDdl *d)
 {
-	AlterTableStmt *stmt = (AlterTableStmt *) parse_one(r, what, sql,
+	char	   *sql = psprintf("ALTER TABLE ONLY %s ADD CONSTRAINT %s %s", r->qualname,
+							   quote_identifier(object_name(r, d->name ? d->name : "", true)),
+							   d->sql);
+	AlterTableStmt *stmt = (AlterTableStmt *) parse_one(r, "constraint", sql,
 														T_AlterTableStmt);
+	AlterTableCmd *cmd;
 
 	if (!is_target(r, stmt->relation) || list_length(stmt->cmds) != 1)
-		bad_definition(r, what, sql);
-	ab_query_exec(sql, false, 0);
+		bad_definition(r, "constraint", sql);
+	cmd = linitial(stmt->cmds);
+	if (cmd->subtype != AT_AddConstraint || cmd->def == NULL ||
+		!IsA(cmd->def, Constraint) ||
+		((Constraint *) cmd->def)->contype == CONSTR_FOREIGN)
+		bad_definition(r, "constraint", sql);
+	plan(r, &r->post, "constraint", sql, (Node *) stmt);
 }
 
 /* "CREATE [UNIQUE ]INDEX name ON [ONLY ]source USING ..." under new names */
 static void
-create_index(AbRecreate *r, const MfDdl *d)
+plan_index(AbRecreate *r, const MfDdl *d)
 {
 	const char *src = quote_qualified_identifier(r->t->schema, r->t->name);
 	const char *heads[] = {"CREATE INDEX ", "CREATE UNIQUE INDEX "};
@@ -297,11 +380,11 @@ create_index(AbRecreate *r, const MfDdl *d)
 	stmt = (IndexStmt *) parse_one(r, "index", sql, T_IndexStmt);
 	if (!is_target(r, stmt->relation))
 		bad_definition(r, "index", sql);
-	ab_query_exec(sql, false, 0);
+	plan(r, &r->post, "index", sql, (Node *) stmt);
 }
 
 static void
-create_policy(AbRecreate *r, const MfDdl *d)
+plan_policy(AbRecreate *r, const MfDdl *d)
 {
 	char	   *sql = psprintf("CREATE POLICY %s ON %s %s",
 							   quote_identifier(d->name ? d->name : ""),
@@ -328,19 +411,59 @@ create_policy(AbRecreate *r, const MfDdl *d)
 			return;
 		}
 	}
-	ab_query_exec(sql, false, 0);
+	plan(r, &r->post, "policy", sql, (Node *) stmt);
 }
 
-static void
-comment_on(AbRecreate *r, const MfDdl *d)
+bool
+ab_recreate_plan(AbRecreate *r)
 {
-	if (d->target == NULL || d->target[0] == '\0')
-		ab_query_exec(psprintf("COMMENT ON TABLE %s IS %s", r->qualname,
-							   quote_literal_cstr(d->sql)), false, 0);
-	else
-		ab_query_exec(psprintf("COMMENT ON COLUMN %s.%s IS %s", r->qualname,
-							   quote_identifier(d->target),
-							   quote_literal_cstr(d->sql)), false, 0);
+	AbQuery		q;
+
+	r->qualname = quote_qualified_identifier(r->schema, r->name);
+	r->unsafe = NULL;
+
+	/* types and functions are looked up under the pinned search_path */
+	ab_query_begin(&q);
+	MemoryContextSwitchTo(q.outer); /* no statement runs: it stays current */
+	plan_sequences(r);
+	plan_table(r);
+	for (int i = 0; i < r->t->nddl; i++)
+	{
+		const MfDdl *d = &r->t->ddls[i];
+
+		if (strcmp(d->kind, "constraint") == 0)
+			plan_constraint(r, d);
+		else if (strcmp(d->kind, "index") == 0 && d->name)
+			plan_index(r, d);
+		else if (strcmp(d->kind, "comment") == 0)
+			r->post = lappend(r->post, comment_sql(r, d));
+		else if (strcmp(d->kind, "row_security") == 0)
+			r->post = lappend(r->post,
+							  psprintf("ALTER TABLE %s %s ROW LEVEL SECURITY", r->qualname,
+									   strcmp(d->sql, "force") == 0 ? "FORCE" : "ENABLE"));
+		else if (strcmp(d->kind, "policy") == 0)
+			plan_policy(r, d);
+	}
+	ab_query_end(&q);
+
+	if (r->unsafe != NULL)
+		ereport(WARNING,
+				(errmsg("table %s is recreated with its columns and types only", r->qualname),
+				 errdetail("%s", r->unsafe),
+				 errhint("Create that role and restore again, or see the definition with aibackup_table_ddl() and apply it by hand.")));
+	return r->unsafe == NULL;
+}
+
+void
+ab_recreate_create(AbRecreate *r)
+{
+	AbQuery		q;
+	ListCell   *lc;
+
+	ab_query_begin(&q);
+	foreach(lc, r->pre)
+		ab_query_exec(lfirst(lc), false, 0);
+	ab_query_end(&q);
 }
 
 /* seq to the backed-up value, or past the column's data if that is ahead */
@@ -367,32 +490,14 @@ set_sequence(AbRecreate *r, const char *seq, AbSeqMap *s)
 }
 
 void
-ab_recreate_finish(AbRecreate *r, Oid relid)
+ab_recreate_finish(AbRecreate *r)
 {
 	AbQuery		q;
 	ListCell   *lc;
 
 	ab_query_begin(&q);
-	for (int i = 0; i < r->t->nddl; i++)
-	{
-		const MfDdl *d = &r->t->ddls[i];
-
-		if (strcmp(d->kind, "constraint") == 0)
-			exec_alter(r, "constraint",
-					   psprintf("ALTER TABLE ONLY %s ADD CONSTRAINT %s %s", r->qualname,
-								quote_identifier(object_name(r, d->name ? d->name : "", true)),
-								d->sql));
-		else if (strcmp(d->kind, "index") == 0 && d->name)
-			create_index(r, d);
-		else if (strcmp(d->kind, "comment") == 0)
-			comment_on(r, d);
-		else if (strcmp(d->kind, "row_security") == 0)
-			exec_alter(r, "row security",
-					   psprintf("ALTER TABLE %s %s ROW LEVEL SECURITY", r->qualname,
-								strcmp(d->sql, "force") == 0 ? "FORCE" : "ENABLE"));
-		else if (strcmp(d->kind, "policy") == 0)
-			create_policy(r, d);
-	}
+	foreach(lc, r->post)
+		ab_query_exec(lfirst(lc), false, 0);
 	foreach(lc, r->seqs)
 	{
 		AbSeqMap   *s = lfirst(lc);
@@ -412,7 +517,6 @@ ab_recreate_finish(AbRecreate *r, Oid relid)
 			set_sequence(r, pstrdup(seq), s);
 	}
 	ab_query_end(&q);
-	(void) relid;
 }
 
 void

@@ -17,29 +17,42 @@ typedef struct AbRecreate
 	const char *schema;			/* the new table */
 	const char *name;
 	Oid			nsp;
-	char	   *qualname;
 	bool		renamed;		/* not the source's own name */
-	List	   *seqs;			/* AbSeqMap: the sequences it owns */
+	bool		checked;		/* its expressions must be harmless (see
+								 * expr_check.c): the new owner is not the
+								 * recorded one, or is a superuser */
+	const char *owner_note;		/* why, for the WARNING when they are not */
+	/* set by ab_recreate_plan */
+	char	   *qualname;
+	List	   *seqs;			/* the sequences it owns */
+	List	   *pre;			/* statements before the data */
+	List	   *post;			/* and after it */
+	char	   *unsafe;			/* why the plan cannot be used, or NULL */
 } AbRecreate;
 
 /* does t carry a definition (backups made since it is recorded)? */
 extern bool ab_recreate_possible(const MfTable *t);
 
 /*
- * CREATE the table, with its columns, defaults, identity and generated
- * columns, and the sequences it owns (as the caller).  Every statement made
- * from the manifest is parsed first and must be the one kind expected, on
- * the new table.
+ * Build every statement, checking each: parsed, it must be exactly one
+ * statement of the kind expected, acting on the new table; the columns
+ * must be the manifest's; and when r->checked, every expression harmless.
+ * Runs nothing.  ERROR for a definition that is not valid; false, with a
+ * WARNING, when r->checked and an expression is not harmless: the caller
+ * then recreates columns and types only.
  */
+extern bool ab_recreate_plan(AbRecreate *r);
+
+/* run the statements before the data: sequences, the table (as the caller) */
 extern void ab_recreate_create(AbRecreate *r);
 
 /*
  * Once the data is in (and as the table's owner): constraints, indexes,
  * comments, row security and policies; sequences set to their backed-up
- * values, or past the restored data if that is ahead.  Foreign keys, grants
- * are left to the .sql script.
+ * values, or past the restored data if that is ahead.  Foreign keys and
+ * grants are left to the .sql script.
  */
-extern void ab_recreate_finish(AbRecreate *r, Oid relid);
+extern void ab_recreate_finish(AbRecreate *r);
 
 /* an existing table's owned sequences, moved past its data if behind */
 extern void ab_sequences_catch_up(Oid relid);

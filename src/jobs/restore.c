@@ -858,6 +858,8 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 	Oid			nsp;
 	Oid			relid;
 	Oid			owner = InvalidOid;
+	Oid			recorded = InvalidOid;
+	Oid			new_owner;
 	AbQuery		q;
 
 	if (rv->schemaname != NULL && strcmp(rv->schemaname, "pg_temp") != 0 &&
@@ -869,16 +871,12 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 	nsp = RangeVarGetCreationNamespace(rv);
 	*qualname = quote_qualified_identifier(get_namespace_name(nsp), rv->relname);
 	if (t->owner != NULL)
-		owner = get_role_oid(t->owner, true);
+		recorded = owner = get_role_oid(t->owner, true);
 	if (OidIsValid(owner) &&
 		(owner == GetUserId() || !is_member_of_role(GetUserId(), owner)))
 		owner = InvalidOid;
+	new_owner = OidIsValid(owner) ? owner : GetUserId();
 
-	/*
-	 * The manifest's types were written with search_path '' (qualified
-	 * outside pg_catalog): parse them under the pinned path too, or a type or
-	 * domain planted in public could stand in for a built-in one.
-	 */
 	if (ab_recreate_possible(t))
 	{
 		/* the whole definition: the table as it was, or under a new name */
@@ -890,8 +888,30 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 		r->nsp = nsp;
 		r->renamed = strcmp(r->schema, t->schema) != 0 ||
 			strcmp(r->name, t->name) != 0;
-		ab_recreate_create(r);
+
+		/*
+		 * Its expressions run as the new owner.  Text from the bucket may
+		 * run only under the role that owned it then, and never as a
+		 * superuser, unless it is harmless: a tenant's CHECK must not run
+		 * as the superuser restoring it, nor an edited manifest's.
+		 */
+		r->checked = new_owner != recorded || superuser_arg(new_owner);
+		r->owner_note = new_owner != recorded ?
+			psprintf("the table will not be owned by the role that owned it at the backup (\"%s\")",
+					 t->owner ? t->owner : "unknown") :
+			psprintf("the table would be owned by superuser \"%s\"",
+					 GetUserNameFromId(new_owner, false));
+		if (ab_recreate_plan(r))
+			ab_recreate_create(r);
+		else
+			r->t = NULL;		/* columns and types only */
 	}
+
+	/*
+	 * The manifest's types were written with search_path '' (qualified
+	 * outside pg_catalog): parse them under the pinned path too, or a type or
+	 * domain planted in public could stand in for a built-in one.
+	 */
 	ab_query_begin(&q);
 	if (r->t == NULL)
 		ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
@@ -965,7 +985,7 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
 	/* after the data, as the owner: their expressions are the owner's code */
 	ab_progress_phase("building indexes");
 	if (r->t != NULL)
-		ab_recreate_finish(r, relid);
+		ab_recreate_finish(r);
 	else
 		ab_sequences_catch_up(relid);
 	AtEOXact_GUC(false, save_nestlevel);

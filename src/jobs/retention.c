@@ -124,6 +124,9 @@ retention_run(const char *dbname)
 	ab_progress_begin("backup", NULL);
 	ab_progress_phase("pruning");
 
+	/* a folder another cluster has taken over is its to prune */
+	ab_folder_check_owner(client, dbname);
+
 	/* every table that exists, excluded ones too: their old copies matter */
 	foreach(lc, ab_catalog_tables(NIL, false))
 	{
@@ -190,7 +193,7 @@ retention_run(const char *dbname)
 
 	/* out of the index first: a deletion cut short is only debris */
 	if (doomed != NIL)
-		ab_index_update(client, dbname, NULL, doomed);
+		ab_index_update(client, dbname, NULL, doomed, false);
 	foreach(lc, doomed)
 		ab_repo_delete_backup(client, dbname, lfirst(lc));
 	ab_progress_end();

@@ -32,6 +32,22 @@ typedef struct DdlCtx
 	StringInfoData fk;			/* foreign keys */
 } DdlCtx;
 
+/*
+ * s for a "--" comment line: a name or literal may hold a line break (a
+ * quoted identifier keeps it), which would end the comment and make the
+ * rest a statement for whoever runs the script.
+ */
+static char *
+in_comment(const char *s)
+{
+	char	   *r = pstrdup(s);
+
+	for (char *p = r; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return r;
+}
+
 static char *
 mf_dup(const char *s)
 {
@@ -300,7 +316,8 @@ capture_security(DdlCtx *c)
 		{
 			add_piece(c, "partition_of", val(c, 0, 5), NULL, val(c, 0, 6));
 			appendStringInfo(&c->post, "-- a partition of %s: ALTER TABLE %s ATTACH PARTITION %s %s;\n",
-							 val(c, 0, 5), val(c, 0, 5), c->qualname, val(c, 0, 6));
+							 in_comment(val(c, 0, 5)), in_comment(val(c, 0, 5)),
+							 in_comment(c->qualname), in_comment(val(c, 0, 6)));
 		}
 	}
 
@@ -363,14 +380,14 @@ ab_ddl_capture(Oid relid, const char *schema, const char *name,
 	appendStringInfo(&all, "-- %s, as aibackup found it at the backup's snapshot.\n"
 					 "-- Load the data between the table and what follows it:\n"
 					 "--   \\copy %s FROM 'data.csv' (FORMAT csv, HEADER)\n",
-					 c.qualname, c.qualname);
+					 in_comment(c.qualname), in_comment(c.qualname));
 	appendStringInfoString(&all, c.pre.data);
 	appendStringInfoString(&all, c.post.data);
 	if (c.fk.len > 0)
 		appendStringInfo(&all, "-- foreign keys, once the tables they reference exist:\n%s",
 						 c.fk.data);
 	if (owner)
-		appendStringInfo(&all, "-- ALTER TABLE %s OWNER TO %s;\n", c.qualname,
-						 quote_identifier(owner));
+		appendStringInfo(&all, "-- ALTER TABLE %s OWNER TO %s;\n",
+						 in_comment(c.qualname), in_comment(quote_identifier(owner)));
 	mt->ddl = mf_dup(all.data);
 }

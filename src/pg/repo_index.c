@@ -316,7 +316,7 @@ id_in(List *ids, const char *id)
 
 void
 ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
-				List *removed)
+				List *removed, bool take_over)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
 											  "aibackup index",
@@ -342,6 +342,15 @@ ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
 	ix->updated_at = mf_strdup(ab_repo_iso_utc(GetCurrentTimestamp()));
 
 	w = ab_walk_begin(c, dbname, 0);
+
+	/* taken over since this backup began: the folder is no longer ours */
+	if (!take_over && w->owner != NULL &&
+		strcmp(w->owner, ix->system_identifier) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the backups of database \"%s\" now belong to another cluster (system identifier %s)",
+						dbname, w->owner),
+				 errdetail("Its index was not rewritten.")));
 	if (added != NULL)
 	{
 		/* known already: no need to read it back */

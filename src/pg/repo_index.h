@@ -56,10 +56,12 @@ extern AbBackupSummary *ab_backup_summary(const Manifest *m);
 /*
  * Rewrite dbname's index from a fresh listing: entries for every backup
  * folder with a manifest, "added" (just written, may be NULL) included,
- * the ids in "removed" left out, and this cluster as the owner.
+ * the ids in "removed" left out, and this cluster as the owner.  ERROR,
+ * writing nothing, when the index names another cluster, unless take_over.
  */
 extern void ab_index_update(S3Client *c, const char *dbname,
-							const Manifest *added, List *removed);
+							const Manifest *added, List *removed,
+							bool take_over);
 
 /* this cluster's system identifier, as text */
 extern char *ab_system_identifier(void);
