@@ -593,9 +593,10 @@ typedef struct TableCall
 } TableCall;
 
 /*
- * The table's definition, into the manifest and beside its data as
- * <schema>.<table>.sql, readable without aibackup.  The script is in the
- * database's encoding, as the data is, and says so to psql.
+ * The table's definition (read with the others, capture_definitions)
+ * beside its data as <schema>.<table>.sql, readable without aibackup.
+ * The script is in the database's encoding, as the data is, and says so
+ * to psql.
  */
 static void
 backup_definition(TableJob *j, AbTable *t, MfTable *mt)
@@ -604,7 +605,8 @@ backup_definition(TableJob *j, AbTable *t, MfTable *mt)
 	char	   *key;
 	S3Error		err;
 
-	ab_ddl_capture(t->relid, t->schema, t->name, mt->owner, mt);
+	if (mt->ddl == NULL)
+		return;					/* its definition could not be read */
 	Assert(n > 7 && strcmp(mt->object_key + n - 7, ".csv.gz") == 0);
 	key = psprintf("%.*s.sql", (int) (n - 7), mt->object_key);
 	if (!s3_put_object(j->client, key, mt->ddl, strlen(mt->ddl),
@@ -624,6 +626,61 @@ backup_table_call(void *arg)
 	backup_table(call->job, call->table, call->backup_id, call->mt);
 	backup_definition(call->job, call->table, call->mt);
 	PopActiveSnapshot();
+}
+
+typedef struct DefinitionsCall
+{
+	List	   *tables;
+	Manifest   *m;
+} DefinitionsCall;
+
+static void
+capture_definitions_call(void *arg)
+{
+	DefinitionsCall *call = arg;
+
+	ab_ddl_capture(call->tables, call->m->tables);
+}
+
+/*
+ * Every table's definition, read at once after the locks.  The data
+ * matters more: if the catalogs cannot be read so, the backup goes on
+ * without definitions, and says so.
+ */
+static void
+capture_definitions(List *tables, Manifest *m)
+{
+	DefinitionsCall call = {tables, m};
+	ErrorData  *edata;
+
+	ab_progress_phase("reading definitions");
+	edata = ab_subxact_run(capture_definitions_call, &call);
+	if (edata == NULL)
+		return;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errmsg("aibackup: the definitions of the tables are left out of this backup: %s",
+					edata->message)));
+	for (int i = 0; i < m->ntables; i++)
+	{
+		MfTable    *t = &m->tables[i];
+
+		for (int j = 0; j < t->nddl; j++)
+		{
+			free(t->ddls[j].kind);
+			free(t->ddls[j].name);
+			free(t->ddls[j].target);
+			free(t->ddls[j].sql);
+		}
+		free(t->ddls);
+		t->ddls = NULL;
+		t->nddl = 0;
+		free(t->ddl);
+		t->ddl = NULL;
+	}
+	FreeErrorData(edata);
 }
 
 /* the manifest entry for t, before its data is copied (and its key known) */
@@ -805,12 +862,18 @@ backup_run(List *relids, bool scheduled)
 	m->extension_version = mf_str(AB_EXTENSION_VERSION);
 	m->snapshot_lsn = mf_str(lsn);
 
+	/* every entry first: m->tables moves no more, its pointers stay good */
+	foreach(lc, tables)
+		(void) manifest_table(m, lfirst(lc));
+	capture_definitions(tables, m);
+	ab_progress_phase("copying");
+
 	tablecxt = AllocSetContextCreate(CurrentMemoryContext, "aibackup table",
 									 ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, tables)
 	{
 		AbTable    *t = lfirst(lc);
-		MfTable    *mt = manifest_table(m, t);
+		MfTable    *mt = &m->tables[foreach_current_index(lc)];
 		TableJob	job;
 		TableCall	call;
 		ErrorData  *edata;

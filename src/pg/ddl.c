@@ -16,21 +16,40 @@
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "pg/catalog.h"
 #include "pg/ddl.h"
 #include "pg/query.h"
 
 typedef struct DdlCtx
 {
-	AbQuery    *q;
-	MfTable    *mt;
 	Oid			relid;
+	MfTable    *mt;
 	char	   *qualname;		/* the table, quoted and qualified */
+	List	   *identity;		/* (column, options) of identity columns */
+	char	   *owner;
+	int			ncols;
 	StringInfoData pre;			/* sequences, then CREATE TABLE */
 	StringInfoData post;		/* constraints, indexes, comments, ... */
 	StringInfoData fk;			/* foreign keys */
 } DdlCtx;
+
+/*
+ * Every table's definition is read by one query per kind of piece, for all
+ * tables at once (a backup of thousands of tables runs a handful of
+ * queries, not thousands): rows carry their table's OID last, and go to
+ * its DdlCtx.
+ */
+typedef struct DdlAll
+{
+	AbQuery    *q;
+	DdlCtx	   *ctx;			/* sorted by relid */
+	int			n;
+	Datum		relids;			/* oid[] of them all, for $1 */
+} DdlAll;
 
 /*
  * s for a "--" comment line: a name or literal may hold a line break (a
@@ -74,20 +93,43 @@ add_piece(DdlCtx *c, const char *kind, const char *name, const char *target,
 	d->sql = mf_dup(sql);
 }
 
-/* run sql with the table's OID as $1 */
+/* run sql with every table's OID as $1 (oid[]) */
 static void
-run(DdlCtx *c, const char *sql)
+run(DdlAll *a, const char *sql)
 {
-	Oid			type = OIDOID;
-	Datum		value = ObjectIdGetDatum(c->relid);
+	Oid			type = OIDARRAYOID;
 
-	ab_query_exec_args(sql, 1, &type, &value, true, 0);
+	ab_query_exec_args(sql, 1, &type, &a->relids, true, 0);
 }
 
 static char *
-val(DdlCtx *c, uint64 row, int col)
+val(DdlAll *a, uint64 row, int col)
 {
-	return ab_query_value(c->q, row, col);
+	return ab_query_value(a->q, row, col);
+}
+
+static int
+cmp_ctx(const void *x, const void *y)
+{
+	Oid			a = ((const DdlCtx *) x)->relid;
+	Oid			b = ((const DdlCtx *) y)->relid;
+
+	return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/* the table a row is about: its OID is in column col */
+static DdlCtx *
+row_ctx(DdlAll *a, uint64 row, int col)
+{
+	DdlCtx		key;
+	DdlCtx	   *c;
+
+	key.relid = atooid(SPI_getvalue(SPI_tuptable->vals[row],
+									SPI_tuptable->tupdesc, col));
+	c = bsearch(&key, a->ctx, a->n, sizeof(DdlCtx), cmp_ctx);
+	if (c == NULL)
+		elog(ERROR, "catalog row for unexpected relation %u", key.relid);
+	return c;
 }
 
 /*
@@ -96,14 +138,14 @@ val(DdlCtx *c, uint64 row, int col)
  * must not say it.
  */
 static char *
-sequence_options(DdlCtx *c, uint64 row, int col, bool with_type)
+sequence_options(DdlAll *a, uint64 row, int col, bool with_type)
 {
 	return psprintf("%s%sSTART WITH %s INCREMENT BY %s MINVALUE %s MAXVALUE %s CACHE %s%s",
-					with_type ? "AS " : "", with_type ? psprintf("%s ", val(c, row, col)) : "",
-					val(c, row, col + 1), val(c, row, col + 2),
-					val(c, row, col + 3), val(c, row, col + 4),
-					val(c, row, col + 5),
-					strcmp(val(c, row, col + 6), "t") == 0 ? " CYCLE" : " NO CYCLE");
+					with_type ? "AS " : "", with_type ? psprintf("%s ", val(a, row, col)) : "",
+					val(a, row, col + 1), val(a, row, col + 2),
+					val(a, row, col + 3), val(a, row, col + 4),
+					val(a, row, col + 5),
+					strcmp(val(a, row, col + 6), "t") == 0 ? " CYCLE" : " NO CYCLE");
 }
 
 #define SEQ_COLUMNS \
@@ -111,17 +153,16 @@ sequence_options(DdlCtx *c, uint64 row, int col, bool with_type)
 	"q.seqmin, q.seqmax, q.seqcache, q.seqcycle "
 
 /*
- * Sequences the table owns: serial ones (deptype 'a') become pieces and
- * CREATE SEQUENCE lines; identity ones (deptype 'i') are returned by
- * column, for the column's IDENTITY clause.
+ * Sequences the tables own: serial ones (deptype 'a') become pieces and
+ * CREATE SEQUENCE lines; identity ones (deptype 'i') are kept by column,
+ * for the column's IDENTITY clause.
  */
-static List *
-capture_sequences(DdlCtx *c)
+static void
+capture_sequences(DdlAll *a)
 {
-	List	   *identity = NIL;
-
-	run(c, "SELECT a.attname, d.deptype, " SEQ_COLUMNS ", "
-		"  pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(s.relname) "
+	run(a, "SELECT a.attname, d.deptype, " SEQ_COLUMNS ", "
+		"  pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(s.relname), "
+		"  d.refobjid "
 		"FROM pg_catalog.pg_depend d "
 		"JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
 		"JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace "
@@ -129,20 +170,21 @@ capture_sequences(DdlCtx *c)
 		"JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
 		"WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 		"  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-		"  AND d.refobjid = $1 AND d.deptype IN ('a', 'i') "
-		"ORDER BY a.attnum");
+		"  AND d.refobjid = ANY ($1) AND d.deptype IN ('a', 'i') "
+		"ORDER BY d.refobjid, a.attnum");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *col = val(c, i, 1);
-		bool		is_identity = strcmp(val(c, i, 2), "i") == 0;
-		char	   *opts = sequence_options(c, i, 3, !is_identity);
-		char	   *qual = val(c, i, 10);
+		DdlCtx	   *c = row_ctx(a, i, 11);
+		char	   *col = val(a, i, 1);
+		bool		is_identity = strcmp(val(a, i, 2), "i") == 0;
+		char	   *opts = sequence_options(a, i, 3, !is_identity);
+		char	   *qual = val(a, i, 10);
 
 		if (is_identity)
 		{
-			MemoryContext old = MemoryContextSwitchTo(c->q->outer);
+			MemoryContext old = MemoryContextSwitchTo(a->q->outer);
 
-			identity = lappend(identity, list_make2(col, opts));
+			c->identity = lappend(c->identity, list_make2(col, opts));
 			MemoryContextSwitchTo(old);
 			add_piece(c, "identity", qual, col, opts);
 			continue;
@@ -152,7 +194,6 @@ capture_sequences(DdlCtx *c)
 		appendStringInfo(&c->post, "ALTER SEQUENCE %s OWNED BY %s.%s;\n",
 						 qual, c->qualname, quote_identifier(col));
 	}
-	return identity;
 }
 
 static const char *
@@ -168,41 +209,43 @@ identity_options(List *identity, const char *col)
 	return NULL;
 }
 
-/* one piece per column, and the CREATE TABLE statement */
+/* one piece per column, and the CREATE TABLE statements */
 static void
-capture_columns(DdlCtx *c, List *identity)
+capture_columns(DdlAll *a)
 {
-	run(c, "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+	run(a, "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
 		"  CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation "
 		"    THEN pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END, "
 		"  a.attnotnull, a.attidentity, a.attgenerated, "
-		"  pg_catalog.pg_get_expr(d.adbin, d.adrelid) "
+		"  pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attrelid "
 		"FROM pg_catalog.pg_attribute a "
 		"JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
 		"LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation "
 		"LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace "
 		"LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-		"WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
-		"ORDER BY a.attnum");
-	appendStringInfo(&c->pre, "CREATE TABLE %s (", c->qualname);
+		"WHERE a.attrelid = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped "
+		"ORDER BY a.attrelid, a.attnum");
+	for (int k = 0; k < a->n; k++)
+		appendStringInfo(&a->ctx[k].pre, "CREATE TABLE %s (", a->ctx[k].qualname);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *name = val(c, i, 1);
-		char	   *identity_kind = val(c, i, 5);
-		char	   *generated = val(c, i, 6);
-		char	   *def = val(c, i, 7);
-		char	   *coll = val(c, i, 3);
+		DdlCtx	   *c = row_ctx(a, i, 8);
+		char	   *name = val(a, i, 1);
+		char	   *identity_kind = val(a, i, 5);
+		char	   *generated = val(a, i, 6);
+		char	   *def = val(a, i, 7);
+		char	   *coll = val(a, i, 3);
 		StringInfoData col;
 
 		initStringInfo(&col);
-		appendStringInfoString(&col, val(c, i, 2));
+		appendStringInfoString(&col, val(a, i, 2));
 		if (coll)
 			appendStringInfo(&col, " COLLATE %s", coll);
 		if (generated && generated[0] == 's' && def)
 			appendStringInfo(&col, " GENERATED ALWAYS AS (%s) STORED", def);
 		else if (identity_kind && identity_kind[0] != '\0')
 		{
-			const char *opts = identity_options(identity, name);
+			const char *opts = identity_options(c->identity, name);
 
 			appendStringInfo(&col, " GENERATED %s AS IDENTITY%s%s%s",
 							 identity_kind[0] == 'a' ? "ALWAYS" : "BY DEFAULT",
@@ -210,28 +253,30 @@ capture_columns(DdlCtx *c, List *identity)
 		}
 		else if (def)
 			appendStringInfo(&col, " DEFAULT %s", def);
-		if (strcmp(val(c, i, 4), "t") == 0)
+		if (strcmp(val(a, i, 4), "t") == 0)
 			appendStringInfoString(&col, " NOT NULL");
 		add_piece(c, "column", name, NULL, col.data);
-		appendStringInfo(&c->pre, "%s\n    %s %s", i ? "," : "",
+		appendStringInfo(&c->pre, "%s\n    %s %s", c->ncols++ ? "," : "",
 						 quote_identifier(name), col.data);
 	}
-	appendStringInfoString(&c->pre, "\n);\n");
+	for (int k = 0; k < a->n; k++)
+		appendStringInfoString(&a->ctx[k].pre, "\n);\n");
 }
 
 static void
-capture_constraints(DdlCtx *c)
+capture_constraints(DdlAll *a)
 {
 	/* contype 'n' (NOT NULL, 18+) is the column's NOT NULL already */
-	run(c, "SELECT c.conname, c.contype, pg_catalog.pg_get_constraintdef(c.oid) "
+	run(a, "SELECT c.conname, c.contype, pg_catalog.pg_get_constraintdef(c.oid), c.conrelid "
 		"FROM pg_catalog.pg_constraint c "
-		"WHERE c.conrelid = $1 AND c.contype IN ('c', 'p', 'u', 'x', 'f') "
-		"ORDER BY c.contype = 'f', c.conname");
+		"WHERE c.conrelid = ANY ($1) AND c.contype IN ('c', 'p', 'u', 'x', 'f') "
+		"ORDER BY c.conrelid, c.contype = 'f', c.conname");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *name = val(c, i, 1);
-		bool		fk = strcmp(val(c, i, 2), "f") == 0;
-		char	   *def = val(c, i, 3);
+		DdlCtx	   *c = row_ctx(a, i, 4);
+		char	   *name = val(a, i, 1);
+		bool		fk = strcmp(val(a, i, 2), "f") == 0;
+		char	   *def = val(a, i, 3);
 
 		add_piece(c, fk ? "foreign_key" : "constraint", name, NULL, def);
 		appendStringInfo(fk ? &c->fk : &c->post,
@@ -241,34 +286,43 @@ capture_constraints(DdlCtx *c)
 }
 
 static void
-capture_indexes(DdlCtx *c)
+capture_indexes(DdlAll *a)
 {
-	run(c, "SELECT ci.relname, pg_catalog.pg_get_indexdef(i.indexrelid) "
+	run(a, "SELECT ci.relname, pg_catalog.pg_get_indexdef(i.indexrelid), i.indrelid "
 		"FROM pg_catalog.pg_index i "
 		"JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid "
-		"WHERE i.indrelid = $1 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k "
-		"  WHERE k.conindid = i.indexrelid AND k.conrelid = $1 "
+		"WHERE i.indrelid = ANY ($1) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k "
+		"  WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
 		"    AND k.contype IN ('p', 'u', 'x')) "
-		"ORDER BY ci.relname");
+		"ORDER BY i.indrelid, ci.relname");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		add_piece(c, "index", val(c, i, 1), NULL, val(c, i, 2));
-		appendStringInfo(&c->post, "%s;\n", val(c, i, 2));
+		DdlCtx	   *c = row_ctx(a, i, 3);
+
+		add_piece(c, "index", val(a, i, 1), NULL, val(a, i, 2));
+		appendStringInfo(&c->post, "%s;\n", val(a, i, 2));
 	}
 }
 
 static void
-capture_comments(DdlCtx *c)
+capture_comments(DdlAll *a)
 {
-	run(c, "SELECT NULL::pg_catalog.name, pg_catalog.obj_description($1, 'pg_class') "
+	run(a, "SELECT NULL::pg_catalog.name, d.description, d.objoid, 0 AS attnum "
+		"FROM pg_catalog.pg_description d "
+		"WHERE d.objoid = ANY ($1) AND d.objsubid = 0 "
+		"  AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 		"UNION ALL "
-		"SELECT a.attname, pg_catalog.col_description($1, a.attnum) "
-		"FROM pg_catalog.pg_attribute a "
-		"WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped");
+		"SELECT a.attname, d.description, d.objoid, a.attnum "
+		"FROM pg_catalog.pg_description d "
+		"JOIN pg_catalog.pg_attribute a ON a.attrelid = d.objoid AND a.attnum = d.objsubid "
+		"WHERE d.objoid = ANY ($1) AND d.objsubid > 0 AND NOT a.attisdropped "
+		"  AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+		"ORDER BY 3, 4");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *col = val(c, i, 1);
-		char	   *text = val(c, i, 2);
+		DdlCtx	   *c = row_ctx(a, i, 3);
+		char	   *col = val(a, i, 1);
+		char	   *text = val(a, i, 2);
 
 		if (text == NULL)
 			continue;
@@ -284,27 +338,30 @@ capture_comments(DdlCtx *c)
 }
 
 static void
-capture_security(DdlCtx *c)
+capture_security(DdlAll *a)
 {
-	run(c, "SELECT r.relrowsecurity, r.relforcerowsecurity, r.relacl::pg_catalog.text, "
+	run(a, "SELECT r.relrowsecurity, r.relforcerowsecurity, r.relacl::pg_catalog.text, "
 		"  r.relispartition, "
 		"  (SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.relname) "
 		"   FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class p ON p.oid = h.inhparent "
 		"   JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace "
 		"   WHERE h.inhrelid = r.oid), "
-		"  pg_catalog.pg_get_expr(r.relpartbound, r.oid) "
-		"FROM pg_catalog.pg_class r WHERE r.oid = $1");
-	if (SPI_processed == 1)
+		"  pg_catalog.pg_get_expr(r.relpartbound, r.oid), r.oid, "
+		"  pg_catalog.pg_get_userbyid(r.relowner) "
+		"FROM pg_catalog.pg_class r WHERE r.oid = ANY ($1) ORDER BY r.oid");
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *acl = val(c, 0, 3);
+		DdlCtx	   *c = row_ctx(a, i, 7);
+		char	   *acl = val(a, i, 3);
 
-		if (strcmp(val(c, 0, 1), "t") == 0)
+		c->owner = val(a, i, 8);
+		if (strcmp(val(a, i, 1), "t") == 0)
 		{
 			add_piece(c, "row_security", NULL, NULL, "enable");
 			appendStringInfo(&c->post, "ALTER TABLE %s ENABLE ROW LEVEL SECURITY;\n",
 							 c->qualname);
 		}
-		if (strcmp(val(c, 0, 2), "t") == 0)
+		if (strcmp(val(a, i, 2), "t") == 0)
 		{
 			add_piece(c, "row_security", NULL, NULL, "force");
 			appendStringInfo(&c->post, "ALTER TABLE %s FORCE ROW LEVEL SECURITY;\n",
@@ -312,16 +369,16 @@ capture_security(DdlCtx *c)
 		}
 		if (acl)
 			add_piece(c, "acl", NULL, NULL, acl);
-		if (strcmp(val(c, 0, 4), "t") == 0 && val(c, 0, 5) && val(c, 0, 6))
+		if (strcmp(val(a, i, 4), "t") == 0 && val(a, i, 5) && val(a, i, 6))
 		{
-			add_piece(c, "partition_of", val(c, 0, 5), NULL, val(c, 0, 6));
+			add_piece(c, "partition_of", val(a, i, 5), NULL, val(a, i, 6));
 			appendStringInfo(&c->post, "-- a partition of %s: ALTER TABLE %s ATTACH PARTITION %s %s;\n",
-							 in_comment(val(c, 0, 5)), in_comment(val(c, 0, 5)),
-							 in_comment(c->qualname), in_comment(val(c, 0, 6)));
+							 in_comment(val(a, i, 5)), in_comment(val(a, i, 5)),
+							 in_comment(c->qualname), in_comment(val(a, i, 6)));
 		}
 	}
 
-	run(c, "SELECT p.polname, "
+	run(a, "SELECT p.polname, "
 		"  CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END, "
 		"  CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' "
 		"    WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END, "
@@ -329,65 +386,91 @@ capture_security(DdlCtx *c)
 		"    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)) END "
 		"    FROM pg_catalog.unnest(p.polroles) r), ', '), "
 		"  pg_catalog.pg_get_expr(p.polqual, p.polrelid), "
-		"  pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) "
-		"FROM pg_catalog.pg_policy p WHERE p.polrelid = $1 ORDER BY p.polname");
+		"  pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), p.polrelid "
+		"FROM pg_catalog.pg_policy p WHERE p.polrelid = ANY ($1) "
+		"ORDER BY p.polrelid, p.polname");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
+		DdlCtx	   *c = row_ctx(a, i, 7);
 		StringInfoData pol;
 
 		initStringInfo(&pol);
-		appendStringInfo(&pol, "AS %s FOR %s TO %s", val(c, i, 2), val(c, i, 3),
-						 val(c, i, 4));
-		if (val(c, i, 5))
-			appendStringInfo(&pol, " USING (%s)", val(c, i, 5));
-		if (val(c, i, 6))
-			appendStringInfo(&pol, " WITH CHECK (%s)", val(c, i, 6));
-		add_piece(c, "policy", val(c, i, 1), NULL, pol.data);
+		appendStringInfo(&pol, "AS %s FOR %s TO %s", val(a, i, 2), val(a, i, 3),
+						 val(a, i, 4));
+		if (val(a, i, 5))
+			appendStringInfo(&pol, " USING (%s)", val(a, i, 5));
+		if (val(a, i, 6))
+			appendStringInfo(&pol, " WITH CHECK (%s)", val(a, i, 6));
+		add_piece(c, "policy", val(a, i, 1), NULL, pol.data);
 		appendStringInfo(&c->post, "CREATE POLICY %s ON %s %s;\n",
-						 quote_identifier(val(c, i, 1)), c->qualname, pol.data);
+						 quote_identifier(val(a, i, 1)), c->qualname, pol.data);
 	}
 }
 
-void
-ab_ddl_capture(Oid relid, const char *schema, const char *name,
-			   const char *owner, MfTable *mt)
+/* the script of one table, from what the queries put in its DdlCtx */
+static void
+finish_script(DdlCtx *c)
 {
-	AbQuery		q;
-	DdlCtx		c;
-	List	   *identity;
 	StringInfoData all;
-
-	memset(&c, 0, sizeof(c));
-	c.q = &q;
-	c.mt = mt;
-	c.relid = relid;
-	c.qualname = quote_qualified_identifier(schema, name);
-	initStringInfo(&c.pre);
-	initStringInfo(&c.post);
-	initStringInfo(&c.fk);
-
-	ab_query_begin(&q);
-	identity = capture_sequences(&c);
-	capture_columns(&c, identity);
-	capture_constraints(&c);
-	capture_indexes(&c);
-	capture_comments(&c);
-	capture_security(&c);
-	ab_query_end(&q);
 
 	initStringInfo(&all);
 	appendStringInfo(&all, "SET client_encoding = '%s';\n", GetDatabaseEncodingName());
 	appendStringInfo(&all, "-- %s, as aibackup found it at the backup's snapshot.\n"
 					 "-- Load the data between the table and what follows it:\n"
 					 "--   \\copy %s FROM 'data.csv' (FORMAT csv, HEADER)\n",
-					 in_comment(c.qualname), in_comment(c.qualname));
-	appendStringInfoString(&all, c.pre.data);
-	appendStringInfoString(&all, c.post.data);
-	if (c.fk.len > 0)
+					 in_comment(c->qualname), in_comment(c->qualname));
+	appendStringInfoString(&all, c->pre.data);
+	appendStringInfoString(&all, c->post.data);
+	if (c->fk.len > 0)
 		appendStringInfo(&all, "-- foreign keys, once the tables they reference exist:\n%s",
-						 c.fk.data);
-	if (owner)
+						 c->fk.data);
+	if (c->owner)
 		appendStringInfo(&all, "-- ALTER TABLE %s OWNER TO %s;\n",
-						 in_comment(c.qualname), in_comment(quote_identifier(owner)));
-	mt->ddl = mf_dup(all.data);
+						 in_comment(c->qualname), in_comment(quote_identifier(c->owner)));
+	c->mt->ddl = mf_dup(all.data);
+}
+
+void
+ab_ddl_capture(List *tables, MfTable *mts)
+{
+	AbQuery		q;
+	DdlAll		a;
+	Datum	   *oids;
+	int			i = 0;
+	ListCell   *lc;
+
+	if (tables == NIL)
+		return;
+	a.q = &q;
+	a.n = list_length(tables);
+	a.ctx = palloc0(sizeof(DdlCtx) * a.n);
+	oids = palloc(sizeof(Datum) * a.n);
+	foreach(lc, tables)
+	{
+		AbTable    *t = lfirst(lc);
+		DdlCtx	   *c = &a.ctx[i];
+
+		c->relid = t->relid;
+		c->mt = &mts[i];
+		c->qualname = quote_qualified_identifier(t->schema, t->name);
+		initStringInfo(&c->pre);
+		initStringInfo(&c->post);
+		initStringInfo(&c->fk);
+		oids[i++] = ObjectIdGetDatum(t->relid);
+	}
+	a.relids = PointerGetDatum(construct_array(oids, a.n, OIDOID, sizeof(Oid),
+											   true, TYPALIGN_INT));
+	qsort(a.ctx, a.n, sizeof(DdlCtx), cmp_ctx);
+
+	ab_query_begin(&q);
+	capture_sequences(&a);
+	capture_columns(&a);
+	capture_constraints(&a);
+	capture_indexes(&a);
+	capture_comments(&a);
+	capture_security(&a);
+	ab_query_end(&q);
+
+	for (i = 0; i < a.n; i++)
+		finish_script(&a.ctx[i]);
 }

@@ -6,13 +6,15 @@
 #define AIBACKUP_DDL_H
 
 #include "core/manifest.h"
+#include "nodes/pg_list.h"
 
 /*
- * Fill mt's definition pieces and its SQL script (mt->ddl) for the locked
- * table relid, named schema.name, owned by owner (NULL if unknown); strings
- * in the server encoding, malloc'd into the manifest.
+ * Fill the definition pieces and the SQL script (MfTable.ddl) of each of
+ * tables (AbTable, locked) into mts[i], their manifest entries in the same
+ * order.  Strings in the server encoding,
+ * malloc'd into the manifest.  A handful of queries whatever the number of
+ * tables.
  */
-extern void ab_ddl_capture(Oid relid, const char *schema, const char *name,
-						   const char *owner, MfTable *mt);
+extern void ab_ddl_capture(List *tables, MfTable *mts);
 
 #endif							/* AIBACKUP_DDL_H */

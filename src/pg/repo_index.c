@@ -231,6 +231,7 @@ ab_walk_next(AbBackupWalk *w, AbBackup *b)
 		{
 			b->state = AB_MANIFEST_OK;
 			b->summary = s;
+			b->from_index = true;
 			return true;
 		}
 		if (w->flags & AB_WALK_MANIFEST)
@@ -314,6 +315,19 @@ id_in(List *ids, const char *id)
 	return false;
 }
 
+static bool
+manifest_exists(S3Client *c, const char *dbname, const char *backup_id)
+{
+	bool		found;
+	S3ObjectInfo info;
+	S3Error		err;
+
+	if (!s3_head_object(c, ab_repo_manifest_key(dbname, backup_id), &found,
+						&info, &err))
+		ab_s3_report(&err);
+	return found;
+}
+
 void
 ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
 				List *removed, bool take_over)
@@ -358,8 +372,15 @@ ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
 		list_sort(w->indexed, cmp_summary_desc);
 	}
 	while (ab_walk_next(w, &b))
-		if (!id_in(removed, b.backup_id))
-			add_entry(ix, b.summary);
+	{
+		if (id_in(removed, b.backup_id))
+			continue;
+		if (b.from_index &&
+			(added == NULL || strcmp(added->backup_id, b.backup_id) != 0) &&
+			!manifest_exists(c, dbname, b.backup_id))
+			continue;			/* read from its manifest next time, if any */
+		add_entry(ix, b.summary);
+	}
 	ab_walk_end(w);
 
 	json = bi_to_json(ix);

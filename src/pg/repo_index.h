@@ -36,6 +36,7 @@ typedef struct AbBackup
 	AbManifestState state;		/* MISSING or UNREADABLE only with AB_WALK_ALL */
 	AbBackupSummary *summary;	/* when state is AB_MANIFEST_OK */
 	Manifest   *manifest;		/* with AB_WALK_MANIFEST and state OK */
+	bool		from_index;		/* the summary is the index's, unread */
 } AbBackup;
 
 #define AB_WALK_MANIFEST	0x01	/* read each backup's manifest */
@@ -56,8 +57,11 @@ extern AbBackupSummary *ab_backup_summary(const Manifest *m);
 /*
  * Rewrite dbname's index from a fresh listing: entries for every backup
  * folder with a manifest, "added" (just written, may be NULL) included,
- * the ids in "removed" left out, and this cluster as the owner.  ERROR,
- * writing nothing, when the index names another cluster, unless take_over.
+ * the ids in "removed" left out, and this cluster as the owner.  An entry
+ * kept from the old index is kept only if its manifest is still there (one
+ * HEAD each: a manifest deleted by hand leaves the index at the next
+ * backup).  ERROR, writing nothing, when the index names another cluster,
+ * unless take_over.
  */
 extern void ab_index_update(S3Client *c, const char *dbname,
 							const Manifest *added, List *removed,
