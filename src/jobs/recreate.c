@@ -533,7 +533,8 @@ ab_sequences_catch_up(Oid relid)
 					   "LATERAL (SELECT pg_catalog.pg_get_serial_sequence("
 					   "  $1::pg_catalog.regclass::pg_catalog.text, a.attname) AS seq) s "
 					   "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
-					   "  AND s.seq IS NOT NULL",
+					   "  AND s.seq IS NOT NULL "
+					   "  AND pg_catalog.has_sequence_privilege(s.seq, 'SELECT, UPDATE')",
 					   1, &type, &value, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		pairs = lappend(pairs, list_make2(ab_query_value(&q, i, 1),
