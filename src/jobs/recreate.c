@@ -198,9 +198,13 @@ plan_sequences(AbRecreate *r)
 	}
 }
 
-/* a column's text, its serial default pointed at the new sequence */
+/*
+ * A column's text, its serial default pointed at the new sequence; with
+ * bare, without that default (the one nextval() we write ourselves, left
+ * out of what must be harmless).
+ */
 static char *
-column_sql(AbRecreate *r, const MfDdl *d)
+column_sql(AbRecreate *r, const MfDdl *d, bool bare)
 {
 	ListCell   *lc;
 
@@ -218,6 +222,9 @@ column_sql(AbRecreate *r, const MfDdl *d)
 		at = strstr(d->sql, old);
 		if (at == NULL)
 			continue;			/* a default of its own: kept */
+		if (bare)
+			return psprintf("%.*s%s", (int) (at - d->sql), d->sql,
+							at + strlen(old));
 		return psprintf("%.*s DEFAULT nextval(%s::regclass)%s",
 						(int) (at - d->sql), d->sql,
 						quote_literal_cstr(s->new_qual), at + strlen(old));
@@ -288,12 +295,15 @@ static void
 plan_table(AbRecreate *r)
 {
 	StringInfoData sql;
+	StringInfoData bare;
 	CreateStmt *stmt;
 	int			ncols = 0;
 	ListCell   *lc;
 
 	initStringInfo(&sql);
+	initStringInfo(&bare);
 	appendStringInfo(&sql, "CREATE TABLE %s (", r->qualname);
+	appendStringInfo(&bare, "CREATE TABLE %s (", r->qualname);
 	for (int i = 0; i < r->t->nddl; i++)
 	{
 		const MfDdl *d = &r->t->ddls[i];
@@ -302,10 +312,13 @@ plan_table(AbRecreate *r)
 			continue;
 		if (d->name == NULL)
 			bad_definition(r, "column", d->sql);
-		appendStringInfo(&sql, "%s%s %s", ncols++ ? ", " : "",
-						 quote_identifier(d->name), column_sql(r, d));
+		appendStringInfo(&sql, "%s%s %s", ncols ? ", " : "",
+						 quote_identifier(d->name), column_sql(r, d, false));
+		appendStringInfo(&bare, "%s%s %s", ncols++ ? ", " : "",
+						 quote_identifier(d->name), column_sql(r, d, true));
 	}
 	appendStringInfoChar(&sql, ')');
+	appendStringInfoChar(&bare, ')');
 
 	/* exactly the columns: no table constraint or LIKE slipped in */
 	stmt = (CreateStmt *) parse_one(r, "column list", sql.data, T_CreateStmt);
@@ -314,7 +327,8 @@ plan_table(AbRecreate *r)
 		stmt->partspec != NULL || stmt->ofTypename != NULL)
 		bad_definition(r, "column list", sql.data);
 	check_columns(r, stmt, sql.data);
-	plan(r, &r->pre, "column list", sql.data, (Node *) stmt);
+	plan(r, &r->pre, "column list", sql.data,
+		 parse_one(r, "column list", bare.data, T_CreateStmt));
 
 	foreach(lc, r->seqs)
 	{

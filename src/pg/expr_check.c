@@ -9,8 +9,10 @@
  * policies would run someone else's text with that owner's rights: a
  * tenant's, or whoever could write to the bucket.  Then every expression
  * must call only functions of pg_catalog that every role may execute
- * (what any role could have run itself), use only pg_catalog's operators,
- * and hold no subquery.  Statements are raw parse trees (raw_parser()), so
+ * (what any role could have run itself) and that change nothing: not
+ * volatile (but for a few that only make a value, as gen_random_uuid()),
+ * and none that runs SQL given as text (query_to_xml(), ts_stat()); use
+ * only pg_catalog's operators; and hold no subquery.  Statements are raw parse trees (raw_parser()), so
  * nothing has been looked up or run yet.
  */
 #include "postgres.h"
@@ -34,13 +36,40 @@ typedef struct CheckCtx
 	const char *why;			/* the first thing found not harmless */
 } CheckCtx;
 
-/* may PUBLIC execute every pg_catalog function of this name? */
-static bool
-public_catalog_function(const char *name)
-{
-	CatCList   *list = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(name));
-	bool		ok = false;
+/* volatile functions a default commonly calls, which change nothing */
+static const char *const volatile_ok[] = {
+	"gen_random_uuid", "random", "clock_timestamp", "timeofday", NULL
+};
 
+/* stable ones that run SQL given as text, as the caller */
+static bool
+runs_sql_text(const char *name)
+{
+	size_t		n = strlen(name);
+
+	return strcmp(name, "ts_stat") == 0 || strcmp(name, "ts_rewrite") == 0 ||
+		(n > 7 && strcmp(name + n - 7, "_to_xml") == 0) ||
+		(n > 13 && strcmp(name + n - 13, "_to_xmlschema") == 0) ||
+		strstr(name, "_to_xml_and_xmlschema") != NULL;
+}
+
+/*
+ * Is every pg_catalog function of this name one PUBLIC may execute, that
+ * changes nothing (not volatile, or a volatile one that only makes a
+ * value), and runs no SQL text?
+ */
+static bool
+harmless_catalog_function(const char *name)
+{
+	CatCList   *list;
+	bool		ok = false;
+	bool		volatile_allowed = false;
+
+	if (runs_sql_text(name))
+		return false;
+	for (int i = 0; volatile_ok[i]; i++)
+		volatile_allowed |= strcmp(name, volatile_ok[i]) == 0;
+	list = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(name));
 	for (int i = 0; i < list->n_members; i++)
 	{
 		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(&list->members[i]->tuple);
@@ -48,7 +77,8 @@ public_catalog_function(const char *name)
 		if (proc->pronamespace != PG_CATALOG_NAMESPACE)
 			continue;
 		ok = true;
-		if (!ab_function_executable(proc->oid, ACL_ID_PUBLIC))
+		if (!ab_function_executable(proc->oid, ACL_ID_PUBLIC) ||
+			(proc->provolatile == PROVOLATILE_VOLATILE && !volatile_allowed))
 		{
 			ok = false;
 			break;
@@ -79,7 +109,7 @@ check_walker(Node *node, void *arg)
 		List	   *names = ((FuncCall *) node)->funcname;
 
 		if (!catalog_name(names) ||
-			!public_catalog_function(strVal(llast(names))))
+			!harmless_catalog_function(strVal(llast(names))))
 		{
 			c->why = psprintf("function %s", NameListToString(names));
 			return true;
