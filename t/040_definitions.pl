@@ -192,7 +192,8 @@ is(definition('shop.orders', 'plain'), $before, 'the script makes the same defin
 # --- a definition edited in the bucket to smuggle a statement ---
 my $mfile = "$ENV{AIBACKUP_TEST_WORK}/t040-manifest.json";
 s3_get("$prefix/$db/$id/manifest.json", $mfile);
-my $mj = JSON::PP->new->decode(slurp_file($mfile));
+my $orig_manifest = slurp_file($mfile);
+my $mj = JSON::PP->new->decode($orig_manifest);
 my ($evil) = grep { $_->{name} eq 'orders' } @{ $mj->{tables} };
 my ($col) = grep { $_->{kind} eq 'column' && $_->{name} eq 'qty' } @{ $evil->{definition} };
 $col->{sql} = 'integer); CREATE TABLE shop.pwned (x int); CREATE TABLE shop.more (y integer';
@@ -224,8 +225,7 @@ is($node->safe_psql($db, "SELECT count(*) FROM pg_indexes WHERE tablename = 'cus
 # (the owner set to the superuser, an extra column whose DEFAULT reads a
 # server file, a CHECK that writes one)
 my $pwned = $node->data_dir . '/pwned-by-manifest';
-s3_get("$prefix/$db/$id/manifest.json", $mfile);
-$mj = JSON::PP->new->decode(slurp_file($mfile));
+$mj = JSON::PP->new->decode($orig_manifest);
 ($evil) = grep { $_->{name} eq 'orders' } @{ $mj->{tables} };
 $evil->{owner} = 'postgres';
 push @{ $evil->{definition} }, { kind => 'column', name => 'extra',
@@ -250,7 +250,7 @@ ok(!-e $pwned, 'and the function never ran');
 is($node->safe_psql($db, "SELECT count(*) FROM pg_constraint WHERE conname = 'sneaky'"), '0',
 	'the CHECK is not there');
 $node->safe_psql($db, 'DROP TABLE shop.orders_then');
-put_manifest($prefix, $db, $id, JSON::PP->new->decode(slurp_file($mfile)));	# as it was
+put_manifest($prefix, $db, $id, JSON::PP->new->decode($orig_manifest));	# as it was
 
 # --- a tenant's CHECK must not run as the superuser restoring it ---
 $node->safe_psql($db, <<'SQL');
