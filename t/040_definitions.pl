@@ -38,6 +38,7 @@ CREATE TABLE shop.orders (
     total numeric GENERATED ALWAYS AS (qty * price) STORED,
     during tsrange,
     customer_id int REFERENCES shop.customers (id),
+    uid uuid NOT NULL DEFAULT gen_random_uuid(),
     CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&),
     CONSTRAINT price_sane CHECK (price >= 0) NOT VALID
 );
@@ -249,6 +250,18 @@ like($err, qr/function pg_catalog.pg_read_file|function pg_catalog.lo_export/, '
 ok(!-e $pwned, 'and the function never ran');
 is($node->safe_psql($db, "SELECT count(*) FROM pg_constraint WHERE conname = 'sneaky'"), '0',
 	'the CHECK is not there');
+
+# a function any role may call, but that runs SQL given as text
+$mj = JSON::PP->new->decode($orig_manifest);
+($evil) = grep { $_->{name} eq 'orders' } @{ $mj->{tables} };
+push @{ $evil->{definition} }, { kind => 'index', name => 'sneaky_idx',
+	sql => "CREATE INDEX sneaky_idx ON shop.orders USING btree ((pg_catalog.query_to_xml('SELECT 1', true, false, '')::text))" };
+put_manifest($prefix, $db, $id, $mj);
+$node->safe_psql($db, 'DROP TABLE shop.orders_then');
+($ret, $out, $err) = $node->psql($db,
+	"SELECT aibackup_restore_table('shop.orders', '$id', 'shop.orders_then')");
+like($err, qr/columns and types only.*\n.*function pg_catalog.query_to_xml/s,
+	'an index that calls query_to_xml() makes it columns and types only too') or diag($err);
 $node->safe_psql($db, 'DROP TABLE shop.orders_then');
 put_manifest($prefix, $db, $id, JSON::PP->new->decode($orig_manifest));	# as it was
 
