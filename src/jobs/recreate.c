@@ -19,7 +19,10 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
@@ -28,11 +31,11 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "jobs/recreate.h"
 #include "pg/compat.h"
-#include "pg/expr_check.h"
 #include "pg/query.h"
 
 /* a sequence the table owns: its name in the backup and here */
@@ -143,18 +146,10 @@ comment_sql(AbRecreate *r, const MfDdl *d)
 					quote_identifier(d->target), quote_literal_cstr(d->sql));
 }
 
-/* one more statement for the plan, checked when it must be */
+/* one more statement for the plan */
 static void
-plan(AbRecreate *r, List **into, const char *what, char *sql, Node *stmt)
+plan(List **into, char *sql)
 {
-	if (r->checked && r->unsafe == NULL)
-	{
-		const char *why = ab_stmt_not_harmless(stmt);
-
-		if (why)
-			r->unsafe = psprintf("Its %s uses %s, and %s.", what, why,
-								 r->owner_note);
-	}
 	*into = lappend(*into, sql);
 }
 
@@ -194,17 +189,13 @@ plan_sequences(AbRecreate *r)
 		foreach(lc, stmt->options)
 			if (strcmp(((DefElem *) lfirst(lc))->defname, "owned_by") == 0)
 				bad_definition(r, "owned sequence", sql);
-		plan(r, &r->pre, "owned sequence", sql, (Node *) stmt);
+		plan(&r->pre, sql);
 	}
 }
 
-/*
- * A column's text, its serial default pointed at the new sequence; with
- * bare, without that default (the one nextval() we write ourselves, left
- * out of what must be harmless).
- */
+/* a column's text, its serial default pointed at the new sequence */
 static char *
-column_sql(AbRecreate *r, const MfDdl *d, bool bare)
+column_sql(AbRecreate *r, const MfDdl *d)
 {
 	ListCell   *lc;
 
@@ -222,9 +213,6 @@ column_sql(AbRecreate *r, const MfDdl *d, bool bare)
 		at = strstr(d->sql, old);
 		if (at == NULL)
 			continue;			/* a default of its own: kept */
-		if (bare)
-			return psprintf("%.*s%s", (int) (at - d->sql), d->sql,
-							at + strlen(old));
 		return psprintf("%.*s DEFAULT nextval(%s::regclass)%s",
 						(int) (at - d->sql), d->sql,
 						quote_literal_cstr(s->new_qual), at + strlen(old));
@@ -295,15 +283,12 @@ static void
 plan_table(AbRecreate *r)
 {
 	StringInfoData sql;
-	StringInfoData bare;
 	CreateStmt *stmt;
 	int			ncols = 0;
 	ListCell   *lc;
 
 	initStringInfo(&sql);
-	initStringInfo(&bare);
 	appendStringInfo(&sql, "CREATE TABLE %s (", r->qualname);
-	appendStringInfo(&bare, "CREATE TABLE %s (", r->qualname);
 	for (int i = 0; i < r->t->nddl; i++)
 	{
 		const MfDdl *d = &r->t->ddls[i];
@@ -312,13 +297,10 @@ plan_table(AbRecreate *r)
 			continue;
 		if (d->name == NULL)
 			bad_definition(r, "column", d->sql);
-		appendStringInfo(&sql, "%s%s %s", ncols ? ", " : "",
-						 quote_identifier(d->name), column_sql(r, d, false));
-		appendStringInfo(&bare, "%s%s %s", ncols++ ? ", " : "",
-						 quote_identifier(d->name), column_sql(r, d, true));
+		appendStringInfo(&sql, "%s%s %s", ncols++ ? ", " : "",
+						 quote_identifier(d->name), column_sql(r, d));
 	}
 	appendStringInfoChar(&sql, ')');
-	appendStringInfoChar(&bare, ')');
 
 	/* exactly the columns: no table constraint or LIKE slipped in */
 	stmt = (CreateStmt *) parse_one(r, "column list", sql.data, T_CreateStmt);
@@ -327,8 +309,7 @@ plan_table(AbRecreate *r)
 		stmt->partspec != NULL || stmt->ofTypename != NULL)
 		bad_definition(r, "column list", sql.data);
 	check_columns(r, stmt, sql.data);
-	plan(r, &r->pre, "column list", sql.data,
-		 parse_one(r, "column list", bare.data, T_CreateStmt));
+	plan(&r->pre, sql.data);
 
 	foreach(lc, r->seqs)
 	{
@@ -359,7 +340,7 @@ plan_constraint(AbRecreate *r, const MfDdl *d)
 		!IsA(cmd->def, Constraint) ||
 		((Constraint *) cmd->def)->contype == CONSTR_FOREIGN)
 		bad_definition(r, "constraint", sql);
-	plan(r, &r->post, "constraint", sql, (Node *) stmt);
+	plan(&r->post, sql);
 }
 
 /* "CREATE [UNIQUE ]INDEX name ON [ONLY ]source USING ..." under new names */
@@ -394,7 +375,7 @@ plan_index(AbRecreate *r, const MfDdl *d)
 	stmt = (IndexStmt *) parse_one(r, "index", sql, T_IndexStmt);
 	if (!is_target(r, stmt->relation))
 		bad_definition(r, "index", sql);
-	plan(r, &r->post, "index", sql, (Node *) stmt);
+	plan(&r->post, sql);
 }
 
 static void
@@ -425,32 +406,97 @@ plan_policy(AbRecreate *r, const MfDdl *d)
 			return;
 		}
 	}
-	plan(r, &r->post, "policy", sql, (Node *) stmt);
+	plan(&r->post, sql);
+}
+
+/* a type of pg_catalog's own, not a table's row type */
+static bool
+builtin_type(Oid typid)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	bool		ok;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	ok = ((Form_pg_type) GETSTRUCT(tup))->typnamespace == PG_CATALOG_NAMESPACE &&
+		((Form_pg_type) GETSTRUCT(tup))->typrelid == InvalidOid;
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+/*
+ * A key of plain columns of built-in types: "PRIMARY KEY (a, b)" or
+ * "UNIQUE (a)", nothing more.  Building its index runs only PostgreSQL's
+ * own comparison functions.
+ */
+static bool
+plain_key(AbRecreate *r, const MfDdl *d)
+{
+	const char *p = d->sql;
+	size_t		n = strlen(p);
+	List	   *cols;
+	ListCell   *lc;
+
+	if (strncmp(p, "PRIMARY KEY (", 13) == 0)
+		p += 13;
+	else if (strncmp(p, "UNIQUE (", 8) == 0)
+		p += 8;
+	else
+		return false;
+	if (n < 2 || d->sql[n - 1] != ')')
+		return false;
+	if (!SplitIdentifierString(pnstrdup(p, d->sql + n - 1 - p), ',', &cols))
+		return false;
+	foreach(lc, cols)
+	{
+		const MfColumn *mc = NULL;
+		Oid			typid;
+		int32		typmod;
+
+		for (int i = 0; i < r->t->ncolumns; i++)
+			if (strcmp(r->t->columns[i].name, lfirst(lc)) == 0)
+				mc = &r->t->columns[i];
+		if (mc == NULL)
+			return false;
+		ab_parse_type_string(mc->type, &typid, &typmod);
+		if (!builtin_type(typid))
+			return false;
+	}
+	return true;
 }
 
 bool
 ab_recreate_plan(AbRecreate *r)
 {
 	AbQuery		q;
+	int			left_out = 0;
 
 	r->qualname = quote_qualified_identifier(r->schema, r->name);
-	r->unsafe = NULL;
 
 	/* types and functions are looked up under the pinned search_path */
 	ab_query_begin(&q);
 	MemoryContextSwitchTo(q.outer); /* no statement runs: it stays current */
-	plan_sequences(r);
-	plan_table(r);
+	if (r->full)
+	{
+		plan_sequences(r);
+		plan_table(r);
+	}
 	for (int i = 0; i < r->t->nddl; i++)
 	{
 		const MfDdl *d = &r->t->ddls[i];
 
-		if (strcmp(d->kind, "constraint") == 0)
+		if (strcmp(d->kind, "comment") == 0)
+			r->post = lappend(r->post, comment_sql(r, d));
+		else if (strcmp(d->kind, "constraint") == 0 &&
+				 (r->full || plain_key(r, d)))
 			plan_constraint(r, d);
+		else if (!r->full)
+			left_out += strcmp(d->kind, "column") != 0 &&
+				strcmp(d->kind, "acl") != 0 &&
+				strcmp(d->kind, "partition_of") != 0 &&
+				strcmp(d->kind, "foreign_key") != 0;
 		else if (strcmp(d->kind, "index") == 0 && d->name)
 			plan_index(r, d);
-		else if (strcmp(d->kind, "comment") == 0)
-			r->post = lappend(r->post, comment_sql(r, d));
 		else if (strcmp(d->kind, "row_security") == 0)
 			r->post = lappend(r->post,
 							  psprintf("ALTER TABLE %s %s ROW LEVEL SECURITY", r->qualname,
@@ -460,12 +506,14 @@ ab_recreate_plan(AbRecreate *r)
 	}
 	ab_query_end(&q);
 
-	if (r->unsafe != NULL)
+	if (!r->full)
 		ereport(WARNING,
-				(errmsg("table %s is recreated with its columns and types only", r->qualname),
-				 errdetail("%s", r->unsafe),
-				 errhint("Create that role and restore again, or see the definition with aibackup_table_ddl() and apply it by hand.")));
-	return r->unsafe == NULL;
+				(errmsg("table %s is recreated with its columns, types, plain keys and comments only",
+						r->qualname),
+				 errdetail("%s; its defaults, identity and generated columns, other constraints, indexes and policies (%d pieces) are code that may run only as that role.",
+						   r->owner_note, left_out),
+				 errhint("The whole definition is in aibackup_table_ddl(); apply the rest by hand.")));
+	return r->full;
 }
 
 void

@@ -18,16 +18,17 @@ typedef struct AbRecreate
 	const char *name;
 	Oid			nsp;
 	bool		renamed;		/* not the source's own name */
-	bool		checked;		/* its expressions must be harmless (see
-								 * expr_check.c): the new owner is not the
-								 * recorded one, or is a superuser */
-	const char *owner_note;		/* why, for the WARNING when they are not */
+	bool		full;			/* the whole definition: the new owner is
+								 * the recorded one, an ordinary role, and
+								 * every statement runs as it; else only
+								 * what runs no code (columns, plain keys,
+								 * comments) */
+	const char *owner_note;		/* why not, for the WARNING */
 	/* set by ab_recreate_plan */
 	char	   *qualname;
 	List	   *seqs;			/* the sequences it owns */
 	List	   *pre;			/* statements before the data */
 	List	   *post;			/* and after it */
-	char	   *unsafe;			/* why the plan cannot be used, or NULL */
 } AbRecreate;
 
 /* does t carry a definition (backups made since it is recorded)? */
@@ -35,15 +36,18 @@ extern bool ab_recreate_possible(const MfTable *t);
 
 /*
  * Build every statement, checking each: parsed, it must be exactly one
- * statement of the kind expected, acting on the new table; the columns
- * must be the manifest's; and when r->checked, every expression harmless.
- * Runs nothing.  ERROR for a definition that is not valid; false, with a
- * WARNING, when r->checked and an expression is not harmless: the caller
- * then recreates columns and types only.
+ * statement of the kind expected, acting on the new table, and the columns
+ * must be the manifest's.  Runs nothing.  ERROR for a definition that is
+ * not valid.  Without r->full, plans only plain keys and comments (the
+ * caller creates the columns) and says so in a WARNING; returns r->full.
  */
 extern bool ab_recreate_plan(AbRecreate *r);
 
-/* run the statements before the data: sequences, the table (as the caller) */
+/*
+ * Run the statements before the data: sequences, the table.  With r->full
+ * only, and as the new owner: parsing a default already runs code (a
+ * domain's CHECK).
+ */
 extern void ab_recreate_create(AbRecreate *r);
 
 /*

@@ -580,6 +580,52 @@ create_table_sql(const char *schema, const char *name, const MfTable *t)
 	return q.data;
 }
 
+/*
+ * May code from a backup run as this role?  Not a superuser's, nor one
+ * with powers beyond its own objects: CREATEROLE (in 15, the power to grant
+ * itself the others), BYPASSRLS, REPLICATION, or the privileges of the
+ * predefined roles that reach files, programs, other sessions or all data.
+ */
+static bool
+ordinary_role(Oid role)
+{
+	static const Oid powerful[] = {
+		ROLE_PG_READ_SERVER_FILES, ROLE_PG_WRITE_SERVER_FILES,
+		ROLE_PG_EXECUTE_SERVER_PROGRAM, ROLE_PG_READ_ALL_DATA,
+		ROLE_PG_WRITE_ALL_DATA, ROLE_PG_SIGNAL_BACKEND
+	};
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	Form_pg_authid a;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	a = (Form_pg_authid) GETSTRUCT(tup);
+	ok = !a->rolsuper && !a->rolcreaterole && !a->rolbypassrls &&
+		!a->rolreplication;
+	ReleaseSysCache(tup);
+	for (size_t i = 0; ok && i < lengthof(powerful); i++)
+		ok = !has_privs_of_role(role, powerful[i]);
+	return ok;
+}
+
+/* fn(arg) as role, in a security-restricted operation, settings undone */
+static void
+run_as_owner(Oid role, void (*fn) (AbRecreate *), AbRecreate *arg)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	fn(arg);
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
 /* find the backup and its table entry */
 static const MfTable *
 locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
@@ -890,21 +936,34 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 			strcmp(r->name, t->name) != 0;
 
 		/*
-		 * Its expressions run as the new owner.  Text from the bucket may
-		 * run only under the role that owned it then, and never as a
-		 * superuser, unless it is harmless: a tenant's CHECK must not run
-		 * as the superuser restoring it, nor an edited manifest's.
+		 * A definition is code: a CHECK, a default, an index expression,
+		 * even the parsing of a default (a domain's CHECK).  It is run
+		 * whole, and as the role that owned the table, only when that role
+		 * is an ordinary one and owns the new table; otherwise only what
+		 * runs no code is recreated (ab_recreate_plan says so).
 		 */
-		r->checked = new_owner != recorded || superuser_arg(new_owner);
-		r->owner_note = new_owner != recorded ?
-			psprintf("the table will not be owned by the role that owned it at the backup (\"%s\")",
+		r->full = OidIsValid(recorded) && new_owner == recorded &&
+			ordinary_role(recorded);
+		r->owner_note = !OidIsValid(recorded) ?
+			psprintf("The role that owned it at the backup (\"%s\") does not exist",
 					 t->owner ? t->owner : "unknown") :
-			psprintf("the table would be owned by superuser \"%s\"",
-					 GetUserNameFromId(new_owner, false));
-		if (ab_recreate_plan(r))
-			ab_recreate_create(r);
-		else
-			r->t = NULL;		/* columns and types only */
+			new_owner != recorded ?
+			psprintf("The table will not be owned by the role that owned it at the backup (\"%s\")",
+					 t->owner) :
+			psprintf("The role that owns it (\"%s\") is a superuser or holds powers (CREATEROLE, BYPASSRLS, server files or programs, all data) that code from a backup must not run with",
+					 t->owner);
+		(void) ab_recreate_plan(r);
+	}
+
+	if (r->t != NULL && r->full)
+	{
+		/* what the caller could not create, the owner does not create for it */
+		AclResult	acl = pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE);
+
+		if (acl != ACLCHECK_OK)
+			aclcheck_error(acl, OBJECT_SCHEMA, get_namespace_name(nsp));
+		run_as_owner(recorded, ab_recreate_create, r);
+		owner = InvalidOid;		/* it owns it already */
 	}
 
 	/*
@@ -913,7 +972,7 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 	 * domain planted in public could stand in for a built-in one.
 	 */
 	ab_query_begin(&q);
-	if (r->t == NULL)
+	if (r->t == NULL || !r->full)
 		ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
 					  false, 0);
 	if (OidIsValid(owner))

@@ -8,13 +8,11 @@
 #define AIBACKUP_COMPAT_H
 
 #include "catalog/catalog.h"
-#include "catalog/pg_proc.h"
 #include "commands/tablecmds.h"
 #include "parser/parse_type.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
-#include "utils/acl.h"
 #include "utils/rel.h"
 #if PG_VERSION_NUM < 170000
 #include "storage/sinvaladt.h"
@@ -64,17 +62,6 @@ ab_vxid_pid(VirtualTransactionId vxid)
 	proc = BackendIdGetProc(vxid.backendId);
 #endif
 	return proc ? proc->pid : 0;
-}
-
-/* may role (ACL_ID_PUBLIC for PUBLIC) execute function funcid? */
-static inline bool
-ab_function_executable(Oid funcid, Oid role)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_aclcheck(ProcedureRelationId, funcid, role, ACL_EXECUTE) == ACLCHECK_OK;
-#else
-	return pg_proc_aclcheck(funcid, role, ACL_EXECUTE) == ACLCHECK_OK;
-#endif
 }
 
 #endif							/* AIBACKUP_COMPAT_H */
