@@ -261,6 +261,7 @@ is($node->safe_psql($db, "SELECT count(*) FROM pg_constraint WHERE conname = 'sn
 # a function any role may call, but that runs SQL given as text
 $mj = JSON::PP->new->decode($orig_manifest);
 ($evil) = grep { $_->{name} eq 'orders' } @{ $mj->{tables} };
+$evil->{owner} = 'postgres';
 push @{ $evil->{definition} }, { kind => 'index', name => 'sneaky_idx',
 	sql => "CREATE INDEX sneaky_idx ON shop.orders USING btree ((pg_catalog.query_to_xml('SELECT 1', true, false, '')::text))" };
 put_manifest($prefix, $db, $id, $mj);
