@@ -510,7 +510,7 @@ ab_recreate_plan(AbRecreate *r)
 		ereport(WARNING,
 				(errmsg("table %s is recreated with its columns, types, plain keys and comments only",
 						r->qualname),
-				 errdetail("%s; its defaults, identity and generated columns, other constraints, indexes and policies (%d pieces) are code that may run only as that role.",
+				 errdetail("%s; %d other parts of its definition (defaults, identity and generated columns, other constraints, indexes, policies) are code, which may run only as that role.",
 						   r->owner_note, left_out),
 				 errhint("The whole definition is in aibackup_table_ddl(); apply the rest by hand.")));
 	return r->full;
