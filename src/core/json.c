@@ -151,8 +151,10 @@ utf8_seq_len(const unsigned char *p, size_t n)
 	if (p[1] < lo || p[1] > hi)
 		return 0;
 	for (i = 2; i < len; i++)
+	{
 		if ((p[i] & 0xC0) != 0x80)
 			return 0;
+	}
 	return len;
 }
 

@@ -149,8 +149,10 @@ s3_error_is_per_object(const S3Error *err)
 	if (err->kind != S3ERR_HTTP && err->kind != S3ERR_NOT_FOUND)
 		return false;			/* network, settings, cancel, memory, protocol */
 	for (size_t i = 0; i < sizeof(s3_object_codes) / sizeof(s3_object_codes[0]); i++)
+	{
 		if (strcmp(err->code, s3_object_codes[i]) == 0)
 			return true;
+	}
 
 	/*
 	 * InvalidArgument is ours only on a part: its number is beyond what the
@@ -507,8 +509,10 @@ s3_parse_error_body(const AbBuf *body, char *code, size_t codelen,
 	{
 		/* keep it one line */
 		for (char *p = s; *p; p++)
+		{
 			if (*p == '\n' || *p == '\r')
 				*p = ' ';
+		}
 		snprintf(message, msglen, "%s", s);
 	}
 	free(s);

@@ -117,8 +117,10 @@ repo_name_of(Form_pg_database db)
 	if (ab_state_repo_name(db->oid, buf, sizeof(buf)))
 		return pstrdup(buf);
 	for (const char *p = name; *p; p++)
+	{
 		if (IS_HIGHBIT_SET(*p))
 			ascii = false;
+	}
 	if (ascii ||
 		((db->encoding == PG_UTF8 || db->encoding == PG_SQL_ASCII) &&
 		 pg_verify_mbstr(PG_UTF8, name, strlen(name), true)))
@@ -247,8 +249,10 @@ static LJob *
 find_job(Oid oid)
 {
 	for (int i = 0; i < njobs; i++)
+	{
 		if (jobs[i].oid == oid)
 			return &jobs[i];
+	}
 	return NULL;
 }
 
@@ -317,8 +321,10 @@ start_jobs(void)
 	int			running = 0;
 
 	for (int i = 0; i < njobs; i++)
+	{
 		if (jobs[i].handle != NULL)
 			running++;
+	}
 	for (int i = 0; i < njobs && running < ab_max_workers; i++)
 	{
 		MemoryContext old;
@@ -406,8 +412,10 @@ abort_debris_uploads(S3Client *client, TimestampTz before, List *dbs)
 			names = lappend(names, ((LDatabase *) lfirst(lc))->repo_name);
 	}
 	for (int i = 0; i < n; i++)
+	{
 		if (states[i].repo_name[0] != '\0')
 			names = lappend(names, pstrdup(states[i].repo_name));
+	}
 	foreach(lc, names)
 	{
 		char	   *prefix = ab_repo_db_prefix(lfirst(lc));

@@ -52,8 +52,10 @@ bool
 ab_recreate_possible(const MfTable *t)
 {
 	for (int i = 0; i < t->nddl; i++)
+	{
 		if (strcmp(t->ddls[i].kind, "column") == 0)
 			return true;
+	}
 	return false;
 }
 
@@ -187,8 +189,10 @@ plan_sequences(AbRecreate *r)
 			bad_definition(r, "owned sequence", sql);
 		/* it will belong to the new table's column, and nothing else */
 		foreach(lc, stmt->options)
+		{
 			if (strcmp(((DefElem *) lfirst(lc))->defname, "owned_by") == 0)
 				bad_definition(r, "owned sequence", sql);
+		}
 		plan(&r->pre, sql);
 	}
 }
@@ -265,8 +269,10 @@ check_columns(AbRecreate *r, CreateStmt *stmt, const char *sql)
 		if (generated)
 			continue;
 		for (int i = 0; i < r->t->ncolumns; i++)
+		{
 			if (strcmp(r->t->columns[i].name, col->colname) == 0)
 				mc = &r->t->columns[i];
+		}
 		if (mc == NULL)
 			bad_definition(r, "column list", sql);
 		ab_parse_type_string(mc->type, &want_typid, &want_typmod);
@@ -454,8 +460,10 @@ plain_key(AbRecreate *r, const MfDdl *d)
 		int32		typmod;
 
 		for (int i = 0; i < r->t->ncolumns; i++)
+		{
 			if (strcmp(r->t->columns[i].name, lfirst(lc)) == 0)
 				mc = &r->t->columns[i];
+		}
 		if (mc == NULL)
 			return false;
 		ab_parse_type_string(mc->type, &typid, &typmod);

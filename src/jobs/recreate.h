@@ -18,11 +18,10 @@ typedef struct AbRecreate
 	const char *name;
 	Oid			nsp;
 	bool		renamed;		/* not the source's own name */
-	bool		full;			/* the whole definition: the new owner is
-								 * the recorded one, an ordinary role, and
-								 * every statement runs as it; else only
-								 * what runs no code (columns, plain keys,
-								 * comments) */
+	bool		full;			/* the whole definition: the new owner is the
+								 * recorded one, an ordinary role, and every
+								 * statement runs as it; else only what runs
+								 * no code (columns, plain keys, comments) */
 	const char *owner_note;		/* why not, for the WARNING */
 	/* set by ab_recreate_plan */
 	char	   *qualname;

@@ -254,8 +254,10 @@ static bool
 all_ascii(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
+	{
 		if (IS_HIGHBIT_SET(p[i]))
 			return false;
+	}
 	return true;
 }
 
@@ -506,8 +508,10 @@ static bool
 backup_has_column(const MfTable *t, const char *name)
 {
 	for (int i = 0; i < t->ncolumns; i++)
+	{
 		if (strcmp(t->columns[i].name, name) == 0)
 			return true;
+	}
 	return false;
 }
 
@@ -936,11 +940,11 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 			strcmp(r->name, t->name) != 0;
 
 		/*
-		 * A definition is code: a CHECK, a default, an index expression,
-		 * even the parsing of a default (a domain's CHECK).  It is run
-		 * whole, and as the role that owned the table, only when that role
-		 * is an ordinary one and owns the new table; otherwise only what
-		 * runs no code is recreated (ab_recreate_plan says so).
+		 * A definition is code: a CHECK, a default, an index expression, even
+		 * the parsing of a default (a domain's CHECK).  It is run whole, and
+		 * as the role that owned the table, only when that role is an
+		 * ordinary one and owns the new table; otherwise only what runs no
+		 * code is recreated (ab_recreate_plan says so).
 		 */
 		r->full = OidIsValid(recorded) && new_owner == recorded &&
 			ordinary_role(recorded);

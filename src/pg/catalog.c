@@ -78,8 +78,10 @@ exclude_setting(void)
 		char	   *conv;
 
 		for (; *p && (quoted || *p != ','); p++)
+		{
 			if (*p == '"')
 				quoted = !quoted;
+		}
 		item = pnstrdup(start, p - start);
 		conv = ab_repo_from_utf8(item, true);
 		if (conv == NULL && GetDatabaseEncoding() == PG_SQL_ASCII)

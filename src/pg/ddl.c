@@ -62,8 +62,10 @@ in_comment(const char *s)
 	char	   *r = pstrdup(s);
 
 	for (char *p = r; *p; p++)
+	{
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	}
 	return r;
 }
 

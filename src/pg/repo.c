@@ -941,8 +941,10 @@ ab_repo_check_backup_objects(S3Client *c, const Manifest *m)
 	const char *bad = NULL;
 
 	for (int i = 0; i < m->ntables; i++)
+	{
 		if (m->tables[i].object_key && m->tables[i].object_key[0])
 			sorted[nok++] = &m->tables[i];
+	}
 	qsort(sorted, nok, sizeof(MfTable *), cmp_table_key);
 
 	gathered_init(&g);
@@ -979,8 +981,10 @@ ab_repo_check_backup_objects(S3Client *c, const Manifest *m)
 		}
 	}
 	for (int i = 0; i < nok; i++)
+	{
 		if (strcmp(sorted[i]->status, "ok") == 0)
 			seen--;
+	}
 	if (bad == NULL && seen != 0)
 		bad = "";				/* one of ours is gone */
 	if (bad != NULL)

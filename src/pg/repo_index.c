@@ -118,8 +118,10 @@ static bool
 is_ascii(const char *s)
 {
 	for (; s && *s; s++)
+	{
 		if ((unsigned char) *s >= 0x80)
 			return false;
+	}
 	return true;
 }
 

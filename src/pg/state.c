@@ -175,8 +175,10 @@ ab_state_shutdown(int code, Datum arg)
 	if (code != 0 || ab_shared == NULL)
 		return;
 	for (int i = 0; i < ab_shared->ndb; i++)
+	{
 		if (ab_shared->db[i].in_use)
 			n = i + 1;
+	}
 	memset(&h, 0, sizeof(h));
 	h.magic = AB_STATE_MAGIC;
 	h.format = AB_STATE_FORMAT;
@@ -188,8 +190,10 @@ ab_state_shutdown(int code, Datum arg)
 	if (fwrite(&h, sizeof(h), 1, f) != 1)
 		goto error;
 	for (int i = 0; i < n; i++)
+	{
 		if (fwrite(&ab_shared->db[i], sizeof(AbDbState), 1, f) != 1)
 			goto error;
+	}
 	if (FreeFile(f))
 	{
 		f = NULL;
@@ -474,8 +478,10 @@ ab_state_snapshot(AbDbState *out, int max)
 		return 0;
 	LWLockAcquire(ab_shared->lock, LW_SHARED);
 	for (int i = 0; i < ab_shared->ndb && n < max; i++)
+	{
 		if (ab_shared->db[i].in_use)
 			out[n++] = ab_shared->db[i];
+	}
 	LWLockRelease(ab_shared->lock);
 	return n;
 }
@@ -598,8 +604,10 @@ ab_progress_snapshot(AbProgress *out, int max)
 		return 0;
 	LWLockAcquire(ab_shared->lock, LW_SHARED);
 	for (int i = 0; i < AB_MAX_PROGRESS && n < max; i++)
+	{
 		if (ab_shared->progress[i].pid != 0)
 			out[n++] = ab_shared->progress[i];
+	}
 	LWLockRelease(ab_shared->lock);
 	return n;
 }
