@@ -987,7 +987,7 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 	relid = get_relname_relid(rv->relname, nsp);
 	if (!OidIsValid(relid))
 		elog(ERROR, "table %s vanished after it was created", *qualname);
-	check_new_table_types(relid, OidIsValid(owner) ? owner : GetUserId(), *qualname);
+	check_new_table_types(relid, new_owner, *qualname);
 	return relid;
 }
 
