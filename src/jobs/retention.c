@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -39,10 +40,15 @@
 #include "pg/state.h"
 #include "pg/subxact.h"
 
-/* a set of tables, by "schema.name" (quoted, so unambiguous) */
+/*
+ * A set of tables, by schema and name, each cut to an identifier's length
+ * as PostgreSQL cuts it: a manifest written in another encoding may spell a
+ * name in more than 63 bytes, and a restore would create it cut.
+ */
 typedef struct TableKey
 {
-	char		key[2 * NAMEDATALEN * 2 + 8];
+	char		schema[NAMEDATALEN];
+	char		name[NAMEDATALEN];
 } TableKey;
 
 static HTAB *
@@ -53,14 +59,24 @@ table_set(const char *name)
 	ctl.keysize = sizeof(TableKey);
 	ctl.entrysize = sizeof(TableKey);
 	ctl.hcxt = CurrentMemoryContext;
-	return hash_create(name, 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	return hash_create(name, 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+cut_name(char *dst, const char *src)
+{
+	int			len = pg_mbcliplen(src, strlen(src), NAMEDATALEN - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 static void
 table_key(TableKey *k, const char *schema, const char *name)
 {
 	memset(k, 0, sizeof(*k));
-	snprintf(k->key, sizeof(k->key), "%s", quote_qualified_identifier(schema, name));
+	cut_name(k->schema, schema);
+	cut_name(k->name, name);
 }
 
 static bool

@@ -109,6 +109,14 @@ manifests_match(const Manifest *a, const Manifest *b, bool sanitized)
 		SAME_NUM("table raw_bytes", ta->raw_bytes, tb->raw_bytes);
 		SAME_NUM("table compressed_bytes", ta->compressed_bytes,
 				 tb->compressed_bytes);
+		SAME_NUM("table nddl", ta->nddl, tb->nddl);
+		for (j = 0; j < ta->nddl; j++)
+		{
+			SAME_STR("ddl kind", ta->ddls[j].kind, tb->ddls[j].kind);
+			SAME_STR("ddl name", ta->ddls[j].name, tb->ddls[j].name);
+			SAME_STR("ddl target", ta->ddls[j].target, tb->ddls[j].target);
+			SAME_STR("ddl sql", ta->ddls[j].sql, tb->ddls[j].sql);
+		}
 		SAME_NUM("table ncolumns", ta->ncolumns, tb->ncolumns);
 		for (j = 0; j < ta->ncolumns; j++)
 		{
@@ -181,6 +189,14 @@ check_accepted(const Manifest *m)
 		check_str(t->compression, false);
 		check_str(t->sha256, false);
 		check_str(t->ddl, false);
+		CHECK(t->nddl >= 0 && (t->nddl == 0 || t->ddls != NULL));
+		for (j = 0; j < t->nddl; j++)
+		{
+			check_str(t->ddls[j].kind, true);
+			check_str(t->ddls[j].name, false);
+			check_str(t->ddls[j].target, false);
+			check_str(t->ddls[j].sql, true);
+		}
 		CHECK(t->ncolumns >= 0 && (t->ncolumns == 0 || t->columns != NULL));
 		for (j = 0; j < t->ncolumns; j++)
 		{
@@ -361,6 +377,17 @@ build_from_input(const uint8_t *data, size_t size)
 		t->rows = some_int(&in);
 		t->raw_bytes = some_int(&in);
 		t->compressed_bytes = some_int(&in);
+		ncols = fz_byte(&in) % 4;
+		for (j = 0; j < ncols; j++)
+		{
+			MfDdl	   *d = mf_add_ddl(t);
+
+			CHECK(d != NULL);
+			d->kind = fz_string(&in, 8);
+			d->name = opt_string(&in, 16);
+			d->target = opt_string(&in, 8);
+			d->sql = fz_string(&in, 32);
+		}
 		ncols = fz_byte(&in) % 6;
 		for (j = 0; j < ncols; j++)
 		{
