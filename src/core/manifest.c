@@ -117,6 +117,23 @@ mf_add_ddl(MfTable *t)
 	return d;
 }
 
+void
+mf_clear_definition(MfTable *t)
+{
+	for (int i = 0; i < t->nddl; i++)
+	{
+		free(t->ddls[i].kind);
+		free(t->ddls[i].name);
+		free(t->ddls[i].target);
+		free(t->ddls[i].sql);
+	}
+	free(t->ddls);
+	t->ddls = NULL;
+	t->nddl = 0;
+	free(t->ddl);
+	t->ddl = NULL;
+}
+
 MfSequence *
 mf_add_sequence(Manifest *m)
 {
@@ -145,21 +162,13 @@ mf_free_table(MfTable *t)
 	free(t->format);
 	free(t->compression);
 	free(t->sha256);
-	free(t->ddl);
 	for (i = 0; i < t->ncolumns; i++)
 	{
 		free(t->columns[i].name);
 		free(t->columns[i].type);
 	}
 	free(t->columns);
-	for (i = 0; i < t->nddl; i++)
-	{
-		free(t->ddls[i].kind);
-		free(t->ddls[i].name);
-		free(t->ddls[i].target);
-		free(t->ddls[i].sql);
-	}
-	free(t->ddls);
+	mf_clear_definition(t);
 }
 
 void

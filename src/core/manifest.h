@@ -122,6 +122,9 @@ extern Manifest *mf_new(void);
 extern MfTable *mf_add_table(Manifest *m);
 extern MfColumn *mf_add_column(MfTable *t);
 extern MfDdl *mf_add_ddl(MfTable *t);
+
+/* drop t's definition (pieces and script) */
+extern void mf_clear_definition(MfTable *t);
 extern MfSequence *mf_add_sequence(Manifest *m);
 extern void mf_free(Manifest *m);
 

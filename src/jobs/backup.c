@@ -127,20 +127,6 @@ backup_id_of(TimestampTz ts)
 	return pstrdup(buf);
 }
 
-/* strdup into the manifest (malloc), ERROR on OOM */
-static char *
-mf_str(const char *s)
-{
-	char	   *r;
-
-	if (s == NULL)
-		return NULL;
-	r = strdup(s);
-	if (r == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	return r;
-}
-
 /*
  * A name for the manifest: it must have a UTF-8 spelling (the manifest and
  * the keys are UTF-8, see repo.c), or this table cannot be backed up.
@@ -150,7 +136,7 @@ mf_name(const char *s)
 {
 	if (s != NULL)
 		(void) ab_repo_to_utf8(s, GetDatabaseEncoding(), false);
-	return mf_str(s);
+	return ab_repo_mstrdup(s);
 }
 
 /*
@@ -169,7 +155,7 @@ mf_owner(const char *s)
 						GetDatabaseEncodingName())));
 		return NULL;
 	}
-	return mf_str(s);
+	return ab_repo_mstrdup(s);
 }
 
 static void
@@ -477,7 +463,7 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 				 errdetail("The key is aibackup.s3_prefix (%zu bytes), the database's name, the backup id and the table's schema and name, in UTF-8 with every byte outside A-Z, a-z, 0-9, \"_\" and \"-\" written as three (%%XX).",
 						   strlen(ab_s3_prefix ? ab_s3_prefix : "")),
 				 errhint("Shorten aibackup.s3_prefix, or rename the table or its schema.")));
-	mt->object_key = mf_str(key);
+	mt->object_key = ab_repo_mstrdup(key);
 	if (t->parent != NULL)
 		(void) ab_repo_to_utf8(t->parent, GetDatabaseEncoding(), false);
 
@@ -574,11 +560,11 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 	}
 	table_close(rel, NoLock);
 
-	mt->status = mf_str("ok");
+	mt->status = ab_repo_mstrdup("ok");
 	mt->rows = (int64) rows;
 	mt->raw_bytes = j->raw_bytes;
 	mt->compressed_bytes = j->compressed_bytes;
-	mt->sha256 = mf_str(sha);
+	mt->sha256 = ab_repo_mstrdup(sha);
 	table_job_free(j);
 }
 
@@ -664,22 +650,7 @@ capture_definitions(List *tables, Manifest *m)
 			(errmsg("aibackup: the definitions of the tables are left out of this backup: %s",
 					edata->message)));
 	for (int i = 0; i < m->ntables; i++)
-	{
-		MfTable    *t = &m->tables[i];
-
-		for (int j = 0; j < t->nddl; j++)
-		{
-			free(t->ddls[j].kind);
-			free(t->ddls[j].name);
-			free(t->ddls[j].target);
-			free(t->ddls[j].sql);
-		}
-		free(t->ddls);
-		t->ddls = NULL;
-		t->nddl = 0;
-		free(t->ddl);
-		t->ddl = NULL;
-	}
+		mf_clear_definition(&m->tables[i]);
 	FreeErrorData(edata);
 }
 
@@ -691,12 +662,12 @@ manifest_table(Manifest *m, AbTable *t)
 
 	if (mt == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	mt->schema = mf_str(t->schema);
-	mt->name = mf_str(t->name);
+	mt->schema = ab_repo_mstrdup(t->schema);
+	mt->name = ab_repo_mstrdup(t->name);
 	mt->relid = t->relid;
-	mt->parent = mf_str(t->parent);
-	mt->format = mf_str("csv");
-	mt->compression = mf_str("gzip");
+	mt->parent = ab_repo_mstrdup(t->parent);
+	mt->format = ab_repo_mstrdup("csv");
+	mt->compression = ab_repo_mstrdup("gzip");
 	return mt;
 }
 
@@ -853,14 +824,14 @@ backup_run(List *relids, bool scheduled)
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
 
 	m->format = MANIFEST_FORMAT;
-	m->backup_id = mf_str(backup_id);
-	m->database = mf_str(dbname);
-	m->started_at = mf_str(ab_repo_iso_utc(started));
-	m->server_version = mf_str(GetConfigOption("server_version", false, false));
-	m->server_encoding = mf_str(GetDatabaseEncodingName());
-	m->system_identifier = mf_str(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
-	m->extension_version = mf_str(AB_EXTENSION_VERSION);
-	m->snapshot_lsn = mf_str(lsn);
+	m->backup_id = ab_repo_mstrdup(backup_id);
+	m->database = ab_repo_mstrdup(dbname);
+	m->started_at = ab_repo_mstrdup(ab_repo_iso_utc(started));
+	m->server_version = ab_repo_mstrdup(GetConfigOption("server_version", false, false));
+	m->server_encoding = ab_repo_mstrdup(GetDatabaseEncodingName());
+	m->system_identifier = ab_repo_mstrdup(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
+	m->extension_version = ab_repo_mstrdup(AB_EXTENSION_VERSION);
+	m->snapshot_lsn = ab_repo_mstrdup(lsn);
 
 	/* every entry first: m->tables moves no more, its pointers stay good */
 	foreach(lc, tables)
@@ -920,10 +891,10 @@ backup_run(List *relids, bool scheduled)
 					(errmsg("aibackup: table \"%s.%s\" was not backed up: %s",
 							ab_repo_quotable(t->schema), ab_repo_quotable(t->name),
 							why)));
-			mt->status = mf_str("failed");
-			mt->error = mf_str(why);
+			mt->status = ab_repo_mstrdup("failed");
+			mt->error = ab_repo_mstrdup(why);
 			if (mt->object_key == NULL)
-				mt->object_key = mf_str("");	/* its name has no key */
+				mt->object_key = ab_repo_mstrdup("");	/* its name has no key */
 			mt->rows = mt->raw_bytes = mt->compressed_bytes = 0;
 			res->tables_failed++;
 			FreeErrorData(edata);
@@ -957,8 +928,8 @@ backup_run(List *relids, bool scheduled)
 		ms = mf_add_sequence(m);
 		if (ms == NULL)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		ms->schema = mf_str(s->schema);
-		ms->name = mf_str(s->name);
+		ms->schema = ab_repo_mstrdup(s->schema);
+		ms->name = ab_repo_mstrdup(s->name);
 		ms->last_value = s->last_value;
 		ms->is_called = s->is_called;
 	}
@@ -970,8 +941,8 @@ backup_run(List *relids, bool scheduled)
 		res->status = "failed";
 	else
 		res->status = "partial";
-	m->status = mf_str(res->status);
-	m->finished_at = mf_str(ab_repo_iso_utc(GetCurrentTimestamp()));
+	m->status = ab_repo_mstrdup(res->status);
+	m->finished_at = ab_repo_mstrdup(ab_repo_iso_utc(GetCurrentTimestamp()));
 	ab_progress_phase("writing manifest");
 	ab_repo_check_backup_objects(client, m);
 	ab_repo_write_manifest(client, m);

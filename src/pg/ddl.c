@@ -23,6 +23,7 @@
 #include "pg/catalog.h"
 #include "pg/ddl.h"
 #include "pg/query.h"
+#include "pg/repo.h"
 
 typedef struct DdlCtx
 {
@@ -69,18 +70,6 @@ in_comment(const char *s)
 	return r;
 }
 
-static char *
-mf_dup(const char *s)
-{
-	char	   *r;
-
-	if (s == NULL)
-		return NULL;
-	if ((r = strdup(s)) == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	return r;
-}
-
 static void
 add_piece(DdlCtx *c, const char *kind, const char *name, const char *target,
 		  const char *sql)
@@ -89,10 +78,10 @@ add_piece(DdlCtx *c, const char *kind, const char *name, const char *target,
 
 	if (d == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	d->kind = mf_dup(kind);
-	d->name = mf_dup(name);
-	d->target = mf_dup(target);
-	d->sql = mf_dup(sql);
+	d->kind = ab_repo_mstrdup(kind);
+	d->name = ab_repo_mstrdup(name);
+	d->target = ab_repo_mstrdup(target);
+	d->sql = ab_repo_mstrdup(sql);
 }
 
 /* run sql with every table's OID as $1 (oid[]) */
@@ -429,7 +418,7 @@ finish_script(DdlCtx *c)
 	if (c->owner)
 		appendStringInfo(&all, "-- ALTER TABLE %s OWNER TO %s;\n",
 						 in_comment(c->qualname), in_comment(quote_identifier(c->owner)));
-	c->mt->ddl = mf_dup(all.data);
+	c->mt->ddl = ab_repo_mstrdup(all.data);
 }
 
 void

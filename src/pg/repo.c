@@ -740,6 +740,18 @@ mem_sink(void *arg, const void *data, size_t len)
 }
 
 char *
+ab_repo_mstrdup(const char *s)
+{
+	char	   *r;
+
+	if (s == NULL)
+		return NULL;
+	if ((r = strdup(s)) == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return r;
+}
+
+char *
 ab_repo_get_small(S3Client *c, const char *key, size_t *len)
 {
 	MemSink		ms;

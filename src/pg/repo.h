@@ -103,6 +103,12 @@ extern Manifest *ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 											 AbManifestState * state);
 
 /*
+ * A malloc'd copy of s (NULL stays NULL), for the core's Manifest and
+ * BackupIndex, which free with free(); ERROR when memory runs out.
+ */
+extern char *ab_repo_mstrdup(const char *s);
+
+/*
  * A small object (at most 256 MB) read whole, NUL-terminated, palloc'd;
  * NULL when S3 says NoSuchKey.  Other failures are ERRORs.
  */

@@ -273,18 +273,6 @@ free_index_cb(void *arg)
 	bi_free((BackupIndex *) arg);
 }
 
-static char *
-mf_strdup(const char *s)
-{
-	char	   *r;
-
-	if (s == NULL)
-		return NULL;
-	if ((r = strdup(s)) == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	return r;
-}
-
 static void
 add_entry(BackupIndex *ix, const AbBackupSummary *s)
 {
@@ -292,11 +280,11 @@ add_entry(BackupIndex *ix, const AbBackupSummary *s)
 
 	if (e == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	e->backup_id = mf_strdup(s->backup_id);
-	e->status = mf_strdup(s->status);
-	e->started_at = mf_strdup(s->started_at);
-	e->finished_at = mf_strdup(s->finished_at);
-	e->system_identifier = mf_strdup(s->system_identifier);
+	e->backup_id = ab_repo_mstrdup(s->backup_id);
+	e->status = ab_repo_mstrdup(s->status);
+	e->started_at = ab_repo_mstrdup(s->started_at);
+	e->finished_at = ab_repo_mstrdup(s->finished_at);
+	e->system_identifier = ab_repo_mstrdup(s->system_identifier);
 	e->tables_ok = s->tables_ok;
 	e->tables_failed = s->tables_failed;
 	e->rows = s->rows;
@@ -353,9 +341,9 @@ ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
 	MemoryContextRegisterResetCallback(cxt, cb);
 
 	ix->format = BINDEX_FORMAT;
-	ix->database = mf_strdup(ab_repo_to_utf8(dbname, GetDatabaseEncoding(), false));
-	ix->system_identifier = mf_strdup(ab_system_identifier());
-	ix->updated_at = mf_strdup(ab_repo_iso_utc(GetCurrentTimestamp()));
+	ix->database = ab_repo_mstrdup(ab_repo_to_utf8(dbname, GetDatabaseEncoding(), false));
+	ix->system_identifier = ab_repo_mstrdup(ab_system_identifier());
+	ix->updated_at = ab_repo_mstrdup(ab_repo_iso_utc(GetCurrentTimestamp()));
 
 	w = ab_walk_begin(c, dbname, 0);
 
