@@ -45,20 +45,33 @@ export TESTDIR=$WORK/tap
 export AIBACKUP_TEST_WORK=$WORK
 mkdir -p "$TESTDIR"
 
-# The assert-enabled flavour (AIBACKUP_ASSERT=ok|failed|off from test.sh):
-# t/harness.pl runs each t/0*.pl again with these in its environment; its own
-# work and TAP log directory keep the two flavours' files apart.
-export AIBACKUP_ASSERT=${AIBACKUP_ASSERT:-off}
-if [ "$AIBACKUP_ASSERT" = ok ]; then
-	# pg_config --pgxs is <pgxsdir>/src/makefiles/pgxs.mk
-	ASSERT_PGXS=$("$AIBACKUP_ASSERT_PREFIX/bin/pg_config" --pgxs)
-	ASSERT_PGXS=${ASSERT_PGXS%/src/makefiles/pgxs.mk}
-	export AIBACKUP_ASSERT_PATH=$AIBACKUP_ASSERT_PREFIX/bin:$PATH
-	export AIBACKUP_ASSERT_PERL5LIB=$ASSERT_PGXS/src/test/perl
-	export AIBACKUP_ASSERT_PG_REGRESS=$ASSERT_PGXS/src/test/regress/pg_regress
-	export AIBACKUP_ASSERT_WORK=$WORK/assert
-	mkdir -p "$AIBACKUP_ASSERT_WORK/tap"
-fi
+# Server flavours (AIBACKUP_FLAVOURS from test.sh: "name:prefix:ok|failed"
+# ...): t/harness.pl runs each t/0*.pl once per flavour with these in its
+# environment; each flavour's own work and TAP log directory keep their files
+# apart.  Names are made shell-safe for the variable names (15-assert ->
+# 15_assert).
+for f in ${AIBACKUP_FLAVOURS:-}; do
+	IFS=: read -r name prefix status <<<"$f"
+	var=AIBACKUP_FL_${name//-/_}
+	export "${var}_STATUS=$status"
+	[ "$status" = ok ] || continue
+	if [ "$prefix" = system ]; then
+		PGXSDIR=/usr/lib/postgresql/15/lib/pgxs
+		export "${var}_PATH=/usr/lib/postgresql/15/bin:$PATH"
+		export "${var}_PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config"
+	else
+		# pg_config --pgxs is <pgxsdir>/src/makefiles/pgxs.mk
+		PGXSDIR=$("$prefix/bin/pg_config" --pgxs)
+		PGXSDIR=${PGXSDIR%/src/makefiles/pgxs.mk}
+		export "${var}_PATH=$prefix/bin:$PATH"
+		export "${var}_PG_CONFIG=$prefix/bin/pg_config"
+	fi
+	export "${var}_PERL5LIB=$PGXSDIR/src/test/perl"
+	export "${var}_PG_REGRESS=$PGXSDIR/src/test/regress/pg_regress"
+	export "${var}_WORK=$WORK/flavour-$name"
+	mkdir -p "$WORK/flavour-$name/tap"
+done
+export AIBACKUP_FLAVOURS=${AIBACKUP_FLAVOURS:-}
 
 cd "$WORK"
 perl "$WORK/t/harness.pl" "$PATTERN"

@@ -6,18 +6,22 @@
 # "postgres" user (initdb and the TAP framework refuse root) in a scratch
 # directory: the pure-C unit tests, the S3 client against a real S3 server
 # (Swift's s3api on 127.0.0.1, HTTP and HTTPS) and through a fault proxy, and
-# the SQL/TAP suites against a real PostgreSQL 15 with the extension
-# preloaded.  Servers it starts it stops, by PID.  The last line is
-# "N passed, N failed".
+# the SQL/TAP suites against a real PostgreSQL with the extension preloaded.
+# Servers it starts it stops, by PID.  The last line is "N passed, N failed".
 #
-# The TAP suites (t/0*.pl) run twice: against Debian's PostgreSQL 15, and
-# against an assert-enabled build of the same source package
-# (scripts/assert-pg.sh, cached under /opt/aibackup-pg15-assert), which
-# catches use-after-free and broken invariants at once.  AIBACKUP_NO_ASSERT=1
-# skips that second flavour for a quick local run; CI never sets it.  If the
-# assert build fails, the run counts a failure rather than skipping it.
+# The TAP suites (t/0*.pl) and the pg_regress suite (make installcheck) run
+# once per server flavour:
+#   15         Debian 12's own PostgreSQL 15 (/usr/lib/postgresql/15);
+#   15-assert  an assert-enabled build of the same source package, which
+#              catches use-after-free and broken invariants at once;
+#   17, 18     Debian 13's and sid's source packages built into /opt
+#              (Debian 12 ships only 15; scripts/build-pg.sh says why).
+# PGVERSION picks the majors: "15" (15 and 15-assert), "17", "18", or a list;
+# the default, and CI's, is "15 18".  AIBACKUP_NO_ASSERT=1 skips 15-assert for
+# a quick local run; CI never sets it.  A flavour whose server or extension
+# fails to build counts as a failure, never a silent skip.
 #
-# Usage: scripts/test.sh [test-file-pattern]
+# Usage: [PGVERSION="15 17 18"] scripts/test.sh [test-file-pattern]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,43 +31,72 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "scripts/test.sh must run as root (it installs packages and the extension)" >&2
 	exit 2
 fi
+PGVERSION=${PGVERSION:-15 18}
+for v in $PGVERSION; do
+	case "$v" in 15 | 17 | 18) ;; *)
+		echo "PGVERSION: $v is not a supported major (15, 17, 18)" >&2
+		exit 2
+		;;
+	esac
+done
 
 bash scripts/deps.sh
 
 export PATH=/usr/lib/postgresql/15/bin:$PATH
 make -s PG_CONFIG=/usr/bin/pg_config all >/dev/null
-make -s PG_CONFIG=/usr/bin/pg_config install >/dev/null
 make -s PG_CONFIG=/usr/bin/pg_config testbin sanbin fuzzbin >/dev/null
 
-# The assert-enabled server, and the extension built against it out of tree
-# (a copy of the sources without the repo's objects, which were compiled
-# against the system headers), so the build in the repo stays as it is.
-ASSERT_PREFIX=${AIBACKUP_ASSERT_PREFIX:-/opt/aibackup-pg15-assert}
-export AIBACKUP_ASSERT_PREFIX=$ASSERT_PREFIX
-ASSERT=off
-if [ -n "${AIBACKUP_NO_ASSERT:-}" ]; then
-	echo "AIBACKUP_NO_ASSERT set: the assert-enabled flavour of the TAP suites is skipped"
-else
-	ASSERT=failed
-	t0=$SECONDS
-	if bash scripts/assert-pg.sh; then
-		EXT_BUILD=$(mktemp -d /var/tmp/aibackup-assert-ext.XXXXXX)
-		cp -a Makefile aibackup.control src sql "$EXT_BUILD/"
-		find "$EXT_BUILD/src" \( -name '*.o' -o -name '*.so' -o -name '*.bc' \) -delete
-		if make -s -C "$EXT_BUILD" PG_CONFIG="$ASSERT_PREFIX/bin/pg_config" all >"$EXT_BUILD.log" 2>&1 &&
-			make -s -C "$EXT_BUILD" PG_CONFIG="$ASSERT_PREFIX/bin/pg_config" install >>"$EXT_BUILD.log" 2>&1; then
-			ASSERT=ok
-			rm -f "$EXT_BUILD.log"
-		else
-			tail -n 40 "$EXT_BUILD.log" >&2
-			echo "building aibackup against $ASSERT_PREFIX failed (log: $EXT_BUILD.log)" >&2
-		fi
-		rm -rf "$EXT_BUILD"
-	else
-		echo "scripts/assert-pg.sh failed: the assert-enabled flavour will count as a failure" >&2
+# Flavours: name, then the prefix holding bin/pg_config ("system" for
+# Debian's 15) and "ok" or "failed".
+FLAVOURS=
+add_flavour() { FLAVOURS="$FLAVOURS $1:$2:$3"; }
+
+# The extension built out of tree against PREFIX's server (a copy of the
+# sources without the repo's objects, which were compiled against the system
+# headers) and installed into that prefix.
+build_ext_into() {
+	local prefix=$1 build log
+	build=$(mktemp -d /var/tmp/aibackup-ext.XXXXXX)
+	log=$build.log
+	cp -a Makefile aibackup.control src sql "$build/"
+	find "$build/src" \( -name '*.o' -o -name '*.so' -o -name '*.bc' \) -delete
+	if make -s -C "$build" PG_CONFIG="$prefix/bin/pg_config" all >"$log" 2>&1 &&
+		make -s -C "$build" PG_CONFIG="$prefix/bin/pg_config" install >>"$log" 2>&1; then
+		rm -rf "$build" "$log"
+		return 0
 	fi
-	echo "assert-enabled server and extension: $ASSERT ($((SECONDS - t0)) s)"
-fi
+	tail -n 40 "$log" >&2
+	echo "building aibackup against $prefix failed (log: $log)" >&2
+	rm -rf "$build"
+	return 1
+}
+
+# one source-built server and the extension in it
+source_flavour() {
+	local name=$1 major=$2 kind=${3:-} prefix t0=$SECONDS
+	prefix=/opt/aibackup-pg$major${kind:+-$kind}
+	if AIBACKUP_PG_PREFIX=$prefix bash scripts/build-pg.sh "$major" $kind && build_ext_into "$prefix"; then
+		add_flavour "$name" "$prefix" ok
+	else
+		echo "flavour $name: server or extension did not build: it counts as a failure" >&2
+		add_flavour "$name" "$prefix" failed
+	fi
+	echo "flavour $name: $((SECONDS - t0)) s"
+}
+
+for v in $PGVERSION; do
+	if [ "$v" = 15 ]; then
+		make -s PG_CONFIG=/usr/bin/pg_config install >/dev/null
+		add_flavour 15 system ok
+		if [ -n "${AIBACKUP_NO_ASSERT:-}" ]; then
+			echo "AIBACKUP_NO_ASSERT set: the 15-assert flavour is skipped"
+		else
+			source_flavour 15-assert 15 assert
+		fi
+	else
+		source_flavour "$v" "$v"
+	fi
+done
 
 # a scratch copy the postgres user can read and write
 WORK=$(mktemp -d /tmp/aibackup-test.XXXXXX)
@@ -79,7 +112,7 @@ chown -R postgres:postgres "$WORK"
 
 set +e
 runuser -u postgres -- env -i PATH="$PATH" HOME="$WORK" LANG=C.UTF-8 \
-	AIBACKUP_ASSERT="$ASSERT" AIBACKUP_ASSERT_PREFIX="$ASSERT_PREFIX" \
+	AIBACKUP_FLAVOURS="${FLAVOURS# }" \
 	bash "$WORK/scripts/run-suites.sh" "$WORK" "${1:-}"
 rc=$?
 set -e

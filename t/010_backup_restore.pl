@@ -409,7 +409,8 @@ is($m->{system_identifier} . '',
 	$node->safe_psql($db, 'SELECT system_identifier FROM pg_control_system()'),
 	'manifest system_identifier is the cluster\'s');
 like($m->{snapshot_lsn} // '', qr/^[0-9A-F]+\/[0-9A-F]+$/i, 'manifest snapshot_lsn is an LSN');
-like($m->{server_version} // '', qr/15/, 'manifest server_version');
+is($m->{server_version} // '', $node->safe_psql($db, 'SHOW server_version'),
+	'manifest server_version is the server\'s');
 
 my %mt = map { ("$_->{schema}.$_->{name}" => $_) } @{ $m->{tables} // [] };
 my $mi = $mt{'public.items'} // {};

@@ -19,21 +19,34 @@ my @tests = (
 	[ "$work/scripts/fuzz.sh",       'fuzz: manifest, index, json, xml readers (libFuzzer)' ],
 	[ "$work/bin/test_s3_client",  's3 client against Swift' ],
 	[ "$work/bin/test_s3_limits",  's3 limits against Swift: key length, parts, per-object errors' ],
-	map { [ $_, $_ ] } sort glob("$work/t/[0-9]*.pl"),
+	# the TAP suites: once per server flavour, below
 );
-# The TAP suites again against the assert-enabled server (scripts/assert-pg.sh,
-# environment from scripts/run-suites.sh); "assert:" marks them for exec below.
-my $assert = $ENV{AIBACKUP_ASSERT} // 'off';
-push @tests, map { [ "assert:$_", 'assert: t/' . (split m{/}, $_)[-1] ] }
-  sort glob("$work/t/[0-9]*.pl")
-  if $assert eq 'ok';
-# the pattern is matched against the file's name ("assert:" kept), not the
+# The TAP suites once per server flavour (scripts/test.sh and
+# scripts/run-suites.sh set AIBACKUP_FLAVOURS and each flavour's environment,
+# AIBACKUP_FL_<name>_*); "<name>:" marks them for exec below, and the
+# pg_regress suite (scripts/installcheck.sh) runs in each flavour too.
+my @flavours = split ' ', ($ENV{AIBACKUP_FLAVOURS} // '');
+my @suites = sort glob("$work/t/[0-9]*.pl");
+for my $f (@flavours)
+{
+	my ($name, undef, $status) = split /:/, $f;
+	if ($status ne 'ok')
+	{
+		# a flavour that did not build is a failure whatever the pattern
+		push @tests, [ "$name:build-failed", "$name: build of the server or the extension" ];
+		next;
+	}
+	push @tests, map { [ "$name:$_", "$name: t/" . (split m{/}, $_)[-1] ] } @suites;
+	push @tests, [ "$name:$work/scripts/installcheck.sh", "$name: make installcheck (pg_regress)" ]
+	  if -e "$work/scripts/installcheck.sh";
+}
+# the pattern is matched against the file's name (flavour kept), not the
 # work folder's, whose random name could match anything
-@tests = grep { ($_->[0] =~ s{^(assert:)?.*/}{$1 // ''}er) =~ /\Q$pattern\E/ } @tests
+@tests = grep {
+	$_->[0] =~ /build-failed$/
+	  || ($_->[0] =~ s{^([\w-]+:)?.*/}{$1 // ''}er) =~ /\Q$pattern\E/
+} @tests
   if $pattern ne '';
-# a failed assert build is a failure whatever the pattern, never a silent skip
-push @tests, [ 'assert:build-failed', 'assert: build (scripts/assert-pg.sh)' ]
-  if $assert eq 'failed';
 
 my $harness = TAP::Harness->new({
 	verbosity => ($ENV{TEST_VERBOSE} ? 1 : 0),
@@ -41,16 +54,17 @@ my $harness = TAP::Harness->new({
 	failures  => 1,
 	exec      => sub {
 		my ($h, $file) = @_;
-		if ($file eq 'assert:build-failed')
+		if ($file =~ /^([\w-]+):build-failed$/)
 		{
 			return [ 'perl', '-e',
-				'print "1..1\nnot ok 1 - the assert-enabled PostgreSQL or aibackup built against it (see scripts/test.sh output)\n"' ];
+				"print qq(1..1\\nnot ok 1 - the $1 server or aibackup built against it (see scripts/test.sh output)\\n)" ];
 		}
-		if ($file =~ s/^assert://)
+		if ($file =~ s/^([\w-]+)://)
 		{
-			return [ '/usr/bin/env', map({ "$_=" . $ENV{"AIBACKUP_ASSERT_$_"} } qw(PATH PERL5LIB PG_REGRESS)),
-				"TESTDIR=$ENV{AIBACKUP_ASSERT_WORK}/tap", "AIBACKUP_TEST_WORK=$ENV{AIBACKUP_ASSERT_WORK}",
-				'perl', $file ];
+			my $v = 'AIBACKUP_FL_' . ($1 =~ tr/-/_/r);
+			my @env = map { "$_=" . $ENV{"${v}_$_"} } qw(PATH PERL5LIB PG_REGRESS PG_CONFIG);
+			push @env, "TESTDIR=$ENV{\"${v}_WORK\"}/tap", "AIBACKUP_TEST_WORK=$ENV{\"${v}_WORK\"}";
+			return [ '/usr/bin/env', @env, ($file =~ /\.pl$/ ? ('perl', $file) : ('bash', $file)) ];
 		}
 		return $file =~ /\.pl$/ ? [ 'perl', $file ] : [ $file ];
 	},

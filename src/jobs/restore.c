@@ -962,7 +962,7 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 	if (r->t != NULL && r->full)
 	{
 		/* what the caller could not create, the owner does not create for it */
-		AclResult	acl = pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE);
+		AclResult	acl = ab_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE);
 
 		if (acl != ACLCHECK_OK)
 			aclcheck_error(acl, OBJECT_SCHEMA, get_namespace_name(nsp));

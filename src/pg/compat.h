@@ -7,7 +7,18 @@
 #ifndef AIBACKUP_COMPAT_H
 #define AIBACKUP_COMPAT_H
 
+/*
+ * A function that never returns: 18 spells it pg_noreturn, before the
+ * declaration; until 17 pg_attribute_noreturn(), which GCC and clang also
+ * accept there.
+ */
+#if PG_VERSION_NUM < 180000
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
 #include "catalog/catalog.h"
+#include "catalog/pg_namespace.h"
+#include "utils/acl.h"
 #include "commands/tablecmds.h"
 #include "parser/parse_type.h"
 #include "storage/lock.h"
@@ -16,6 +27,15 @@
 #include "utils/rel.h"
 #if PG_VERSION_NUM < 170000
 #include "storage/sinvaladt.h"
+#endif
+
+/* 16 folded the per-kind ACL checks into object_aclcheck() */
+#if PG_VERSION_NUM >= 160000
+#define ab_namespace_aclcheck(nsp, role, mode) \
+	object_aclcheck(NamespaceRelationId, (nsp), (role), (mode))
+#else
+#define ab_namespace_aclcheck(nsp, role, mode) \
+	pg_namespace_aclcheck((nsp), (role), (mode))
 #endif
 
 /* parseTypeString: a bool missing_ok until 15, a soft-error context since 16 */

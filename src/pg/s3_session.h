@@ -7,6 +7,7 @@
 #define AIBACKUP_S3_SESSION_H
 
 #include "core/s3.h"
+#include "pg/compat.h"
 
 /*
  * The S3 configuration from the aibackup.* settings and, for empty
@@ -22,7 +23,7 @@ extern void ab_s3_config(S3Config *cfg);
 extern S3Client *ab_s3_client(void);
 
 /* ereport(ERROR) for a failed S3 call, processing a pending interrupt first */
-extern void ab_s3_report(const S3Error *err) pg_attribute_noreturn();
+pg_noreturn extern void ab_s3_report(const S3Error *err);
 
 /* "<prefix>/<part1>/<part2>..." without doubled or leading slashes */
 extern char *ab_s3_key(const char *first,...);
