@@ -8,14 +8,20 @@
 
 MODULE_big = aibackup
 EXTENSION = aibackup
-DATA = $(wildcard sql/aibackup--*.sql)
 PGFILEDESC = "aibackup - table-by-table backups to S3, restorable from SQL"
 
-CORE_SRCS = $(sort $(wildcard src/core/*.c))
+# Out-of-tree builds work too (what Debian's pg_buildext does:
+# make -C build-15 -f SRC/Makefile VPATH=SRC): PGXS sets srcdir (to "." in
+# the tree), files are found under $(srcdir) and named relative to it, so
+# objects land in the build directory and sources come through VPATH.
+# These stay lazy ("="): srcdir is defined only once PGXS is included.
+srcfiles = $(sort $(patsubst $(srcdir)/%,%,$(wildcard $(addprefix $(srcdir)/,$(1)))))
+DATA = $(call srcfiles,sql/aibackup--*.sql)
+CORE_SRCS = $(call srcfiles,src/core/*.c)
 OBJS = $(CORE_SRCS:.c=.o) \
-	$(patsubst %.c,%.o,$(sort $(wildcard src/pg/*.c))) \
-	$(patsubst %.c,%.o,$(sort $(wildcard src/jobs/*.c))) \
-	$(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+	$(patsubst %.c,%.o,$(call srcfiles,src/pg/*.c)) \
+	$(patsubst %.c,%.o,$(call srcfiles,src/jobs/*.c)) \
+	$(patsubst %.c,%.o,$(call srcfiles,src/*.c))
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
@@ -34,7 +40,17 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: any header change rebuilds every object
 # (a struct that grew a field must never meet an object built without it).
-$(OBJS): $(wildcard src/*.h src/*/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
+
+# Out of tree, the object directories (src/core, ...) must be made first.
+# Named by absolute path: a relative one would be found through VPATH in the
+# source tree and taken as already there.
+ifneq ($(abspath $(srcdir)),$(CURDIR))
+OBJDIRS = $(sort $(patsubst %/,%,$(addprefix $(CURDIR)/,$(dir $(OBJS)))))
+$(OBJS) $(OBJS:.o=.bc): | $(OBJDIRS)
+$(OBJDIRS):
+	$(MKDIR_P) $@
+endif
 
 # The pure-C core builds and runs without PostgreSQL.
 UNIT_CFLAGS = -O1 -g -std=gnu99 -Wall -Wextra -Wno-unused-parameter \
