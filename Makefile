@@ -4,6 +4,8 @@
 #   make unittest                 build and run the pure-C unit tests
 #   make santest                  the same under ASan + UBSan (+ LeakSanitizer)
 #   make fuzzbin                  libFuzzer targets (clang-14); scripts/fuzz.sh runs them
+#   make indent                   pgindent the C sources (scripts/indent.sh)
+#   make indent-check             list the files pgindent would change, change nothing
 #   scripts/test.sh               the whole test suite (see README)
 
 MODULE_big = aibackup
@@ -103,4 +105,12 @@ test/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_common.h $(FUZZ_SRCS) $(wild
 
 fuzzbin: $(FUZZ_TARGETS)
 
-.PHONY: unittest testbin sanbin santest fuzzbin
+# PostgreSQL's layout (pgindent with Debian's pg-bsd-indent, PostgreSQL's
+# typedefs plus the project's own, generated): scripts/indent.sh.
+indent:
+	$(srcdir)/scripts/indent.sh
+
+indent-check:
+	$(srcdir)/scripts/indent.sh --check
+
+.PHONY: unittest testbin sanbin santest fuzzbin indent indent-check
