@@ -68,7 +68,8 @@ say "source aibackup $VERSION copied to $TREE"
 # --- build ------------------------------------------------------------------
 LOG=$SCRATCH/build.log
 KEPT_LOG=/var/tmp/aibackup-deb-build.log
-export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }parallel=$(nproc)"
+NPROC=$(nproc)
+export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }parallel=$NPROC"
 # debian/control comes from debian/control.in for the majors this machine
 # has; regenerate it in the copy rather than fail when they differ.
 export PG_UPDATECONTROL=yes

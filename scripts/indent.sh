@@ -40,7 +40,7 @@ case "${1:-}" in
 	'') ;;
 	--prepare) MODE=prepare ;;
 	--check) MODE=check ;;
-	--diff) MODE=diff ;;
+	--diff) MODE="diff" ;;
 	--typedefs) MODE=typedefs ;;
 	*) echo "usage: scripts/indent.sh [--prepare | --check | --diff | --typedefs]" >&2; exit 2 ;;
 esac
@@ -139,6 +139,7 @@ fi
 
 # pgindent checks the indenter's version itself, but only says "not
 # installed"; say which versions meet.
+# shellcheck disable=SC2016  # a Perl variable, matched literally
 WANT_VERSION=$(sed -n 's/^my \$INDENT_VERSION = "\(.*\)";/\1/p' "$PGINDENT_SCRIPT")
 HAVE_VERSION=$("$PGINDENT" --version 2>&1 | head -n 1 || true)
 case " $HAVE_VERSION " in
