@@ -4,18 +4,26 @@
 #   make unittest                 build and run the pure-C unit tests
 #   make santest                  the same under ASan + UBSan (+ LeakSanitizer)
 #   make fuzzbin                  libFuzzer targets (clang-14); scripts/fuzz.sh runs them
+#   make indent                   pgindent the C sources (scripts/indent.sh)
+#   make indent-check             list the files pgindent would change, change nothing
 #   scripts/test.sh               the whole test suite (see README)
 
 MODULE_big = aibackup
 EXTENSION = aibackup
-DATA = $(wildcard sql/aibackup--*.sql)
 PGFILEDESC = "aibackup - table-by-table backups to S3, restorable from SQL"
 
-CORE_SRCS = $(sort $(wildcard src/core/*.c))
+# Out-of-tree builds work too (what Debian's pg_buildext does:
+# make -C build-15 -f SRC/Makefile VPATH=SRC): PGXS sets srcdir (to "." in
+# the tree), files are found under $(srcdir) and named relative to it, so
+# objects land in the build directory and sources come through VPATH.
+# These stay lazy ("="): srcdir is defined only once PGXS is included.
+srcfiles = $(sort $(patsubst $(srcdir)/%,%,$(wildcard $(addprefix $(srcdir)/,$(1)))))
+DATA = $(call srcfiles,sql/aibackup--*.sql)
+CORE_SRCS = $(call srcfiles,src/core/*.c)
 OBJS = $(CORE_SRCS:.c=.o) \
-	$(patsubst %.c,%.o,$(sort $(wildcard src/pg/*.c))) \
-	$(patsubst %.c,%.o,$(sort $(wildcard src/jobs/*.c))) \
-	$(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+	$(patsubst %.c,%.o,$(call srcfiles,src/pg/*.c)) \
+	$(patsubst %.c,%.o,$(call srcfiles,src/jobs/*.c)) \
+	$(patsubst %.c,%.o,$(call srcfiles,src/*.c))
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
@@ -34,7 +42,17 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: any header change rebuilds every object
 # (a struct that grew a field must never meet an object built without it).
-$(OBJS): $(wildcard src/*.h src/*/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
+
+# Out of tree, the object directories (src/core, ...) must be made first.
+# Named by absolute path: a relative one would be found through VPATH in the
+# source tree and taken as already there.
+ifneq ($(abspath $(srcdir)),$(CURDIR))
+OBJDIRS = $(sort $(patsubst %/,%,$(addprefix $(CURDIR)/,$(dir $(OBJS)))))
+$(OBJS) $(OBJS:.o=.bc): | $(OBJDIRS)
+$(OBJDIRS):
+	$(MKDIR_P) $@
+endif
 
 # The pure-C core builds and runs without PostgreSQL.
 UNIT_CFLAGS = -O1 -g -std=gnu99 -Wall -Wextra -Wno-unused-parameter \
@@ -87,4 +105,12 @@ test/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_common.h $(FUZZ_SRCS) $(wild
 
 fuzzbin: $(FUZZ_TARGETS)
 
-.PHONY: unittest testbin sanbin santest fuzzbin
+# PostgreSQL's layout (pgindent with Debian's pg-bsd-indent, PostgreSQL's
+# typedefs plus the project's own, generated): scripts/indent.sh.
+indent:
+	$(srcdir)/scripts/indent.sh
+
+indent-check:
+	$(srcdir)/scripts/indent.sh --check
+
+.PHONY: unittest testbin sanbin santest fuzzbin indent indent-check
