@@ -4,12 +4,25 @@
 #   make unittest                 build and run the pure-C unit tests
 #   make santest                  the same under ASan + UBSan (+ LeakSanitizer)
 #   make fuzzbin                  libFuzzer targets (clang-14); scripts/fuzz.sh runs them
+#   make installcheck             pg_regress suite against a running server (below)
+#   make installcheck-private     the tests that need a server of their own
+#   scripts/installcheck.sh       both, in a scratch cluster it starts and stops
 #   scripts/test.sh               the whole test suite (see README)
 
 MODULE_big = aibackup
 EXTENSION = aibackup
 DATA = $(wildcard sql/aibackup--*.sql)
 PGFILEDESC = "aibackup - table-by-table backups to S3, restorable from SQL"
+
+# pg_regress tests: sql/<name>.sql, expected/<name>.out (names must not match
+# the aibackup--*.sql pattern of DATA).  REGRESS needs only a running server
+# without shared_preload_libraries = aibackup and with the aibackup.*
+# settings at their defaults; it changes nothing outside its database but
+# two regress_aibackup_* roles it drops again.  REGRESS_PRIVATE needs a
+# server of its own, started with test/regress/private.conf (it runs ALTER
+# SYSTEM): scripts/installcheck.sh runs both.
+REGRESS = catalog settings functions upgrade
+REGRESS_PRIVATE = settings_checks presign
 
 CORE_SRCS = $(sort $(wildcard src/core/*.c))
 OBJS = $(CORE_SRCS:.c=.o) \
@@ -87,4 +100,7 @@ test/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_common.h $(FUZZ_SRCS) $(wild
 
 fuzzbin: $(FUZZ_TARGETS)
 
-.PHONY: unittest testbin sanbin santest fuzzbin
+installcheck-private:
+	$(MAKE) installcheck REGRESS="$(REGRESS_PRIVATE)"
+
+.PHONY: unittest testbin sanbin santest fuzzbin installcheck-private
