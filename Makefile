@@ -6,11 +6,24 @@
 #   make fuzzbin                  libFuzzer targets (clang-14); scripts/fuzz.sh runs them
 #   make indent                   pgindent the C sources (scripts/indent.sh)
 #   make indent-check             list the files pgindent would change, change nothing
+#   make installcheck             pg_regress suite against a running server (below)
+#   make installcheck-private     the tests that need a server of their own
+#   scripts/installcheck.sh       both, in a scratch cluster it starts and stops
 #   scripts/test.sh               the whole test suite (see README)
 
 MODULE_big = aibackup
 EXTENSION = aibackup
 PGFILEDESC = "aibackup - table-by-table backups to S3, restorable from SQL"
+
+# pg_regress tests: sql/<name>.sql, expected/<name>.out (names must not match
+# the aibackup--*.sql pattern of DATA).  REGRESS needs only a running server
+# without shared_preload_libraries = aibackup and with the aibackup.*
+# settings at their defaults; it changes nothing outside its database but
+# two regress_aibackup_* roles it drops again.  REGRESS_PRIVATE needs a
+# server of its own, started with test/regress/private.conf (it runs ALTER
+# SYSTEM): scripts/installcheck.sh runs both.
+REGRESS = catalog settings functions upgrade
+REGRESS_PRIVATE = settings_checks presign
 
 # Out-of-tree builds work too (what Debian's pg_buildext does:
 # make -C build-15 -f SRC/Makefile VPATH=SRC): PGXS sets srcdir (to "." in
@@ -113,4 +126,7 @@ indent:
 indent-check:
 	$(srcdir)/scripts/indent.sh --check
 
-.PHONY: unittest testbin sanbin santest fuzzbin indent indent-check
+installcheck-private:
+	$(MAKE) installcheck REGRESS="$(REGRESS_PRIVATE)"
+
+.PHONY: unittest testbin sanbin santest fuzzbin indent indent-check installcheck-private

@@ -54,14 +54,6 @@ COMMENT ON FUNCTION aibackup_restore_table(text, text, text) IS
 'restore one table from a backup (NULL backup: the newest holding it) into target_table (NULL: its own name)';
 REVOKE ALL ON FUNCTION aibackup_restore_table(text, text, text) FROM PUBLIC;
 
-CREATE FUNCTION aibackup_table_ddl(source_table text, backup_id text DEFAULT NULL)
-RETURNS text
-AS 'MODULE_PATHNAME', 'aibackup_table_ddl'
-LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION aibackup_table_ddl(text, text) IS
-'the definition of a table as its backup recorded it (NULL backup: the newest holding it), as a SQL script';
-REVOKE ALL ON FUNCTION aibackup_table_ddl(text, text) FROM PUBLIC;
-
 -- Monitoring.  The functions decide nothing about privileges themselves:
 -- the views and functions are granted to pg_read_all_stats only.
 
@@ -100,13 +92,6 @@ AS 'MODULE_PATHNAME', 'aibackup_stat_tables'
 LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW pg_stat_aibackup_tables AS SELECT * FROM aibackup_stat_tables();
-
--- this cluster writes this database's backups from now on (superuser)
-CREATE FUNCTION aibackup_take_over_folder()
-RETURNS void
-AS 'MODULE_PATHNAME', 'aibackup_take_over_folder'
-LANGUAGE C VOLATILE;
-REVOKE ALL ON FUNCTION aibackup_take_over_folder() FROM PUBLIC;
 
 CREATE FUNCTION aibackup_stat_reset()
 RETURNS void

@@ -73,7 +73,7 @@
 #include "pg/state.h"
 #include "pg/subxact.h"
 
-#define AB_EXTENSION_VERSION	"0.1"
+#define AB_EXTENSION_VERSION	"0.2"
 #define AB_ADVISORY_KEY			0x61696262	/* "aibb" */
 
 /*

@@ -1,0 +1,99 @@
+--
+-- Upgrades: 0.1 updated to 0.2 must be exactly a fresh 0.2, whether the 0.1
+-- was the released script or a later 0.1 that already had the functions
+-- added since (aibackup_table_ddl, aibackup_take_over_folder).
+--
+SELECT source, target, path FROM pg_extension_update_paths('aibackup')
+ORDER BY source, target;
+
+-- Everything about the extension's members that the catalogs say, as text.
+-- A temporary view over the catalogs alone: it depends on no member, so
+-- snapshots of it survive DROP EXTENSION.
+CREATE TEMP VIEW ext_shape AS
+SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS object,
+       concat_ws(' | ',
+                 'args: ' || pg_get_function_arguments(p.oid),
+                 'result: ' || pg_get_function_result(p.oid),
+                 'src: ' || p.prosrc, 'bin: ' || p.probin,
+                 'kind: ' || p.prokind::text,
+                 'volatile: ' || p.provolatile::text,
+                 'strict: ' || p.proisstrict, 'secdef: ' || p.prosecdef,
+                 'leakproof: ' || p.proleakproof,
+                 'parallel: ' || p.proparallel::text, 'cost: ' || p.procost,
+                 'rows: ' || p.prorows,
+                 'relkind: ' || c.relkind::text,
+                 'view: ' || pg_get_viewdef(c.oid),
+                 'acl: ' || coalesce(p.proacl, c.relacl)::text,
+                 'owner is the extension''s: ' ||
+                     (coalesce(p.proowner, c.relowner) = e.extowner),
+                 'comment: ' || obj_description(d.objid, d.classid::regclass::name))
+           AS description
+FROM pg_extension e
+     JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass
+                     AND d.refobjid = e.oid AND d.deptype = 'e'
+     LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+     LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+WHERE e.extname = 'aibackup'
+  -- the views' row types, members in PostgreSQL 18 and not in 15
+  AND NOT EXISTS (SELECT FROM pg_type t LEFT JOIN pg_type te ON te.oid = t.typelem
+                  WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+                    AND (t.typrelid <> 0 OR te.typrelid <> 0));
+
+-- 1. the released 0.1, updated
+CREATE EXTENSION aibackup VERSION '0.1';
+SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
+SELECT count(*) AS members FROM ext_shape;
+ALTER EXTENSION aibackup UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
+CREATE TEMP TABLE shape_from_01 AS SELECT * FROM ext_shape;
+DROP EXTENSION aibackup;
+
+-- 2. a later 0.1, which had both functions already: made here by adding
+-- them as that script created them
+CREATE EXTENSION aibackup VERSION '0.1';
+CREATE FUNCTION aibackup_table_ddl(source_table text, backup_id text DEFAULT NULL)
+RETURNS text
+AS '$libdir/aibackup', 'aibackup_table_ddl'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION aibackup_table_ddl(text, text) IS
+'the definition of a table as its backup recorded it (NULL backup: the newest holding it), as a SQL script';
+REVOKE ALL ON FUNCTION aibackup_table_ddl(text, text) FROM PUBLIC;
+CREATE FUNCTION aibackup_take_over_folder()
+RETURNS void
+AS '$libdir/aibackup', 'aibackup_take_over_folder'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION aibackup_take_over_folder() FROM PUBLIC;
+ALTER EXTENSION aibackup ADD FUNCTION aibackup_table_ddl(text, text);
+ALTER EXTENSION aibackup ADD FUNCTION aibackup_take_over_folder();
+SELECT count(*) AS members FROM ext_shape;
+ALTER EXTENSION aibackup UPDATE TO '0.2';
+SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
+CREATE TEMP TABLE shape_from_later_01 AS SELECT * FROM ext_shape;
+DROP EXTENSION aibackup;
+
+-- 3. a fresh install of the default version
+CREATE EXTENSION aibackup;
+SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
+CREATE TEMP TABLE shape_fresh AS SELECT * FROM ext_shape;
+DROP EXTENSION aibackup;
+
+-- the snapshots are not empty, and no member was lost with its extension
+SELECT (SELECT count(*) FROM shape_fresh) AS fresh,
+       (SELECT count(*) FROM shape_from_01) AS from_01,
+       (SELECT count(*) FROM shape_from_later_01) AS from_later_01;
+SELECT count(*) AS left_behind FROM pg_proc WHERE proname LIKE 'aibackup%';
+
+-- the symmetric differences: no rows
+(SELECT 'only updated from 0.1' AS side, * FROM shape_from_01
+ EXCEPT SELECT 'only updated from 0.1', * FROM shape_fresh)
+UNION ALL
+(SELECT 'only fresh', * FROM shape_fresh
+ EXCEPT SELECT 'only fresh', * FROM shape_from_01)
+ORDER BY 2, 1;
+
+(SELECT 'only updated from later 0.1' AS side, * FROM shape_from_later_01
+ EXCEPT SELECT 'only updated from later 0.1', * FROM shape_fresh)
+UNION ALL
+(SELECT 'only fresh', * FROM shape_fresh
+ EXCEPT SELECT 'only fresh', * FROM shape_from_later_01)
+ORDER BY 2, 1;
