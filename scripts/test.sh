@@ -41,6 +41,8 @@ for v in $PGVERSION; do
 done
 
 bash scripts/deps.sh
+# pgindent and PostgreSQL's typedefs for the layout check (a suite below)
+bash scripts/indent.sh --prepare
 
 export PATH=/usr/lib/postgresql/15/bin:$PATH
 make -s PG_CONFIG=/usr/bin/pg_config all >/dev/null
@@ -86,8 +88,21 @@ source_flavour() {
 
 for v in $PGVERSION; do
 	if [ "$v" = 15 ]; then
-		make -s PG_CONFIG=/usr/bin/pg_config install >/dev/null
-		add_flavour 15 system ok
+		# Debian's 15 gets the extension as users get it: the package
+		# built from this tree (scripts/build-deb.sh), installed with apt.
+		t0=$SECONDS
+		DEBS=$(mktemp -d /var/tmp/aibackup-deb.XXXXXX)
+		if bash scripts/build-deb.sh "$DEBS" >"$DEBS.log" 2>&1 &&
+			apt-get install -y -qq --reinstall "$DEBS"/postgresql-15-aibackup_*.deb >>"$DEBS.log" 2>&1; then
+			add_flavour 15 system ok
+			rm -f "$DEBS.log"
+		else
+			tail -n 40 "$DEBS.log" >&2
+			echo "flavour 15: the package did not build or install (log: $DEBS.log): it counts as a failure" >&2
+			add_flavour 15 system failed
+		fi
+		rm -rf "$DEBS"
+		echo "flavour 15: package built and installed in $((SECONDS - t0)) s"
 		if [ -n "${AIBACKUP_NO_ASSERT:-}" ]; then
 			echo "AIBACKUP_NO_ASSERT set: the 15-assert flavour is skipped"
 		else
@@ -100,7 +115,11 @@ done
 
 # a scratch copy the postgres user can read and write
 WORK=$(mktemp -d /tmp/aibackup-test.XXXXXX)
-cp -a scripts t "$WORK"/
+# (the C sources and tests for the layout check; Makefile, control file, sql/,
+# expected/ and test/regress/ for the pg_regress suite)
+cp -a scripts t src Makefile aibackup.control sql expected "$WORK"/
+mkdir -p "$WORK/test"
+cp -a test/regress test/unit test/s3 test/fuzz "$WORK/test/"
 mkdir -p "$WORK/bin"
 cp test/unit/test_core test/unit/test_streams test/unit/test_s3_rules \
 	test/s3/test_s3_client test/s3/test_s3_limits test/unit/test_core.san test/unit/test_streams.san \

@@ -94,6 +94,7 @@ aibackup_presign_url(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	key_t = PG_GETARG_TEXT_PP(0);
+
 	expires = PG_GETARG_INTERVAL_P(1);
 	signed_at = PG_GETARG_TIMESTAMPTZ(2);
 	key = text_to_cstring(key_t);

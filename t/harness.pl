@@ -19,6 +19,7 @@ my @tests = (
 	[ "$work/scripts/fuzz.sh",       'fuzz: manifest, index, json, xml readers (libFuzzer)' ],
 	[ "$work/bin/test_s3_client",  's3 client against Swift' ],
 	[ "$work/bin/test_s3_limits",  's3 limits against Swift: key length, parts, per-object errors' ],
+	[ "$work/scripts/indent-check.tap", 'layout: the C sources are pgindent-clean' ],
 	# the TAP suites: once per server flavour, below
 );
 # The TAP suites once per server flavour (scripts/test.sh and
@@ -64,9 +65,14 @@ my $harness = TAP::Harness->new({
 			my $v = 'AIBACKUP_FL_' . ($1 =~ tr/-/_/r);
 			my @env = map { "$_=" . $ENV{"${v}_$_"} } qw(PATH PERL5LIB PG_REGRESS PG_CONFIG);
 			push @env, "TESTDIR=$ENV{\"${v}_WORK\"}/tap", "AIBACKUP_TEST_WORK=$ENV{\"${v}_WORK\"}";
-			return [ '/usr/bin/env', @env, ($file =~ /\.pl$/ ? ('perl', $file) : ('bash', $file)) ];
+			return [ '/usr/bin/env', @env, 'perl', $file ] if $file =~ /\.pl$/;
+			# scripts/installcheck.sh PREFIX WORKDIR (PREFIX/bin/pg_config)
+			my $prefix = $ENV{"${v}_PG_CONFIG"} =~ s{/bin/pg_config$}{}r;
+			return [ '/usr/bin/env', @env, 'bash', $file, $prefix, "$ENV{\"${v}_WORK\"}/regress" ];
 		}
-		return $file =~ /\.pl$/ ? [ 'perl', $file ] : [ $file ];
+		return [ 'perl', $file ] if $file =~ /\.pl$/;
+		return [ 'bash', $file ] if $file =~ /\.(tap|sh)$/;
+		return [ $file ];
 	},
 });
 # One suite at a time into one aggregator, not runtests(): a suite that bails

@@ -28,8 +28,10 @@ extern bool abuf_appendf(AbBuf *b, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 extern void abuf_reset(AbBuf *b);
 extern void abuf_free(AbBuf *b);
+
 /* append Unicode code point cp (<= 0x10FFFF) as UTF-8 */
 extern bool abuf_append_utf8(AbBuf *b, unsigned long cp);
+
 /* take ownership of the malloc'd string; the buffer is left empty */
 extern char *abuf_steal(AbBuf *b);
 

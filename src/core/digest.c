@@ -67,7 +67,7 @@ digest_base64(const unsigned char *in, size_t n, char *out)
 	for (i = 0; i + 2 < n; i += 3)
 	{
 		unsigned long v = ((unsigned long) in[i] << 16) |
-			((unsigned long) in[i + 1] << 8) | in[i + 2];
+		((unsigned long) in[i + 1] << 8) | in[i + 2];
 
 		*o++ = b64_digits[(v >> 18) & 0x3f];
 		*o++ = b64_digits[(v >> 12) & 0x3f];
@@ -86,7 +86,7 @@ digest_base64(const unsigned char *in, size_t n, char *out)
 	else if (n - i == 2)
 	{
 		unsigned long v = ((unsigned long) in[i] << 16) |
-			((unsigned long) in[i + 1] << 8);
+		((unsigned long) in[i + 1] << 8);
 
 		*o++ = b64_digits[(v >> 18) & 0x3f];
 		*o++ = b64_digits[(v >> 12) & 0x3f];

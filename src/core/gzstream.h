@@ -24,6 +24,7 @@ typedef struct GzsDeflate GzsDeflate;
 /* level 0..9; NULL on allocation failure */
 extern GzsDeflate *gzs_deflate_new(int level, GzsSink sink, void *arg);
 extern bool gzs_deflate_write(GzsDeflate *z, const void *data, size_t len);
+
 /* flushes the trailer; the stream may not be written afterwards */
 extern bool gzs_deflate_finish(GzsDeflate *z);
 extern uint64_t gzs_deflate_bytes_in(const GzsDeflate *z);
@@ -34,8 +35,10 @@ extern void gzs_deflate_free(GzsDeflate *z);
 typedef struct GzsInflate GzsInflate;
 
 extern GzsInflate *gzs_inflate_new(GzsSink sink, void *arg);
+
 /* false on corrupt data (bad header, CRC or length mismatch) or sink error */
 extern bool gzs_inflate_write(GzsInflate *z, const void *data, size_t len);
+
 /* false if the stream ended inside a member (truncated) or held nothing */
 extern bool gzs_inflate_finish(GzsInflate *z);
 extern uint64_t gzs_inflate_bytes_in(const GzsInflate *z);

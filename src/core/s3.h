@@ -40,15 +40,13 @@ typedef enum S3ErrorKind
 	S3ERR_NETWORK,				/* connect, TLS, timeout, reset (after
 								 * retries) */
 	S3ERR_HTTP,					/* S3 answered with an error status/body */
-	S3ERR_NOT_FOUND,			/* 404 NoSuchKey / NoSuchBucket /
-								 * NoSuchUpload */
+	S3ERR_NOT_FOUND,			/* 404 NoSuchKey / NoSuchBucket / NoSuchUpload */
 	S3ERR_PROTOCOL,				/* unparsable or unexpected answer */
 	S3ERR_INTERRUPTED,			/* the abort callback asked to stop */
 	S3ERR_CALLBACK,				/* a caller's data callback failed */
 	S3ERR_OOM,
 	S3ERR_LIMIT					/* the object breaks one of S3's limits (key
-								 * length, part count): refused before
-								 * sending */
+								 * length, part count): refused before sending */
 } S3ErrorKind;
 
 typedef struct S3Error
@@ -78,8 +76,8 @@ typedef struct S3Config
 	const char *ca_file;		/* NULL or "" = system CAs */
 	bool		verify_tls;
 	long		connect_timeout_ms; /* 0 = 10 s */
-	long		stall_seconds;	/* abort when < stall_bytes/s for this long;
-								 * 0 = 60 */
+	long		stall_seconds;	/* abort when < stall_bytes/s for this long; 0
+								 * = 60 */
 	long		stall_bytes;	/* 0 = 1 */
 	long		retry_budget_ms;	/* total time for retries; 0 = 60000 */
 	int			max_attempts;	/* 0 = 6 */
@@ -156,6 +154,7 @@ typedef struct S3Reader S3Reader;
 extern S3Reader *s3_reader_open(S3Client *c, const char *key, size_t chunk,
 								bool *found, S3Error *err);
 extern int64_t s3_reader_size(const S3Reader *r);
+
 /* next piece: *len == 0 at the end; data valid until the next call */
 extern bool s3_reader_next(S3Reader *r, const void **data, size_t *len,
 						   S3Error *err);
@@ -201,6 +200,7 @@ extern bool s3_multipart_create(S3Client *c, const char *key,
 extern bool s3_multipart_upload_part(S3Client *c, S3Multipart *mp,
 									 const void *data, size_t len,
 									 S3Error *err);
+
 /* refuses zero parts; parses an <Error> inside a 200 answer */
 extern bool s3_multipart_complete(S3Client *c, S3Multipart *mp,
 								  char *etag_out, size_t etag_len,
@@ -255,10 +255,12 @@ extern S3Upload *s3_upload_begin(S3Client *c, const char *key,
 								 S3Error *err);
 extern bool s3_upload_write(S3Upload *u, const void *data, size_t len,
 							S3Error *err);
+
 /* sends what is left and completes; bytes/parts for reporting */
 extern bool s3_upload_finish(S3Upload *u, S3Error *err);
 extern int64_t s3_upload_bytes_sent(const S3Upload *u);
 extern int	s3_upload_parts(const S3Upload *u);
+
 /* aborts any multipart upload in progress and frees everything */
 extern void s3_upload_free(S3Upload *u);
 

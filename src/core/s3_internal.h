@@ -43,7 +43,7 @@ typedef struct S3Request
 	size_t		body_len;
 	bool		has_body;		/* send body (even if empty) with MD5 */
 	const char *content_type;
-	S3DataSink sink;			/* stream a 2xx body here (GET) */
+	S3DataSink	sink;			/* stream a 2xx body here (GET) */
 	void	   *sink_arg;
 	bool		body_may_hold_error;	/* a 200 can carry <Error> */
 	bool		head;			/* HEAD: no body expected */

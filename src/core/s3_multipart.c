@@ -51,8 +51,8 @@ s3_choose_part_size(int64_t est_bytes, size_t min_part)
 		return min_part;
 
 	/*
-	 * Leave room for the object to be twice the estimate (statistics lag,
-	 * the table grows during the backup): aim at half of the part limit.
+	 * Leave room for the object to be twice the estimate (statistics lag, the
+	 * table grows during the backup): aim at half of the part limit.
 	 */
 	part = est_bytes / (S3_MAX_PARTS / 2) + 1;
 	part = (part + MiB - 1) / MiB * MiB;
@@ -100,7 +100,7 @@ s3_multipart_create(S3Client *c, const char *key, const char *content_type,
 		return false;
 	}
 	if (resp.body.data)
-		id = xml_find_text((XmlSpan) {resp.body.data, resp.body.len}, "UploadId");
+		id = xml_find_text(xml_span(resp.body.data, resp.body.len), "UploadId");
 	s3_response_free(&resp);
 	if (id == NULL || id[0] == '\0')
 	{
@@ -152,8 +152,8 @@ s3_multipart_upload_part(S3Client *c, S3Multipart *mp, const void *data,
 		mp->cap = ncap;
 	}
 	snprintf(partno, sizeof(partno), "%d", mp->nparts + 1);
-	q[0] = (SigV4Param) {"partNumber", partno};
-	q[1] = (SigV4Param) {"uploadId", mp->upload_id};
+	q[0] = sigv4_param("partNumber", partno);
+	q[1] = sigv4_param("uploadId", mp->upload_id);
 	req.op = "UploadPart";
 	req.method = "PUT";
 	req.key = mp->key;
@@ -218,7 +218,7 @@ s3_multipart_complete(S3Client *c, S3Multipart *mp, char *etag_out,
 					 "out of memory");
 		return false;
 	}
-	q[0] = (SigV4Param) {"uploadId", mp->upload_id};
+	q[0] = sigv4_param("uploadId", mp->upload_id);
 	req.op = "CompleteMultipartUpload";
 	req.method = "POST";
 	req.key = mp->key;
@@ -264,7 +264,7 @@ s3_multipart_complete(S3Client *c, S3Multipart *mp, char *etag_out,
 		char	   *etag = NULL;
 
 		if (resp.body.data)
-			etag = xml_find_text((XmlSpan) {resp.body.data, resp.body.len}, "ETag");
+			etag = xml_find_text(xml_span(resp.body.data, resp.body.len), "ETag");
 		if (etag)
 		{
 			size_t		n = strlen(etag);
@@ -339,12 +339,12 @@ s3_list_multipart_uploads(S3Client *c, const char *prefix,
 		char	   *truncated;
 		bool		stop = false;
 
-		q[nq++] = (SigV4Param) {"uploads", ""};
-		q[nq++] = (SigV4Param) {"prefix", prefix ? prefix : ""};
+		q[nq++] = sigv4_param("uploads", "");
+		q[nq++] = sigv4_param("prefix", prefix ? prefix : "");
 		if (key_marker)
-			q[nq++] = (SigV4Param) {"key-marker", key_marker};
+			q[nq++] = sigv4_param("key-marker", key_marker);
 		if (id_marker)
-			q[nq++] = (SigV4Param) {"upload-id-marker", id_marker};
+			q[nq++] = sigv4_param("upload-id-marker", id_marker);
 		req.op = "ListMultipartUploads";
 		req.method = "GET";
 		req.query = q;
@@ -358,7 +358,7 @@ s3_list_multipart_uploads(S3Client *c, const char *prefix,
 			ok = false;
 			break;
 		}
-		doc = (XmlSpan) {resp.body.data, resp.body.len};
+		doc = xml_span(resp.body.data, resp.body.len);
 		if (resp.body.data == NULL ||
 			!xml_find(doc, "ListMultipartUploadsResult", &doc))
 		{
@@ -456,8 +456,8 @@ s3_upload_fail(S3Upload *u)
 	if (u->mp)
 	{
 		/*
-		 * Best effort, even when the failure was a cancel: the original
-		 * error is what the caller reports.
+		 * Best effort, even when the failure was a cancel: the original error
+		 * is what the caller reports.
 		 */
 		u->client->cleanup = true;
 		s3_multipart_abort(u->client, u->mp, &ignore);
@@ -481,8 +481,8 @@ s3_upload_write(S3Upload *u, const void *data, size_t len, S3Error *err)
 
 	/*
 	 * Parts are all of one size, so the object cannot grow beyond
-	 * S3_MAX_PARTS of them: fail at the first byte that would not fit,
-	 * rather than after sending one more part's worth.
+	 * S3_MAX_PARTS of them: fail at the first byte that would not fit, rather
+	 * than after sending one more part's worth.
 	 */
 	if (len > (uint64_t) S3_MAX_PARTS * u->part_size -
 		((uint64_t) u->sent + u->len))

@@ -253,11 +253,11 @@ s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
 		last = r->size - 1;
 	snprintf(range, sizeof(range), "bytes=%lld-%lld",
 			 (long long) r->offset, (long long) last);
-	h[nh++] = (SigV4Param) {"range", range};
+	h[nh++] = sigv4_param("range", range);
 	if (r->etag[0])
 	{
 		snprintf(match, sizeof(match), "\"%s\"", r->etag);
-		h[nh++] = (SigV4Param) {"if-match", match};
+		h[nh++] = sigv4_param("if-match", match);
 	}
 	req.op = "GetObject";
 	req.method = "GET";
@@ -270,7 +270,7 @@ s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
 	if (!s3_request(r->client, &req, &r->resp, err))
 		return false;
 	if (r->resp.status != 206 && !(r->resp.status == 200 && r->offset == 0 &&
-									 (int64_t) r->resp.body.len == r->size))
+								   (int64_t) r->resp.body.len == r->size))
 	{
 		s3_set_error(err, S3ERR_PROTOCOL, "GetObject", r->key,
 					 "the server did not answer the range request with 206");
@@ -327,12 +327,12 @@ s3_list_objects(S3Client *c, const char *prefix, const char *delimiter,
 					item;
 		char	   *truncated;
 
-		q[nq++] = (SigV4Param) {"list-type", "2"};
-		q[nq++] = (SigV4Param) {"prefix", prefix ? prefix : ""};
+		q[nq++] = sigv4_param("list-type", "2");
+		q[nq++] = sigv4_param("prefix", prefix ? prefix : "");
 		if (delimiter && delimiter[0])
-			q[nq++] = (SigV4Param) {"delimiter", delimiter};
+			q[nq++] = sigv4_param("delimiter", delimiter);
 		if (token)
-			q[nq++] = (SigV4Param) {"continuation-token", token};
+			q[nq++] = sigv4_param("continuation-token", token);
 		req.op = "ListObjectsV2";
 		req.method = "GET";
 		req.key = NULL;
@@ -347,7 +347,7 @@ s3_list_objects(S3Client *c, const char *prefix, const char *delimiter,
 			ok = false;
 			break;
 		}
-		doc = (XmlSpan) {resp.body.data, resp.body.len};
+		doc = xml_span(resp.body.data, resp.body.len);
 		if (resp.body.data == NULL || !xml_find(doc, "ListBucketResult", &doc))
 		{
 			s3_response_free(&resp);
@@ -465,7 +465,7 @@ s3_delete_batch(S3Client *c, const char *const *keys, int n, S3Error *err)
 	if (ok && resp.body.data)
 	{
 		/* Quiet mode lists only the keys that could not be deleted */
-		doc = (XmlSpan) {resp.body.data, resp.body.len};
+		doc = xml_span(resp.body.data, resp.body.len);
 		it = doc;
 		if (xml_next(&it, "Error", &item))
 		{

@@ -592,27 +592,27 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 	digest_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0,
 					  payload_hash);
 
-	hdrs[nh++] = (SigV4Param) {"host", host.data};
-	hdrs[nh++] = (SigV4Param) {"x-amz-date", amz_date};
-	hdrs[nh++] = (SigV4Param) {"x-amz-content-sha256", payload_hash};
+	hdrs[nh++] = sigv4_param("host", host.data);
+	hdrs[nh++] = sigv4_param("x-amz-date", amz_date);
+	hdrs[nh++] = sigv4_param("x-amz-content-sha256", payload_hash);
 	if (cfg->session_token && cfg->session_token[0])
-		hdrs[nh++] = (SigV4Param) {"x-amz-security-token", cfg->session_token};
+		hdrs[nh++] = sigv4_param("x-amz-security-token", cfg->session_token);
 	if (req->has_body)
 	{
 		digest_md5_base64(req->body ? req->body : "", req->body_len, md5);
-		hdrs[nh++] = (SigV4Param) {"content-md5", md5};
+		hdrs[nh++] = sigv4_param("content-md5", md5);
 	}
 	if (req->content_type)
-		hdrs[nh++] = (SigV4Param) {"content-type", req->content_type};
+		hdrs[nh++] = sigv4_param("content-type", req->content_type);
 	if (range_from >= 0)
 	{
 		snprintf(range, sizeof(range), "bytes=%lld-", (long long) range_from);
-		hdrs[nh++] = (SigV4Param) {"range", range};
+		hdrs[nh++] = sigv4_param("range", range);
 	}
 	if (if_match && if_match[0])
 	{
 		snprintf(quoted_etag, sizeof(quoted_etag), "\"%s\"", if_match);
-		hdrs[nh++] = (SigV4Param) {"if-match", quoted_etag};
+		hdrs[nh++] = sigv4_param("if-match", quoted_etag);
 	}
 	for (int i = 0; i < req->nheaders && nh < 24; i++)
 		hdrs[nh++] = req->headers[i];
@@ -766,7 +766,7 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 
 	for (;;)
 	{
-		S3Transfer t;
+		S3Transfer	t;
 		CURLcode	rc;
 		char		code[64] = "";
 		char		message[512] = "";

@@ -26,6 +26,14 @@ typedef struct SigV4Param
 	const char *value;			/* NULL or "" signs as "name=" */
 } SigV4Param;
 
+static inline SigV4Param
+sigv4_param(const char *name, const char *value)
+{
+	SigV4Param	p = {name, value};
+
+	return p;
+}
+
 /* Percent-encode len bytes of s onto out; keep '/' when keep_slash. */
 extern bool sigv4_uri_encode(AbBuf *out, const char *s, size_t len,
 							 bool keep_slash);
@@ -48,10 +56,9 @@ typedef struct SigV4Request
 	const char *encoded_path;	/* canonical URI, already encoded */
 	const char *canonical_query;	/* from sigv4_canonical_query, or "" */
 	const SigV4Param *headers;	/* every header to sign; names any case,
-								 * values are trimmed and inner runs of
-								 * spaces folded; must include host and
-								 * x-amz-date (and x-amz-content-sha256 for
-								 * S3) */
+								 * values are trimmed and inner runs of spaces
+								 * folded; must include host and x-amz-date
+								 * (and x-amz-content-sha256 for S3) */
 	int			nheaders;
 	const char *payload_hash;	/* hex SHA-256 of the body, or
 								 * "UNSIGNED-PAYLOAD" */
@@ -67,6 +74,7 @@ extern bool sigv4_canonical_request(const SigV4Request *r, AbBuf *out,
 									AbBuf *signed_headers);
 extern bool sigv4_string_to_sign(const SigV4Request *r,
 								 const char *canonical_request, AbBuf *out);
+
 /* hex signature of string_to_sign with the derived key */
 extern bool sigv4_signature(const char *secret_key, const char *date8,
 							const char *region, const char *service,

@@ -20,6 +20,14 @@ typedef struct XmlSpan
 	size_t		len;
 } XmlSpan;
 
+static inline XmlSpan
+xml_span(const char *p, size_t len)
+{
+	XmlSpan		s = {p, len};
+
+	return s;
+}
+
 /*
  * Find the first element named tag (exact, case-sensitive, namespace prefix
  * not considered) inside span.  Handles attributes and self-closing

@@ -785,7 +785,7 @@ ab_repo_get_small(S3Client *c, const char *key, size_t *len)
 
 Manifest *
 ab_repo_read_manifest_state(S3Client *c, const char *dbname,
-							const char *backup_id, AbManifestState * state)
+							const char *backup_id, AbManifestState *state)
 {
 	char	   *key = ab_repo_manifest_key(dbname, backup_id);
 	char	   *dbname_utf8 = to_utf8(dbname, GetDatabaseEncoding(), false, true);

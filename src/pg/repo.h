@@ -88,7 +88,7 @@ typedef enum AbManifestState
 	AB_MANIFEST_MISSING,		/* no manifest: a run that did not finish */
 	AB_MANIFEST_UNREADABLE		/* there, but not a manifest of this backup
 								 * that this version can read */
-}			AbManifestState;
+} AbManifestState;
 
 /*
  * The manifest of one backup, and which of the three it is: NULL unless
@@ -100,7 +100,7 @@ typedef enum AbManifestState
  */
 extern Manifest *ab_repo_read_manifest_state(S3Client *c, const char *dbname,
 											 const char *backup_id,
-											 AbManifestState * state);
+											 AbManifestState *state);
 
 /*
  * A malloc'd copy of s (NULL stays NULL), for the core's Manifest and

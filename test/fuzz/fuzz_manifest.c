@@ -234,10 +234,11 @@ check_roundtrip(const Manifest *m, bool sanitized)
 		fprintf(stderr, "written manifest rejected: %s\n", err);
 	CHECK(p != NULL);
 	CHECK(manifests_match(m, p, sanitized));
+
 	/*
 	 * U+FFFD was written for a bad byte: the same bytes either way.  This
-	 * also catches a field the writer writes and the reader drops, even
-	 * one manifests_match() does not know yet.
+	 * also catches a field the writer writes and the reader drops, even one
+	 * manifests_match() does not know yet.
 	 */
 	json2 = mf_to_json(p);
 	CHECK(json2 != NULL && strcmp(json, json2) == 0);

@@ -112,7 +112,7 @@ check_text(XmlSpan c)
 		abuf_init(&e);
 		abuf_init(&back);
 		CHECK(xml_escape(&e, t.data + 1));
-		CHECK(xml_text((XmlSpan) {e.data, e.len}, &back));
+		CHECK(xml_text(xml_span(e.data, e.len), &back));
 		CHECK(strcmp(back.data, t.data + 1) == 0);
 		abuf_free(&e);
 		abuf_free(&back);
@@ -515,7 +515,7 @@ keys_roundtrip(const uint8_t *data, size_t size)
 					   "</Prefix></CommonPrefixes>");
 	abuf_appends(&b, "</ListBucketResult>\n");
 	CHECK(!b.oom);
-	body = (XmlSpan) {b.data, b.len};
+	body = xml_span(b.data, b.len);
 	doc_whole = body;
 	CHECK(read_listing(body, &l));
 	CHECK(l.nkeys == nkeys && l.nprefixes == nkeys);
@@ -544,7 +544,7 @@ keys_roundtrip(const uint8_t *data, size_t size)
 	}
 	abuf_appends(&b, "</ListMultipartUploadsResult>");
 	CHECK(!b.oom);
-	body = (XmlSpan) {b.data, b.len};
+	body = xml_span(b.data, b.len);
 	doc_whole = body;
 	n = read_uploads(body, got, ids);
 	CHECK(n == nkeys);
@@ -567,7 +567,7 @@ keys_roundtrip(const uint8_t *data, size_t size)
 	}
 	abuf_appends(&b, "</DeleteResult>");
 	CHECK(!b.oom);
-	body = (XmlSpan) {b.data, b.len};
+	body = xml_span(b.data, b.len);
 	doc_whole = body;
 	CHECK(!read_error(body, &code, &message));
 	n = read_delete_errors(body, got);
@@ -584,7 +584,7 @@ keys_roundtrip(const uint8_t *data, size_t size)
 	append_escaped(&b, "<Message>", keys[nkeys - 1], "</Message>");
 	abuf_appends(&b, "<RequestId>r</RequestId></Error>");
 	CHECK(!b.oom);
-	body = (XmlSpan) {b.data, b.len};
+	body = xml_span(b.data, b.len);
 	doc_whole = body;
 	CHECK(read_error(body, &code, &message));
 	CHECK(code != NULL && strcmp(code, keys[0]) == 0);

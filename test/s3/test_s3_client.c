@@ -355,7 +355,7 @@ test_abort(S3Client *c)
 	/* an upload dropped half way is aborted by free */
 	u = s3_upload_begin(c, key_of("dropped.bin"), NULL, S3_MIN_PART_SIZE, &err);
 	s3_upload_write(u, part, S3_MIN_PART_SIZE, &err);
-	s3_upload_write(u, part, 10, &err);	/* forces part 1 out */
+	s3_upload_write(u, part, 10, &err); /* forces part 1 out */
 	s3_upload_free(u);
 	f.key = key_of("dropped.bin");
 	f.found = 0;

@@ -187,7 +187,7 @@ test_key_limit(S3Client *c)
 	n = strlen(key);
 	while (n + 2 <= S3_MAX_KEY_LEN)
 	{
-		memcpy(key + n, "\xc3\xa9", 2);	/* U+00E9 */
+		memcpy(key + n, "\xc3\xa9", 2); /* U+00E9 */
 		n += 2;
 	}
 	while (n < S3_MAX_KEY_LEN)

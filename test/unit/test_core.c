@@ -648,11 +648,11 @@ test_s3_presign(void)
 	AbBuf		b;
 	char	   *q;
 	const char *expected_query =
-		"X-Amz-Algorithm=AWS4-HMAC-SHA256"
-		"&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
-		"&X-Amz-Date=20130524T000000Z"
-		"&X-Amz-Expires=86400"
-		"&X-Amz-SignedHeaders=host";
+	"X-Amz-Algorithm=AWS4-HMAC-SHA256"
+	"&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+	"&X-Amz-Date=20130524T000000Z"
+	"&X-Amz-Expires=86400"
+	"&X-Amz-SignedHeaders=host";
 
 	/* the documented intermediates, through the public pieces */
 	q = cquery(qp, lengthof(qp));
@@ -708,8 +708,8 @@ test_s3_presign(void)
 	/*
 	 * With a session token: signed, sorted between X-Amz-Expires and
 	 * X-Amz-SignedHeaders.  The value below is not from AWS's documentation;
-	 * it is what the aws-beam/aws_signature library's test suite expects
-	 * for the same request, an independent implementation agreeing.
+	 * it is what the aws-beam/aws_signature library's test suite expects for
+	 * the same request, an independent implementation agreeing.
 	 */
 	p.session_token = "my-session-token";
 	abuf_init(&b);
@@ -824,7 +824,7 @@ test_suite_cases(void)
 	{"\xe1\x88\xb4", "Value1"}};
 	SigV4Param	q_unres[] = {{
 			"-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-		"-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}};
+	"-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}};
 	SigV4Request r;
 	char		body[DIGEST_SHA256_HEX];
 	char	   *q;
@@ -1229,73 +1229,73 @@ static void
 test_xml_bodies(void)
 {
 	static const char initiate[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-		"<Bucket>example-bucket</Bucket><Key>example-object</Key>"
-		"<UploadId>VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId>"
-		"</InitiateMultipartUploadResult>";
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+	"<Bucket>example-bucket</Bucket><Key>example-object</Key>"
+	"<UploadId>VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId>"
+	"</InitiateMultipartUploadResult>";
 	static const char complete[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
-		" <Location>http://Example-Bucket.s3.amazonaws.com/Example-Object</Location>\n"
-		" <Bucket>Example-Bucket</Bucket>\n"
-		" <Key>Example-Object</Key>\n"
-		" <ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>\n"
-		"</CompleteMultipartUploadResult>";
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
+	" <Location>http://Example-Bucket.s3.amazonaws.com/Example-Object</Location>\n"
+	" <Bucket>Example-Bucket</Bucket>\n"
+	" <Key>Example-Object</Key>\n"
+	" <ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>\n"
+	"</CompleteMultipartUploadResult>";
 	static const char error[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<Error>\n"
-		"  <Code>NoSuchKey</Code>\n"
-		"  <Message>The resource you requested does not exist</Message>\n"
-		"  <Resource>/mybucket/myfoto.jpg</Resource>\n"
-		"  <RequestId>4442587FB7D0A2F9</RequestId>\n"
-		"</Error>";
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<Error>\n"
+	"  <Code>NoSuchKey</Code>\n"
+	"  <Message>The resource you requested does not exist</Message>\n"
+	"  <Resource>/mybucket/myfoto.jpg</Resource>\n"
+	"  <RequestId>4442587FB7D0A2F9</RequestId>\n"
+	"</Error>";
 	static const char complete_error[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n"
-		"<Error><Code>InternalError</Code><Message>We encountered an internal "
-		"error. Please try again.</Message><RequestId>656c76696e672773207265717"
-		"5657374</RequestId><HostId>Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfT"
-		"WAtRPfTaOFg==</HostId></Error>";
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n"
+	"<Error><Code>InternalError</Code><Message>We encountered an internal "
+	"error. Please try again.</Message><RequestId>656c76696e672773207265717"
+	"5657374</RequestId><HostId>Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfT"
+	"WAtRPfTaOFg==</HostId></Error>";
 	static const char uploads[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
-		"  <Bucket>bucket</Bucket>\n"
-		"  <KeyMarker></KeyMarker>\n"
-		"  <UploadIdMarker/>\n"
-		"  <NextKeyMarker>my-movie.m2ts</NextKeyMarker>\n"
-		"  <NextUploadIdMarker>YW55IGlkZWEgd2h5IGVsdmluZydzIHVwbG9hZCBmYWlsZWQ</NextUploadIdMarker>\n"
-		"  <MaxUploads>3</MaxUploads>\n"
-		"  <IsTruncated>true</IsTruncated>\n"
-		"  <Upload>\n"
-		"    <Key>my-divisor</Key>\n"
-		"    <UploadId>XMgbGlrZSBlbHZpbmcncyBub3QgaGF2aW5nIG11Y2ggbHVjaw</UploadId>\n"
-		"    <Initiator>\n"
-		"      <ID>arn:aws:iam::111122223333:user/user1-11111a31-17b5-4fb7-9df5-b111111f13de</ID>\n"
-		"      <DisplayName>user1-11111a31-17b5-4fb7-9df5-b111111f13de</DisplayName>\n"
-		"    </Initiator>\n"
-		"    <Owner>\n"
-		"      <ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>\n"
-		"      <DisplayName>OwnerDisplayName</DisplayName>\n"
-		"    </Owner>\n"
-		"    <StorageClass>STANDARD</StorageClass>\n"
-		"    <Initiated>2010-11-10T20:48:33.000Z</Initiated>\n"
-		"  </Upload>\n"
-		"  <Upload>\n"
-		"    <Key>my-movie.m2ts</Key>\n"
-		"    <UploadId>VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId>\n"
-		"    <StorageClass>STANDARD</StorageClass>\n"
-		"    <Initiated>2010-11-10T20:48:33.000Z</Initiated>\n"
-		"  </Upload>\n"
-		"</ListMultipartUploadsResult>";
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
+	"  <Bucket>bucket</Bucket>\n"
+	"  <KeyMarker></KeyMarker>\n"
+	"  <UploadIdMarker/>\n"
+	"  <NextKeyMarker>my-movie.m2ts</NextKeyMarker>\n"
+	"  <NextUploadIdMarker>YW55IGlkZWEgd2h5IGVsdmluZydzIHVwbG9hZCBmYWlsZWQ</NextUploadIdMarker>\n"
+	"  <MaxUploads>3</MaxUploads>\n"
+	"  <IsTruncated>true</IsTruncated>\n"
+	"  <Upload>\n"
+	"    <Key>my-divisor</Key>\n"
+	"    <UploadId>XMgbGlrZSBlbHZpbmcncyBub3QgaGF2aW5nIG11Y2ggbHVjaw</UploadId>\n"
+	"    <Initiator>\n"
+	"      <ID>arn:aws:iam::111122223333:user/user1-11111a31-17b5-4fb7-9df5-b111111f13de</ID>\n"
+	"      <DisplayName>user1-11111a31-17b5-4fb7-9df5-b111111f13de</DisplayName>\n"
+	"    </Initiator>\n"
+	"    <Owner>\n"
+	"      <ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>\n"
+	"      <DisplayName>OwnerDisplayName</DisplayName>\n"
+	"    </Owner>\n"
+	"    <StorageClass>STANDARD</StorageClass>\n"
+	"    <Initiated>2010-11-10T20:48:33.000Z</Initiated>\n"
+	"  </Upload>\n"
+	"  <Upload>\n"
+	"    <Key>my-movie.m2ts</Key>\n"
+	"    <UploadId>VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId>\n"
+	"    <StorageClass>STANDARD</StorageClass>\n"
+	"    <Initiated>2010-11-10T20:48:33.000Z</Initiated>\n"
+	"  </Upload>\n"
+	"</ListMultipartUploadsResult>";
 	static const char deleted[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
-		"  <Deleted><Key>sample1.txt</Key></Deleted>\n"
-		"  <Error><Key>sample2.txt</Key><Code>AccessDenied</Code>"
-		"<Message>Access Denied</Message></Error>\n"
-		"  <Deleted><Key>a&amp;b &#38; c&#x26;d</Key>"
-		"<DeleteMarker>true</DeleteMarker></Deleted>\n"
-		"</DeleteResult>";
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
+	"  <Deleted><Key>sample1.txt</Key></Deleted>\n"
+	"  <Error><Key>sample2.txt</Key><Code>AccessDenied</Code>"
+	"<Message>Access Denied</Message></Error>\n"
+	"  <Deleted><Key>a&amp;b &#38; c&#x26;d</Key>"
+	"<DeleteMarker>true</DeleteMarker></Deleted>\n"
+	"</DeleteResult>";
 	XmlSpan		c;
 	XmlSpan		it;
 	XmlSpan		root;

@@ -189,8 +189,8 @@ test_limits(void)
 	ok(u != NULL, "an upload with 5 MiB parts");
 
 	/*
-	 * The capacity is checked before a byte is copied, so a length beyond
-	 * it needs no buffer of that size behind it.
+	 * The capacity is checked before a byte is copied, so a length beyond it
+	 * needs no buffer of that size behind it.
 	 */
 	ok(u && !s3_upload_write(u, &byte, (size_t) S3_MAX_PARTS * S3_MIN_PART_SIZE + 1,
 							 &err) &&

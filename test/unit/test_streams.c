@@ -550,8 +550,8 @@ test_gzip_corrupt(void)
 
 	/*
 	 * Every byte of the deflate body flipped, at levels 0, 1 and 9.  The
-	 * header's MTIME/XFL/OS bytes are not protected, so they are left out.
-	 * A few bits of a deflate stream are don't-cares (the padding before a
+	 * header's MTIME/XFL/OS bytes are not protected, so they are left out. A
+	 * few bits of a deflate stream are don't-cares (the padding before a
 	 * stored block, the unused bits of the last byte): a flip there leaves
 	 * the data intact and is rightly accepted.  What must never happen is
 	 * success with different data.
@@ -632,7 +632,7 @@ static void
 test_gzip_truncated(void)
 {
 	const char *text = "truncate me anywhere, truncate me anywhere, "
-		"truncate me anywhere -- and some less repetitive 0123456789 text\n";
+	"truncate me anywhere -- and some less repetitive 0123456789 text\n";
 	AbBuf		c;
 	AbBuf		d;
 	char		err[256];
@@ -1657,7 +1657,7 @@ test_manifest_reject(void)
 
 	/* a table's status and object key are required: readers rely on them */
 	txt = "{\"format\": 1, \"backup_id\": \"x\", \"database\": \"d\", "
-				 "\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\"}]}";
+		"\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\"}]}";
 	p = mf_parse(txt, strlen(txt), err, sizeof(err));
 	ok(p == NULL && strstr(err, "status") != NULL,
 	   "manifest: a table without status is rejected (%s)", err);
@@ -1665,8 +1665,8 @@ test_manifest_reject(void)
 
 	/* optional fields may be missing altogether */
 	txt = "{\"format\": 1, \"backup_id\": \"x\", \"database\": \"d\", "
-				 "\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\", "
-				 "\"status\": \"ok\", \"object_key\": \"k\"}]}";
+		"\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\", "
+		"\"status\": \"ok\", \"object_key\": \"k\"}]}";
 	p = mf_parse(txt, strlen(txt), err, sizeof(err));
 	ok(p && p->ntables == 1 && p->tables[0].rows == 0 &&
 	   p->tables[0].ncolumns == 0 && p->tables[0].sha256 == NULL &&
@@ -1678,9 +1678,9 @@ test_manifest_reject(void)
 
 	/* int64 exactness straight from text */
 	txt = "{\"format\": 1, \"backup_id\": \"x\", \"database\": \"d\", "
-				 "\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\", "
-				 "\"status\": \"ok\", \"object_key\": \"k\", "
-				 "\"rows\": 9007199254740993, \"raw_bytes\": 9223372036854775807}]}";
+		"\"status\": \"ok\", \"tables\": [{\"schema\": \"s\", \"name\": \"t\", "
+		"\"status\": \"ok\", \"object_key\": \"k\", "
+		"\"rows\": 9007199254740993, \"raw_bytes\": 9223372036854775807}]}";
 	p = mf_parse(txt, strlen(txt), err, sizeof(err));
 	ok(p && p->tables[0].rows == INT64_C(9007199254740993) &&
 	   p->tables[0].raw_bytes == INT64_MAX,
