@@ -21,6 +21,8 @@ ALTER SYSTEM SET aibackup.s3_endpoint = 'example.com';
 ALTER SYSTEM SET aibackup.s3_endpoint = 'https://';
 ALTER SYSTEM SET aibackup.s3_endpoint = 'https://example.com/path';
 ALTER SYSTEM SET aibackup.s3_endpoint = 'https://user@example.com';
+ALTER SYSTEM SET aibackup.s3_endpoint = 'http://127.0.0.1:99999';
+ALTER SYSTEM SET aibackup.s3_endpoint = 'http://127.0.0.1:0';
 -- s3_region
 ALTER SYSTEM SET aibackup.s3_region = '';
 ALTER SYSTEM SET aibackup.s3_region = 'eu west';

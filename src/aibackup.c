@@ -131,6 +131,7 @@ aibackup_presign_url(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("presigned URL expiry must be between 1 second and 7 days"),
+				 seconds < 1 ? 0 :
 				 errdetail("S3 refuses X-Amz-Expires above 604800 seconds.")));
 
 	ab_s3_config(&cfg);

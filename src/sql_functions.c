@@ -122,6 +122,8 @@ aibackup_list_tables(PG_FUNCTION_ARGS)
 	Manifest   *m = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
+	if (!PG_ARGISNULL(0))
+		ab_repo_check_backup_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	if (!PG_ARGISNULL(0))
@@ -129,11 +131,6 @@ aibackup_list_tables(PG_FUNCTION_ARGS)
 		char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 		AbManifestState state;
 
-		if (!ab_repo_valid_backup_id(id))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"%s\" is not a backup id", id),
-					 errhint("Backup ids look like 20261124T040000Z; aibackup_list_backups() lists them.")));
 		m = ab_repo_read_manifest_state(client, dbname, id, &state);
 		if (state == AB_MANIFEST_UNREADABLE)
 			ereport(ERROR,

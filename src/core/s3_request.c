@@ -165,6 +165,45 @@ s3_error_is_per_object(const S3Error *err)
 	return err->http_status == 413 || err->http_status == 414;
 }
 
+/*
+ * host[:port] of n bytes: a port, if any, is 1 to 65535 (after "]:" for a
+ * bracketed IPv6 address, after the last ':' otherwise).
+ */
+static bool
+port_valid(const char *hostport, size_t n)
+{
+	const char *end = hostport + n;
+	const char *p;
+	long		port = 0;
+
+	if (hostport[0] == '[')
+	{
+		p = memchr(hostport, ']', n);
+		if (p == NULL)
+			return false;
+		if (++p == end)
+			return true;
+		if (*p != ':')
+			return false;
+	}
+	else
+	{
+		for (p = end; p > hostport && p[-1] != ':'; p--)
+			;
+		if (p == hostport)
+			return true;		/* no port */
+		p--;
+	}
+	if (++p == end)
+		return false;			/* "host:" */
+	for (; p < end; p++)
+	{
+		if (*p < '0' || *p > '9' || (port = port * 10 + (*p - '0')) > 65535)
+			return false;
+	}
+	return port >= 1;
+}
+
 bool
 s3_parse_endpoint(const char *endpoint, const char *region,
 				  char **scheme, char **hostport, char *msg, size_t msglen)
@@ -224,6 +263,13 @@ s3_parse_endpoint(const char *endpoint, const char *region,
 		free(*scheme);
 		*scheme = NULL;
 		snprintf(msg, msglen, "the endpoint's host is not valid");
+		return false;
+	}
+	if (!port_valid(rest, n))
+	{
+		free(*scheme);
+		*scheme = NULL;
+		snprintf(msg, msglen, "the endpoint's port is not a number from 1 to 65535");
 		return false;
 	}
 	*hostport = strndup(rest, n);

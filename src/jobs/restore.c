@@ -642,11 +642,7 @@ locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 		Manifest   *m;
 		AbManifestState state;
 
-		if (!ab_repo_valid_backup_id(backup_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"%s\" is not a backup id", backup_id),
-					 errhint("Backup ids look like 20261124T040000Z; aibackup_list_backups() lists them.")));
+		ab_repo_check_backup_id(backup_id);
 		m = ab_repo_read_manifest_state(c, dbname, backup_id, &state);
 		if (state == AB_MANIFEST_UNREADABLE)
 			ereport(ERROR,
@@ -1148,6 +1144,7 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	if (target != NULL)
 		(void) parse_table_name("target table", target);	/* bad input first */
 
+	ab_repo_check_backup_id(backup_id);
 	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	t = locate(client, dbname, backup_id, src_names, source, &m);
@@ -1215,6 +1212,7 @@ ab_restore_table_ddl(const char *source, const char *backup_id)
 	Manifest   *m = NULL;
 	const MfTable *t;
 
+	ab_repo_check_backup_id(backup_id);
 	ab_repo_check_folder_unique();
 	t = locate(ab_s3_client(), dbname, backup_id, src_names, source, &m);
 	check_read_privilege(t);

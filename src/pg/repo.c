@@ -620,6 +620,16 @@ ab_repo_table_key(const char *dbname, const char *backup_id,
 	return buf.data;
 }
 
+void
+ab_repo_check_backup_id(const char *s)
+{
+	if (s != NULL && !ab_repo_valid_backup_id(s))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a backup id", s),
+				 errhint("Backup ids look like 20261124T040000Z; aibackup_list_backups() lists them.")));
+}
+
 bool
 ab_repo_valid_backup_id(const char *s)
 {

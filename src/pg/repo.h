@@ -78,6 +78,9 @@ extern char *ab_repo_table_key(const char *dbname, const char *backup_id,
 /* true if s looks like a backup id */
 extern bool ab_repo_valid_backup_id(const char *s);
 
+/* ERROR unless s (from a caller) looks like a backup id; NULL passes */
+extern void ab_repo_check_backup_id(const char *s);
+
 /* ids of the backup folders of dbname, newest first (manifest or not) */
 extern List *ab_repo_backup_ids(S3Client *c, const char *dbname);
 

@@ -69,6 +69,8 @@ check_endpoint(char **newval, void **extra, GucSource source)
 		return true;
 	if (!s3_endpoint_valid(*newval, msg, sizeof(msg)))
 	{
+		/* the core's messages start in lower case; a DETAIL is a sentence */
+		msg[0] = pg_toupper((unsigned char) msg[0]);
 		GUC_check_errdetail("%s.", msg);
 		GUC_check_errhint("Use a URL such as \"https://s3.eu-west-1.amazonaws.com\" or \"http://127.0.0.1:9000\", or leave it empty for AWS.");
 		return false;

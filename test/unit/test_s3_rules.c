@@ -246,6 +246,21 @@ test_endpoint(void)
 	   "an endpoint with a path is refused");
 	ok(!s3_endpoint_valid("https://user:pw@host", msg, sizeof(msg)),
 	   "credentials in the endpoint are refused");
+	ok(s3_endpoint_valid("http://[::1]:9000", msg, sizeof(msg)) &&
+	   s3_endpoint_valid("http://[::1]", msg, sizeof(msg)) &&
+	   s3_endpoint_valid("https://h:65535/", msg, sizeof(msg)) &&
+	   s3_endpoint_valid("https://h:1", msg, sizeof(msg)),
+	   "ports 1 to 65535 and IPv6 addresses are accepted");
+	ok(!s3_endpoint_valid("http://127.0.0.1:99999", msg, sizeof(msg)) &&
+	   strstr(msg, "65535") != NULL, "port 99999 is refused: %s", msg);
+	ok(!s3_endpoint_valid("http://h:0", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://h:", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://h:9x", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://h:-1", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://[::1]x", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://[::1", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://h:123456789012345678901", msg, sizeof(msg)),
+	   "port 0, an empty, signed, non-numeric or overflowing port, a broken IPv6 literal are refused");
 }
 
 static void
