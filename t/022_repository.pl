@@ -328,6 +328,27 @@ like($err, qr/ignoring backup index/, 'warning about the damaged index');
 	unlike($err, qr/WARNING/, 'and no warning any more');
 }
 
+# an index of a newer format is read around, and never overwritten
+{
+	my $cur = s3_bytes(index_key('few'));
+	my $ix = $json->decode($cur);
+	$ix->{format} = 99;
+	$ix->{something_new} = { a => 1 };
+	my $newer = $json->encode($ix);
+	put_bytes(index_key('few'), $newer);
+	my ($o, $e) = list_few();
+	is(scalar(split /\n/, $o), $expect_few + 1, 'an index of a newer format: every backup still listed, from the manifests');
+	($ret, $out, $err) = backup_now($na, 'few');
+	isnt($ret, 0, 'a backup into a folder whose index a newer version wrote is refused');
+	like($err, qr/the backup index of database "few" was written by a newer version of aibackup.*\n.*format 99; this version reads format 1/,
+		'with an error naming both formats');
+	is(s3_bytes(index_key('few')), $newer, 'the newer index is unchanged, byte for byte');
+	($ret, $out, $err) = $na->psql('few', 'SELECT aibackup_take_over_folder()');
+	isnt($ret, 0, 'nor can this version take the folder over');
+	is(s3_bytes(index_key('few')), $newer, 'the newer index is still unchanged');
+	put_bytes(index_key('few'), $cur);
+}
+
 # ===================================================================
 # 3. Two clusters, one prefix
 # ===================================================================

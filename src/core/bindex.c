@@ -241,3 +241,19 @@ bi_parse(const char *json, size_t len, char *errbuf, size_t errlen)
 	json_free(root);
 	return ix;
 }
+
+int64_t
+bi_peek_format(const char *json, size_t len)
+{
+	JsonValue  *root = json_parse(json, len, NULL, 0);
+	const JsonValue *fmt;
+	int64_t		format = 0;
+
+	if (root == NULL)
+		return 0;
+	fmt = root->type == JV_OBJECT ? json_get(root, "format") : NULL;
+	if (fmt != NULL && fmt->type == JV_NUMBER && fmt->is_int && fmt->integer > 0)
+		format = fmt->integer;
+	json_free(root);
+	return format;
+}

@@ -59,4 +59,11 @@ extern char *bi_to_json(const BackupIndex *ix);
 extern BackupIndex *bi_parse(const char *json, size_t len,
 							 char *errbuf, size_t errlen);
 
+/*
+ * The "format" of a JSON object's top level, whatever else it holds; 0 if
+ * there is none (not JSON, not an object, no positive integer "format").
+ * Tells an index of a newer format from a damaged one.
+ */
+extern int64_t bi_peek_format(const char *json, size_t len);
+
 #endif							/* AIBACKUP_BINDEX_H */

@@ -32,6 +32,7 @@ struct AbBackupWalk
 	List	   *ids;			/* backup folders, newest first */
 	int			pos;			/* next one in ids */
 	bool		have_index;		/* a valid index was read */
+	int64		newer_format;	/* or one of a newer format than ours, 0 */
 	char	   *owner;			/* its owner, or NULL */
 	List	   *indexed;		/* its summaries, newest first */
 	int			ipos;			/* next candidate in indexed */
@@ -151,6 +152,12 @@ read_index(AbBackupWalk *w)
 	if (text == NULL)
 		return;
 	ix = bi_parse(text, len, errbuf, sizeof(errbuf));
+	if (ix == NULL && bi_peek_format(text, len) > BINDEX_FORMAT)
+	{
+		/* a newer version's: listed from manifests, never overwritten */
+		w->newer_format = bi_peek_format(text, len);
+		return;
+	}
 	if (ix == NULL)
 		why = errbuf;
 	else if (strcmp(ix->database,
@@ -318,6 +325,24 @@ manifest_exists(S3Client *c, const char *dbname, const char *backup_id)
 	return found;
 }
 
+/*
+ * ERROR if the folder's index was written by a newer aibackup: this version
+ * cannot read it, so it must not replace it, nor decide who owns the folder.
+ */
+static void
+refuse_newer_index(AbBackupWalk *w)
+{
+	if (w->newer_format == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the backup index of database \"%s\" was written by a newer version of aibackup",
+					w->dbname),
+			 errdetail("Index \"%s\" has format " INT64_FORMAT "; this version reads format %d and does not overwrite what it cannot read.",
+					   index_key(w->dbname), w->newer_format, BINDEX_FORMAT),
+			 errhint("Upgrade aibackup on this cluster, or give it its own aibackup.s3_prefix.")));
+}
+
 void
 ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
 				List *removed, bool take_over)
@@ -346,6 +371,7 @@ ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
 	ix->updated_at = ab_repo_mstrdup(ab_repo_iso_utc(GetCurrentTimestamp()));
 
 	w = ab_walk_begin(c, dbname, 0);
+	refuse_newer_index(w);
 
 	/* taken over since this backup began: the folder is no longer ours */
 	if (!take_over && w->owner != NULL &&
@@ -385,17 +411,16 @@ ab_index_update(S3Client *c, const char *dbname, const Manifest *added,
 	MemoryContextDelete(cxt);
 }
 
-char *
-ab_folder_owner(S3Client *c, const char *dbname, char **source)
+/* the owner the walk's index names or, without one, the newest backup's */
+static char *
+walk_owner(AbBackupWalk *w, char **source)
 {
-	AbBackupWalk *w = ab_walk_begin(c, dbname, 0);
 	char	   *owner = w->owner;
 	AbBackup	b;
 
 	*source = "index.json";
 	if (!w->have_index)
 	{
-		/* no index (yet): the newest backup's writer owns the folder */
 		*source = NULL;
 		if (ab_walk_next(w, &b))
 		{
@@ -403,6 +428,23 @@ ab_folder_owner(S3Client *c, const char *dbname, char **source)
 			*source = psprintf("backup %s", b.backup_id);
 		}
 	}
+	return owner;
+}
+
+char *
+ab_folder_owner(S3Client *c, const char *dbname, char **source)
+{
+	AbBackupWalk *w = ab_walk_begin(c, dbname, 0);
+	char	   *owner;
+
+	if (w->newer_format != 0)
+	{
+		/* not ours to decide: a newer version's folder */
+		*source = "index.json";
+		owner = "a newer version of aibackup";
+	}
+	else
+		owner = walk_owner(w, source);
 	ab_walk_end(w);
 	return owner;
 }
@@ -410,10 +452,14 @@ ab_folder_owner(S3Client *c, const char *dbname, char **source)
 void
 ab_folder_check_owner(S3Client *c, const char *dbname)
 {
+	AbBackupWalk *w = ab_walk_begin(c, dbname, 0);
 	char	   *source;
-	char	   *owner = ab_folder_owner(c, dbname, &source);
+	char	   *owner;
 	char	   *ours = ab_system_identifier();
 
+	refuse_newer_index(w);
+	owner = walk_owner(w, &source);
+	ab_walk_end(w);
 	if (owner == NULL || strcmp(owner, ours) == 0)
 		return;
 	ereport(ERROR,

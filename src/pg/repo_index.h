@@ -61,7 +61,8 @@ extern AbBackupSummary *ab_backup_summary(const Manifest *m);
  * kept from the old index is kept only if its manifest is still there (one
  * HEAD each: a manifest deleted by hand leaves the index at the next
  * backup).  ERROR, writing nothing, when the index names another cluster,
- * unless take_over.
+ * unless take_over, or was written by a newer version (in a format this one
+ * cannot read, so must not replace).
  */
 extern void ab_index_update(S3Client *c, const char *dbname,
 							const Manifest *added, List *removed,
@@ -81,7 +82,8 @@ extern char *ab_folder_owner(S3Client *c, const char *dbname, char **source);
 /*
  * ERROR when dbname's folder belongs to another cluster: its index names
  * another owner or, without a readable index, its newest backup was made
- * by another system.
+ * by another system; or its index is of a newer format than this version
+ * reads (whose owner this version cannot know).
  */
 extern void ab_folder_check_owner(S3Client *c, const char *dbname);
 

@@ -1859,6 +1859,22 @@ test_backup_index(void)
 		}
 		ok(accepted == 0, "index: truncations rejected");
 	}
+
+	/* a newer format is told from damage */
+	{
+		const char *newer = "{\"format\": 7, \"database\": 5, \"backups\": \"?\"}";
+		const char *other[] = {"[1]", "{\"format\": \"7\"}", "{\"format\": -2}",
+		"{\"format\": 7.5}", "{\"format\": 7", "{}"};
+		int			zeros = 0;
+
+		ok(bi_parse(newer, strlen(newer), err, sizeof(err)) == NULL &&
+		   bi_peek_format(newer, strlen(newer)) == 7,
+		   "index: a newer format is refused, and its number read: %s", err);
+		for (int i = 0; i < (int) (sizeof(other) / sizeof(other[0])); i++)
+			zeros += bi_peek_format(other[i], strlen(other[i])) == 0;
+		ok(bi_peek_format(json, strlen(json)) == BINDEX_FORMAT && zeros == 6,
+		   "index: the format of anything else is 0");
+	}
 	free(json);
 	bi_free(ix);
 }
