@@ -212,6 +212,20 @@ is(checksum($node, $db, 't1'), $cs{t1}, 't1 is unchanged after the refused calls
 	restore_fails('t_del', $id, undef, qr/NoSuchKey|not found|missing|does not exist|404|no such/i,
 		'a deleted object', ['t_del']);
 
+	# an object in a format or compression this version does not read
+	# (a newer version's) is refused before anything is changed
+	$mt{'public.t1'}{compression} = 'zstd';
+	is(put_manifest($prefix, $db, $id, $m), 0, 'the manifest says t1 is zstd-compressed');
+	restore_fails('t1', $id, undef, qr/table "public.t1" of backup "\Q$id\E" is stored as csv compressed with zstd, which this version of aibackup cannot read/,
+		'a table stored with another compression', ['t1']);
+	$mt{'public.t1'}{compression} = 'gzip';
+	$mt{'public.t1'}{format} = 'parquet';
+	is(put_manifest($prefix, $db, $id, $m), 0, 'the manifest says t1 is parquet');
+	restore_fails('t1', $id, undef, qr/is stored as parquet compressed with gzip/,
+		'a table stored in another format', ['t1']);
+	$mt{'public.t1'}{format} = 'csv';
+	is(put_manifest($prefix, $db, $id, $m), 0, 'the manifest is put back');
+
 	# the untouched table of the same backup still restores
 	is($node->safe_psql($db, restore_sql('t1', $id)), '100', 'an untouched table of that backup still restores');
 	$node->safe_psql($db, "UPDATE t1 SET v = 'damaged again'");

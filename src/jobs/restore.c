@@ -631,6 +631,26 @@ run_as_owner(Oid role, void (*fn) (AbRecreate *), AbRecreate *arg)
 }
 
 /* find the backup and its table entry */
+/*
+ * The object must be what this version reads: CSV with a header row, gzip.
+ * Both fields are optional (absent in early manifests: that was the only
+ * shape); anything else was written by a newer version.
+ */
+static void
+check_storage(const Manifest *m, const MfTable *t)
+{
+	if ((t->format == NULL || strcmp(t->format, "csv") == 0) &&
+		(t->compression == NULL || strcmp(t->compression, "gzip") == 0))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("table \"%s.%s\" of backup \"%s\" is stored as %s compressed with %s, which this version of aibackup cannot read",
+					t->schema, t->name, m->backup_id,
+					t->format ? t->format : "csv",
+					t->compression ? t->compression : "gzip"),
+			 errhint("Restore it with the version of aibackup that made the backup, or a newer one.")));
+}
+
 static const MfTable *
 locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 	   const char *source, Manifest **mp)
@@ -1149,6 +1169,7 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	client = ab_s3_client();
 	t = locate(client, dbname, backup_id, src_names, source, &m);
 	t = truncated_entry(m, t);
+	check_storage(m, t);
 
 	/*
 	 * The object is in the source database's encoding, which COPY converts
