@@ -75,7 +75,8 @@ extern char *ab_system_identifier(void);
  * The system identifier of the cluster that owns dbname's folder: the one
  * its index names or, without a readable index, the writer of its newest
  * backup; NULL when neither says.  *source says which ("index.json",
- * "backup <id>").
+ * "backup <id>").  An index of a newer format than this version reads gives
+ * "a newer version of aibackup", which is never this cluster's.
  */
 extern char *ab_folder_owner(S3Client *c, const char *dbname, char **source);
 
