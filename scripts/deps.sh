@@ -9,7 +9,9 @@
 # (libclang-rt-14-dev) and llvm-14's symbolizer for scripts/fuzz.sh, and a
 # real S3 server on loopback: OpenStack Swift with its s3api middleware plus
 # memcached (scripts/s3server.sh runs its own instances of those under a
-# scratch folder), awscli, openssl and curl as independent clients.
+# scratch folder), awscli, openssl and curl as independent clients; and what
+# scripts/build-pg.sh needs to build PostgreSQL from source (installed here
+# so that those builds, which run in the background, never wait for dpkg).
 #
 # Package post-install scripts would normally start system services
 # (memcached on 11211, PostgreSQL's 'main' cluster on 5432). While installing,
@@ -24,7 +26,8 @@ PKGS="postgresql-15 postgresql-server-dev-15 postgresql-client-15
 libcurl4-openssl-dev zlib1g-dev libssl-dev libkrb5-dev libipc-run-perl
 make gcc clang-14 libclang-rt-14-dev llvm-14
 swift swift-proxy swift-account swift-container swift-object memcached
-awscli openssl curl python3 python3-yaml ca-certificates locales"
+awscli openssl curl python3 python3-yaml ca-certificates locales
+dpkg-dev xz-utils bzip2 patch bison flex perl pkg-config libxml2-dev gettext"
 
 missing() {
     local p st

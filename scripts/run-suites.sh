@@ -54,15 +54,15 @@ for f in ${AIBACKUP_FLAVOURS:-}; do
 	IFS=: read -r name prefix status <<<"$f"
 	var=AIBACKUP_FL_${name//-/_}
 	export "${var}_STATUS=$status"
-	[ "$status" = ok ] || continue
+	[ "$status" = failed ] && continue
 	if [ "$prefix" = system ]; then
 		PGXSDIR=/usr/lib/postgresql/15/lib/pgxs
 		export "${var}_PATH=/usr/lib/postgresql/15/bin:$PATH"
 		export "${var}_PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config"
 	else
-		# pg_config --pgxs is <pgxsdir>/src/makefiles/pgxs.mk
-		PGXSDIR=$("$prefix/bin/pg_config" --pgxs)
-		PGXSDIR=${PGXSDIR%/src/makefiles/pgxs.mk}
+		# scripts/build-pg.sh's layout (libdir PREFIX/lib/postgresql); the
+		# server may still be building ("pending")
+		PGXSDIR=$prefix/lib/postgresql/pgxs
 		export "${var}_PATH=$prefix/bin:$PATH"
 		export "${var}_PG_CONFIG=$prefix/bin/pg_config"
 	fi
@@ -71,7 +71,7 @@ for f in ${AIBACKUP_FLAVOURS:-}; do
 	export "${var}_WORK=$WORK/flavour-$name"
 	mkdir -p "$WORK/flavour-$name/tap"
 done
-export AIBACKUP_FLAVOURS=${AIBACKUP_FLAVOURS:-}
+export AIBACKUP_FLAVOURS=${AIBACKUP_FLAVOURS:-} AIBACKUP_BUILDS=${AIBACKUP_BUILDS:-}
 
 cd "$WORK"
 perl "$WORK/t/harness.pl" "$PATTERN"

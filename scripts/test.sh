@@ -48,70 +48,93 @@ export PATH=/usr/lib/postgresql/15/bin:$PATH
 make -s PG_CONFIG=/usr/bin/pg_config all >/dev/null
 make -s PG_CONFIG=/usr/bin/pg_config testbin sanbin fuzzbin >/dev/null
 
-# Flavours: name, then the prefix holding bin/pg_config ("system" for
-# Debian's 15) and "ok" or "failed".
+# Flavours: "name:prefix:status", prefix "system" for Debian's 15 and
+# status ok, failed, or pending: a source-built server and the extension in
+# it are built in the background while the suites that need neither run
+# (the unit tests, Debian's 15); the harness waits for a pending flavour's
+# status file in $BUILDS before that flavour's first suite.
 FLAVOURS=
 add_flavour() { FLAVOURS="$FLAVOURS $1:$2:$3"; }
+BUILDS=$(mktemp -d /var/tmp/aibackup-builds.XXXXXX)
+chmod 755 "$BUILDS"
+SOURCE_FLAVOURS=
 
 # The extension built out of tree against PREFIX's server (a copy of the
 # sources without the repo's objects, which were compiled against the system
 # headers) and installed into that prefix.
 build_ext_into() {
-	local prefix=$1 build log
+	local prefix=$1 build
 	build=$(mktemp -d /var/tmp/aibackup-ext.XXXXXX)
-	log=$build.log
 	cp -a Makefile aibackup.control src sql "$build/"
 	find "$build/src" \( -name '*.o' -o -name '*.so' -o -name '*.bc' \) -delete
-	if make -s -C "$build" PG_CONFIG="$prefix/bin/pg_config" all >"$log" 2>&1 &&
-		make -s -C "$build" PG_CONFIG="$prefix/bin/pg_config" install >>"$log" 2>&1; then
-		rm -rf "$build" "$log"
+	if make -s -C "$build" PG_CONFIG="$prefix/bin/pg_config" all &&
+		make -s -C "$build" PG_CONFIG="$prefix/bin/pg_config" install; then
+		rm -rf "$build"
 		return 0
 	fi
-	tail -n 40 "$log" >&2
-	echo "building aibackup against $prefix failed (log: $log)" >&2
+	echo "building aibackup against $prefix failed"
 	rm -rf "$build"
 	return 1
 }
 
-# one source-built server and the extension in it
-source_flavour() {
-	local name=$1 major=$2 kind=${3:-} prefix t0=$SECONDS
-	prefix=/opt/aibackup-pg$major${kind:+-$kind}
-	if AIBACKUP_PG_PREFIX=$prefix bash scripts/build-pg.sh "$major" $kind && build_ext_into "$prefix"; then
-		add_flavour "$name" "$prefix" ok
-	else
-		echo "flavour $name: server or extension did not build: it counts as a failure" >&2
-		add_flavour "$name" "$prefix" failed
+# one source-built server and the extension in it; the status file last
+build_source_flavour() {
+	local name=$1 major=$2 kind=$3 prefix=$4 t0=$SECONDS status=failed
+	if AIBACKUP_PG_PREFIX=$prefix bash scripts/build-pg.sh "$major" $kind &&
+		build_ext_into "$prefix"; then
+		status=ok
 	fi
-	echo "flavour $name: $((SECONDS - t0)) s"
+	echo "flavour $name: $status in $((SECONDS - t0)) s"
+	echo "$status" >"$BUILDS/$name.tmp"
+	mv "$BUILDS/$name.tmp" "$BUILDS/$name"
 }
 
 for v in $PGVERSION; do
 	if [ "$v" = 15 ]; then
-		# Debian's 15 gets the extension as users get it: the package
-		# built from this tree (scripts/build-deb.sh), installed with apt.
-		t0=$SECONDS
-		DEBS=$(mktemp -d /var/tmp/aibackup-deb.XXXXXX)
-		if bash scripts/build-deb.sh "$DEBS" >"$DEBS.log" 2>&1 &&
-			apt-get install -y -qq --reinstall "$DEBS"/postgresql-15-aibackup_*.deb >>"$DEBS.log" 2>&1; then
-			add_flavour 15 system ok
-			rm -f "$DEBS.log"
-		else
-			tail -n 40 "$DEBS.log" >&2
-			echo "flavour 15: the package did not build or install (log: $DEBS.log): it counts as a failure" >&2
-			add_flavour 15 system failed
-		fi
-		rm -rf "$DEBS"
-		echo "flavour 15: package built and installed in $((SECONDS - t0)) s"
+		add_flavour 15 system ok
 		if [ -n "${AIBACKUP_NO_ASSERT:-}" ]; then
 			echo "AIBACKUP_NO_ASSERT set: the 15-assert flavour is skipped"
 		else
-			source_flavour 15-assert 15 assert
+			add_flavour 15-assert /opt/aibackup-pg15-assert pending
+			SOURCE_FLAVOURS="$SOURCE_FLAVOURS 15-assert:15:assert"
 		fi
 	else
-		source_flavour "$v" "$v"
+		add_flavour "$v" "/opt/aibackup-pg$v" pending
+		SOURCE_FLAVOURS="$SOURCE_FLAVOURS $v:$v:"
 	fi
 done
+
+# the source builds, one after the other, at low priority: the suites that
+# run meanwhile keep the CPU they need
+# (in a process group of its own, so that it can be stopped whole)
+set -m
+(
+	for f in $SOURCE_FLAVOURS; do
+		IFS=: read -r name major kind <<<"$f"
+		build_source_flavour "$name" "$major" "$kind" "/opt/aibackup-pg$major${kind:+-$kind}"
+	done
+) </dev/null >"$BUILDS/build.log" 2>&1 &
+BUILDER=$!
+set +m
+renice -n 15 -p "$BUILDER" >/dev/null 2>&1 || true
+echo "building the source flavours in the background (pid $BUILDER, log $BUILDS/build.log):$SOURCE_FLAVOURS"
+
+if [[ " $PGVERSION " == *" 15 "* ]]; then
+	# Debian's 15 gets the extension as users get it: the package built
+	# from this tree (scripts/build-deb.sh), installed with apt.
+	t0=$SECONDS
+	DEBS=$(mktemp -d /var/tmp/aibackup-deb.XXXXXX)
+	if bash scripts/build-deb.sh "$DEBS" >"$DEBS.log" 2>&1 &&
+		apt-get install -y -qq --reinstall "$DEBS"/postgresql-15-aibackup_*.deb >>"$DEBS.log" 2>&1; then
+		rm -f "$DEBS.log"
+		echo "flavour 15: package built and installed in $((SECONDS - t0)) s"
+	else
+		tail -n 40 "$DEBS.log" >&2
+		echo "flavour 15: the package did not build or install (log: $DEBS.log): it counts as a failure" >&2
+		FLAVOURS=${FLAVOURS/ 15:system:ok/ 15:system:failed}
+	fi
+	rm -rf "$DEBS"
+fi
 
 # a scratch copy the postgres user can read and write
 WORK=$(mktemp -d /tmp/aibackup-test.XXXXXX)
@@ -131,13 +154,25 @@ chown -R postgres:postgres "$WORK"
 
 set +e
 runuser -u postgres -- env -i PATH="$PATH" HOME="$WORK" LANG=C.UTF-8 \
-	AIBACKUP_FLAVOURS="${FLAVOURS# }" \
-	bash "$WORK/scripts/run-suites.sh" "$WORK" "${1:-}"
-rc=$?
+	AIBACKUP_FLAVOURS="${FLAVOURS# }" AIBACKUP_BUILDS="$BUILDS" \
+	bash "$WORK/scripts/run-suites.sh" "$WORK" "${1:-}" | tee "$WORK/harness.out"
+rc=${PIPESTATUS[0]}
 set -e
+# the builder is done unless the harness ended early; never leave it behind
+kill -TERM -- "-$BUILDER" 2>/dev/null || true
+wait "$BUILDER" 2>/dev/null || true
+echo "---- source flavour builds ($BUILDS/build.log) ----"
+grep -E '^(flavour |build-pg\.sh: (ready|ERROR)|building aibackup)' "$BUILDS/build.log" || true
+if grep -q '^flavour .*: failed' "$BUILDS/build.log"; then
+	tail -n 40 "$BUILDS/build.log"
+fi
+LAST=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/harness.out" | tail -n 1)
 if [ $rc -eq 0 ] && [ -z "${KEEP_TEST_DIR:-}" ]; then
-	rm -rf "$WORK"
+	rm -rf "$WORK" "$BUILDS"
 else
 	echo "test work directory kept: $WORK"
 fi
+# the last line, again after the notes above
+echo "${LAST:-0 passed, 1 failed}"
+[ -n "$LAST" ] || rc=1
 exit $rc

@@ -31,7 +31,7 @@ my @suites = sort glob("$work/t/[0-9]*.pl");
 for my $f (@flavours)
 {
 	my ($name, undef, $status) = split /:/, $f;
-	if ($status ne 'ok')
+	if ($status eq 'failed')
 	{
 		# a flavour that did not build is a failure whatever the pattern
 		push @tests, [ "$name:build-failed", "$name: build of the server or the extension" ];
@@ -49,6 +49,35 @@ for my $f (@flavours)
 } @tests
   if $pattern ne '';
 
+# A flavour's status: ok or failed, waiting for a pending one's build (in
+# the background, scripts/test.sh) to write its status file.
+my %status = map { my ($n, undef, $st) = split /:/; ($n => $st) } @flavours;
+sub flavour_status
+{
+	my ($name) = @_;
+	my $file = "$ENV{AIBACKUP_BUILDS}/$name";
+	my $waited = 0;
+	while ($status{$name} eq 'pending')
+	{
+		if (open my $fh, '<', $file)
+		{
+			chomp($status{$name} = <$fh> // 'failed');
+			print "# $name: server and extension built ($waited s waited)\n";
+			last;
+		}
+		print "# waiting for the $name server and extension to build\n" if $waited == 0;
+		# an hour is far beyond any build: something hangs
+		if ($waited >= 3600)
+		{
+			$status{$name} = 'failed';
+			last;
+		}
+		sleep 5;
+		$waited += 5;
+	}
+	return $status{$name};
+}
+
 my $harness = TAP::Harness->new({
 	verbosity => ($ENV{TEST_VERBOSE} ? 1 : 0),
 	timer     => 1,
@@ -62,7 +91,13 @@ my $harness = TAP::Harness->new({
 		}
 		if ($file =~ s/^([\w-]+)://)
 		{
-			my $v = 'AIBACKUP_FL_' . ($1 =~ tr/-/_/r);
+			my $name = $1;
+			my $v = 'AIBACKUP_FL_' . ($name =~ tr/-/_/r);
+			if (flavour_status($name) ne 'ok')
+			{
+				return [ 'perl', '-e',
+					"print qq(1..1\\nnot ok 1 - the $name server or aibackup built against it (see scripts/test.sh output)\\n)" ];
+			}
 			my @env = map { "$_=" . $ENV{"${v}_$_"} } qw(PATH PERL5LIB PG_REGRESS PG_CONFIG);
 			push @env, "TESTDIR=$ENV{\"${v}_WORK\"}/tap", "AIBACKUP_TEST_WORK=$ENV{\"${v}_WORK\"}";
 			return [ '/usr/bin/env', @env, 'perl', $file ] if $file =~ /\.pl$/;
