@@ -59,12 +59,8 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ab_shmem_request;
-#else
-#error "aibackup needs PostgreSQL 15 or later"
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ab_shmem_startup;
 

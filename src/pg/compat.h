@@ -7,6 +7,11 @@
 #ifndef AIBACKUP_COMPAT_H
 #define AIBACKUP_COMPAT_H
 
+/* shmem_request_hook, among others, is 15's */
+#if PG_VERSION_NUM < 150000
+#error "aibackup needs PostgreSQL 15 or later"
+#endif
+
 /*
  * A function that never returns: 18 spells it pg_noreturn, before the
  * declaration; until 17 pg_attribute_noreturn(), which GCC and clang also
