@@ -500,7 +500,7 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 			mc->type = mf_name(format_type_extended(att->atttypid, att->atttypmod,
 													FORMAT_TYPE_TYPEMOD_GIVEN));
 			mc->position = att->attnum;
-			mc->not_null = att->attnotnull;
+			mc->not_null = ab_att_not_null(rel, att);
 		}
 		AtEOXact_GUC(false, nestlevel);
 	}

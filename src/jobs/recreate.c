@@ -599,9 +599,17 @@ ab_sequences_catch_up(Oid relid)
 	ListCell   *lc;
 
 	ab_query_begin(&q);
+
+	/*
+	 * A partition's identity column (17+) takes its values from the
+	 * partitioned table's sequence: the root's, then.
+	 */
 	ab_query_exec_args("SELECT a.attname, s.seq FROM pg_catalog.pg_attribute a, "
-					   "LATERAL (SELECT pg_catalog.pg_get_serial_sequence("
-					   "  $1::pg_catalog.regclass::pg_catalog.text, a.attname) AS seq) s "
+					   "LATERAL (SELECT pg_catalog.coalesce("
+					   "  pg_catalog.pg_get_serial_sequence("
+					   "    $1::pg_catalog.regclass::pg_catalog.text, a.attname), "
+					   "  pg_catalog.pg_get_serial_sequence("
+					   "    pg_catalog.pg_partition_root($1)::pg_catalog.text, a.attname)) AS seq) s "
 					   "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
 					   "  AND s.seq IS NOT NULL "
 					   "  AND pg_catalog.has_sequence_privilege(s.seq, 'SELECT, UPDATE')",

@@ -57,7 +57,10 @@ extern void ab_recreate_create(AbRecreate *r);
  */
 extern void ab_recreate_finish(AbRecreate *r);
 
-/* an existing table's owned sequences, moved past its data if behind */
+/*
+ * The sequences that feed a table's columns (its own, or for a partition's
+ * identity column its root's), moved past its data if behind.
+ */
 extern void ab_sequences_catch_up(Oid relid);
 
 #endif							/* AIBACKUP_RECREATE_H */

@@ -587,8 +587,9 @@ create_table_sql(const char *schema, const char *name, const MfTable *t)
 /*
  * May code from a backup run as this role?  Not a superuser's, nor one
  * with powers beyond its own objects: CREATEROLE (in 15, the power to grant
- * itself the others), BYPASSRLS, REPLICATION, or the privileges of the
- * predefined roles that reach files, programs, other sessions or all data.
+ * itself the others), BYPASSRLS, REPLICATION, or membership of any kind in
+ * the predefined roles that reach files, programs, other sessions, all data
+ * or all tables.
  */
 static bool
 ordinary_role(Oid role)
@@ -597,6 +598,10 @@ ordinary_role(Oid role)
 		ROLE_PG_READ_SERVER_FILES, ROLE_PG_WRITE_SERVER_FILES,
 		ROLE_PG_EXECUTE_SERVER_PROGRAM, ROLE_PG_READ_ALL_DATA,
 		ROLE_PG_WRITE_ALL_DATA, ROLE_PG_SIGNAL_BACKEND
+	};
+	static const char *const powerful_later[] = {
+		"pg_create_subscription",	/* 16 */
+		"pg_maintain"			/* 17: LOCK, REINDEX, CLUSTER any table */
 	};
 	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
 	Form_pg_authid a;
@@ -608,9 +613,35 @@ ordinary_role(Oid role)
 	ok = !a->rolsuper && !a->rolcreaterole && !a->rolbypassrls &&
 		!a->rolreplication;
 	ReleaseSysCache(tup);
+
+	/*
+	 * Any membership, not only one whose privileges it has: since 16 a role
+	 * granted another WITH ADMIN only can grant that role to itself.
+	 */
 	for (size_t i = 0; ok && i < lengthof(powerful); i++)
-		ok = !has_privs_of_role(role, powerful[i]);
+		ok = !is_member_of_role(role, powerful[i]);
+	/* predefined roles of later versions, by name */
+	for (size_t i = 0; ok && i < lengthof(powerful_later); i++)
+	{
+		Oid			r = get_role_oid(powerful_later[i], true);
+
+		ok = !OidIsValid(r) || !is_member_of_role(role, r);
+	}
 	return ok;
+}
+
+/*
+ * Where the table owner's code runs (triggers, defaults, expressions): a
+ * search_path the caller cannot plant functions in, as PostgreSQL 17 pins
+ * it for maintenance commands (RestrictSearchPath).  The caller opened a
+ * GUC nesting level.
+ */
+static void
+restrict_search_path(void)
+{
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 /* fn(arg) as role, in a security-restricted operation, settings undone */
@@ -625,6 +656,7 @@ run_as_owner(Oid role, void (*fn) (AbRecreate *), AbRecreate *arg)
 	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	save_nestlevel = NewGUCNestLevel();
+	restrict_search_path();
 	fn(arg);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
@@ -939,7 +971,7 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 	if (t->owner != NULL)
 		recorded = owner = get_role_oid(t->owner, true);
 	if (OidIsValid(owner) &&
-		(owner == GetUserId() || !is_member_of_role(GetUserId(), owner)))
+		(owner == GetUserId() || !ab_can_set_role(GetUserId(), owner)))
 		owner = InvalidOid;
 	new_owner = OidIsValid(owner) ? owner : GetUserId();
 
@@ -1051,6 +1083,7 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	save_nestlevel = NewGUCNestLevel();
+	restrict_search_path();
 	if (truncate)
 	{
 		ab_truncate_one(rel);
@@ -1065,8 +1098,8 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
 	ab_progress_phase("building indexes");
 	if (r->t != NULL)
 		ab_recreate_finish(r);
-	else
-		ab_sequences_catch_up(relid);
+	/* and whatever sequence feeds a column still lags the data */
+	ab_sequences_catch_up(relid);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return rows;

@@ -21,7 +21,9 @@
 #define pg_noreturn pg_attribute_noreturn()
 #endif
 
+#include "access/htup_details.h"
 #include "catalog/catalog.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_namespace.h"
 #include "utils/acl.h"
 #include "commands/tablecmds.h"
@@ -42,6 +44,40 @@
 #define ab_namespace_aclcheck(nsp, role, mode) \
 	pg_namespace_aclcheck((nsp), (role), (mode))
 #endif
+
+/*
+ * May member make role own things (ALTER ... OWNER TO role)?  16 made that
+ * the SET option of the membership; before, any membership.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ab_can_set_role(member, role) member_can_set_role((member), (role))
+#else
+#define ab_can_set_role(member, role) is_member_of_role((member), (role))
+#endif
+
+/*
+ * Does the column hold no NULLs?  18 catalogs NOT NULL constraints, and one
+ * added NOT VALID sets attnotnull over rows that may still be NULL.
+ */
+static inline bool
+ab_att_not_null(Relation rel, Form_pg_attribute att)
+{
+#if PG_VERSION_NUM >= 180000
+	HeapTuple	tup;
+	bool		valid;
+
+	if (!att->attnotnull)
+		return false;
+	tup = findNotNullConstraintAttnum(RelationGetRelid(rel), att->attnum);
+	if (tup == NULL)
+		return true;
+	valid = ((Form_pg_constraint) GETSTRUCT(tup))->convalidated;
+	heap_freetuple(tup);
+	return valid;
+#else
+	return att->attnotnull;
+#endif
+}
 
 /* parseTypeString: a bool missing_ok until 15, a soft-error context since 16 */
 #if PG_VERSION_NUM >= 160000

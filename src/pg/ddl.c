@@ -207,7 +207,10 @@ capture_columns(DdlAll *a)
 	run(a, "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
 		"  CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation "
 		"    THEN pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END, "
-		"  a.attnotnull, a.attidentity, a.attgenerated, "
+		"  a.attnotnull AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint nn "
+		"    WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' "
+		"      AND NOT nn.convalidated AND nn.conkey[1] = a.attnum), "
+		"  a.attidentity, a.attgenerated, "
 		"  pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attrelid "
 		"FROM pg_catalog.pg_attribute a "
 		"JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
@@ -234,6 +237,8 @@ capture_columns(DdlAll *a)
 			appendStringInfo(&col, " COLLATE %s", coll);
 		if (generated && generated[0] == 's' && def)
 			appendStringInfo(&col, " GENERATED ALWAYS AS (%s) STORED", def);
+		else if (generated && generated[0] == 'v' && def)
+			appendStringInfo(&col, " GENERATED ALWAYS AS (%s) VIRTUAL", def);	/* 18 */
 		else if (identity_kind && identity_kind[0] != '\0')
 		{
 			const char *opts = identity_options(c->identity, name);
