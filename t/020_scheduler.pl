@@ -94,6 +94,21 @@ $db2_before = count_backups($node, 'db2');
 ok(wait_for(25, sub { count_backups($node, 'db2') > $db2_before }),
 	'and the other databases still run');
 
+# a database left invalid by an interrupted DROP DATABASE is skipped, not
+# connected to at every run
+$node->safe_psql('postgres', 'CREATE DATABASE dbinv');
+$node->safe_psql('postgres', "UPDATE pg_database SET datconnlimit = -2 WHERE datname = 'dbinv'");
+my $inv_off = -s $node->logfile;
+$node->append_conf('postgresql.conf', "aibackup.databases = 'db2, dbinv'\n");
+$node->reload;
+$db2_before = count_backups($node, 'db2');
+ok(wait_for(25, sub { count_backups($node, 'db2') >= $db2_before + 2 }),
+	'with an invalid database listed, the others still run');
+unlike(substr(slurp_file($node->logfile), $inv_off), qr/invalid database "dbinv"/,
+	'and no worker tried to connect to the invalid one');
+$node->append_conf('postgresql.conf', "aibackup.databases = 'db2'\n");
+$node->reload;
+
 # --- enabled = off stops the schedule, on resumes it ---
 $node->append_conf('postgresql.conf', "aibackup.enabled = off\n");
 $node->reload;

@@ -203,6 +203,9 @@ target_databases(void)
 					take = db->datallowconn;
 			}
 		}
+		/* an interrupted DROP DATABASE leaves it invalid: no connecting */
+		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
+			take = false;
 		if (take)
 		{
 			MemoryContext old = MemoryContextSwitchTo(outer);
