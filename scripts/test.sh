@@ -109,6 +109,7 @@ done
 # (in a process group of its own, so that it can be stopped whole)
 set -m
 (
+	renice -n 15 -p "$BASHPID" >/dev/null 2>&1 || true
 	for f in $SOURCE_FLAVOURS; do
 		IFS=: read -r name major kind <<<"$f"
 		build_source_flavour "$name" "$major" "$kind" "/opt/aibackup-pg$major${kind:+-$kind}"
@@ -116,7 +117,6 @@ set -m
 ) </dev/null >"$BUILDS/build.log" 2>&1 &
 BUILDER=$!
 set +m
-renice -n 15 -p "$BUILDER" >/dev/null 2>&1 || true
 echo "building the source flavours in the background (pid $BUILDER, log $BUILDS/build.log):$SOURCE_FLAVOURS"
 
 if [[ " $PGVERSION " == *" 15 "* ]]; then
