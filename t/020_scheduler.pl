@@ -170,7 +170,9 @@ my $wpid;
 ok(wait_for(30, sub {
 	$wpid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'aibackup worker' AND datname = 'db1'");
 	$wpid ne '' }), 'a worker backs up db1');
-sleep 2;	# into the big table's multipart upload
+# into the big table's multipart upload (on a loaded machine the worker may
+# take a while to get there)
+ok(wait_for(60, sub { uploads_in_progress() > 0 }), 'the worker is uploading the big table in parts');
 kill 'KILL', $wpid;
 ok(wait_for(60, sub {
 	my ($rr, $o) = (1, '');
