@@ -133,7 +133,8 @@ if [ -z "$MIRROR" ]; then
 fi
 [ -n "$MIRROR" ] || die "no Debian archive found in the machine's apt sources"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-mkdir -p "$APTDIR/lists/partial"
+# (lists of its own per major: two builds of different majors may run at once)
+mkdir -p "$APTDIR/lists-$MAJOR/partial"
 {
 	for s in $SUITES; do
 		echo "deb-src [signed-by=$KEYRING] $MIRROR $s main"
@@ -141,7 +142,7 @@ mkdir -p "$APTDIR/lists/partial"
 } >"$APTDIR/sources-$MAJOR.list"
 APT_OPTS=(-o "Dir::Etc::SourceList=$APTDIR/sources-$MAJOR.list"
 	-o Dir::Etc::SourceParts=/nonexistent
-	-o "Dir::State::Lists=$APTDIR/lists"
+	-o "Dir::State::Lists=$APTDIR/lists-$MAJOR"
 	-o Acquire::Check-Valid-Until=false)
 apt-get -qq "${APT_OPTS[@]}" update
 

@@ -90,10 +90,18 @@ show_diffs() {
 	fi
 }
 
-# phase: make TARGET with pg_regress's output in WORK/NAME
+# phase: make TARGET with pg_regress's output in WORK/NAME; every test the
+# Makefile's variable VAR names must have run (an empty list, or make
+# skipping pg_regress, would otherwise look like a pass)
 run_make() {
-	local target=$1 out=$WORK/$2
+	local target=$1 out=$WORK/$2 var=$3 want t
 
+	want=$(make -s -C "$SRC" --no-print-directory PG_CONFIG="$PG_CONFIG" \
+		--eval 'ab-print-%: ; @echo $($*)' "ab-print-$var" 2>>"$MAKELOG")
+	if [ -z "$want" ]; then
+		say "the Makefile's $var names no test"
+		result "not ok"
+	fi
 	rm -rf "$out"
 	mkdir -p "$out"
 	echo "== make $target" >>"$MAKELOG"
@@ -103,6 +111,12 @@ run_make() {
 		show_diffs "$out"
 		result "not ok"
 	}
+	for t in $want; do
+		if [ ! -s "$out/results/$t.out" ]; then
+			say "make $target passed but test $t did not run (no $out/results/$t.out)"
+			result "not ok"
+		fi
+	done
 }
 
 if [ ! -f "$("$PG_CONFIG" --sharedir)/extension/aibackup.control" ]; then
@@ -126,10 +140,10 @@ lc_messages = 'C'
 EOF
 
 start_server
-run_make installcheck public
+run_make installcheck public REGRESS
 stop_server
 cat "$SRC/test/regress/private.conf" >>"$DATA/postgresql.conf"
 start_server
-run_make installcheck-private private
+run_make installcheck-private private REGRESS_PRIVATE
 stop_server
 result ok

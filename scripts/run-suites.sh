@@ -72,6 +72,7 @@ for f in ${AIBACKUP_FLAVOURS:-}; do
 	mkdir -p "$WORK/flavour-$name/tap"
 done
 export AIBACKUP_FLAVOURS=${AIBACKUP_FLAVOURS:-} AIBACKUP_BUILDS=${AIBACKUP_BUILDS:-}
+export AIBACKUP_BUILDER=${AIBACKUP_BUILDER:-}
 
 cd "$WORK"
 perl "$WORK/t/harness.pl" "$PATTERN"

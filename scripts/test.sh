@@ -31,6 +31,10 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "scripts/test.sh must run as root (it installs packages and the extension)" >&2
 	exit 2
 fi
+# The last line is the count whatever happens: a step that fails before the
+# suites (packages, builds) still ends the run with one.
+COUNTED=
+trap '[ -n "$COUNTED" ] || echo "0 passed, 1 failed"' EXIT
 PGVERSION=${PGVERSION:-15 18}
 for v in $PGVERSION; do
 	case "$v" in 15 | 17 | 18) ;; *)
@@ -39,6 +43,10 @@ for v in $PGVERSION; do
 		;;
 	esac
 done
+if [ -z "${PGVERSION// /}" ]; then
+	echo "PGVERSION names no major" >&2
+	exit 2
+fi
 
 bash scripts/deps.sh
 # pgindent and PostgreSQL's typedefs for the layout check (a suite below)
@@ -110,6 +118,8 @@ done
 set -m
 (
 	renice -n 15 -p "$BASHPID" >/dev/null 2>&1 || true
+	# whatever ends this builder, no flavour is left pending
+	trap 'for f in $SOURCE_FLAVOURS; do n=${f%%:*}; [ -e "$BUILDS/$n" ] || echo failed >"$BUILDS/$n"; done' EXIT
 	for f in $SOURCE_FLAVOURS; do
 		IFS=: read -r name major kind <<<"$f"
 		build_source_flavour "$name" "$major" "$kind" "/opt/aibackup-pg$major${kind:+-$kind}"
@@ -154,7 +164,7 @@ chown -R postgres:postgres "$WORK"
 
 set +e
 runuser -u postgres -- env -i PATH="$PATH" HOME="$WORK" LANG=C.UTF-8 \
-	AIBACKUP_FLAVOURS="${FLAVOURS# }" AIBACKUP_BUILDS="$BUILDS" \
+	AIBACKUP_FLAVOURS="${FLAVOURS# }" AIBACKUP_BUILDS="$BUILDS" AIBACKUP_BUILDER="$BUILDER" \
 	bash "$WORK/scripts/run-suites.sh" "$WORK" "${1:-}" | tee "$WORK/harness.out"
 rc=${PIPESTATUS[0]}
 set -e
@@ -166,13 +176,14 @@ grep -E '^(flavour |build-pg\.sh: (ready|ERROR)|building aibackup)' "$BUILDS/bui
 if grep -q '^flavour .*: failed' "$BUILDS/build.log"; then
 	tail -n 40 "$BUILDS/build.log"
 fi
-LAST=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/harness.out" | tail -n 1)
+LAST=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/harness.out" | tail -n 1 || true)
 if [ $rc -eq 0 ] && [ -z "${KEEP_TEST_DIR:-}" ]; then
 	rm -rf "$WORK" "$BUILDS"
 else
 	echo "test work directory kept: $WORK"
 fi
 # the last line, again after the notes above
+COUNTED=1
 echo "${LAST:-0 passed, 1 failed}"
 [ -n "$LAST" ] || rc=1
 exit $rc

@@ -66,12 +66,17 @@ sub flavour_status
 			last;
 		}
 		print "# waiting for the $name server and extension to build\n" if $waited == 0;
-		# an hour is far beyond any build: something hangs
-		if ($waited >= 3600)
+		# a builder that is gone wrote its files, or never will (killed);
+		# and an hour is far beyond any build: something hangs
+		my $pid = $ENV{AIBACKUP_BUILDER} // '';
+		my $gone = $pid =~ /^\d+$/ && !kill(0, $pid) && $!{ESRCH};
+		if (($gone && !-e $file) || $waited >= 3600)
 		{
+			print "# the $name build ended without a status: counted as failed\n";
 			$status{$name} = 'failed';
 			last;
 		}
+		next if $gone;			# read the file it left at once
 		sleep 5;
 		$waited += 5;
 	}
@@ -123,6 +128,13 @@ for my $t (@tests)
 	  or print "# $t->[1]: $@# continuing with the other suites\n";
 }
 $agg->stop;
+# nothing selected is not a pass
+if (!@tests)
+{
+	print "# no suite matches \"$pattern\"\n";
+	print "0 passed, 1 failed\n";
+	exit 1;
+}
 # each aggregate_tests() sized the name column for its one suite; the
 # summary's table needs the longest name of all
 $harness->formatter->prepare(map { $_->[1] } @tests);
