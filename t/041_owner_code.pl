@@ -100,6 +100,27 @@ is($node->safe_psql($db, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'p
 	'0', 'its CHECK (code) was not recreated');
 is($node->safe_psql($db, 'SELECT count(*) FROM public.bt'), '2', 'the rows are back');
 
+# ------------------------------------- sequences: descending, out of bounds
+$node->safe_psql($db, <<'SQL', extra_params => [ '-U', 'alice' ]);
+CREATE SEQUENCE public.ds_seq INCREMENT -1 START -1 MAXVALUE -1;
+CREATE TABLE public.ds (id int DEFAULT nextval('public.ds_seq'), v text);
+ALTER SEQUENCE public.ds_seq OWNED BY public.ds.id;
+INSERT INTO public.ds (v) SELECT 'd' FROM generate_series(1, 5);
+CREATE TABLE public.ob (id int GENERATED ALWAYS AS IDENTITY (MAXVALUE 100), v text);
+INSERT INTO public.ob (v) VALUES ('a'), ('b');
+INSERT INTO public.ob OVERRIDING SYSTEM VALUE VALUES (1000, 'far');
+SQL
+($ret, $id, $err) = backup_now($node, $db);
+is($ret, 0, 'a backup with a descending sequence and an identity value past its MAXVALUE') or diag($err);
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('public.ds', '$id')");
+is($ret, 0, 'the table of the descending sequence restores in place') or diag($err);
+is($node->safe_psql($db, q{INSERT INTO public.ds (v) VALUES ('next') RETURNING id}), '-6',
+	'and its sequence goes on downwards, past the data');
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('public.ob', '$id')");
+is($ret, 0, 'a table holding a value beyond its identity\'s MAXVALUE restores') or diag($err);
+is($node->safe_psql($db, q{INSERT INTO public.ob (v) VALUES ('c') RETURNING id}), '3',
+	'and its sequence stays within its bounds');
+
 # ---------------------------------------------- 16+: WITH SET FALSE
 SKIP:
 {

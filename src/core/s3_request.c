@@ -20,6 +20,7 @@
  *	- Error texts carry the operation, key, status and S3's code/message;
  *	  never a header, a signature, a secret or a token.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,42 +167,54 @@ s3_error_is_per_object(const S3Error *err)
 }
 
 /*
- * host[:port] of n bytes: a port, if any, is 1 to 65535 (after "]:" for a
- * bracketed IPv6 address, after the last ':' otherwise).
+ * host[:port] of n bytes: 0 if valid, 1 for a bad host, 2 for a bad port.
+ * A host is a name or IPv4 address (letters, digits, '-', '.', '_') or an
+ * IPv6 address in brackets; a port, if any, is 1 to 65535.
  */
-static bool
-port_valid(const char *hostport, size_t n)
+static int
+authority_check(const char *s, size_t n)
 {
-	const char *end = hostport + n;
+	const char *end = s + n;
 	const char *p;
 	long		port = 0;
 
-	if (hostport[0] == '[')
+	if (n > 0 && s[0] == '[')
 	{
-		p = memchr(hostport, ']', n);
-		if (p == NULL)
-			return false;
-		if (++p == end)
-			return true;
-		if (*p != ':')
-			return false;
+		const char *close = memchr(s, ']', n);
+
+		if (close == NULL || close == s + 1)
+			return 1;
+		for (p = s + 1; p < close; p++)
+		{
+			if (!isxdigit((unsigned char) *p) && *p != ':' && *p != '.')
+				return 1;
+		}
+		p = close + 1;
 	}
 	else
 	{
-		for (p = end; p > hostport && p[-1] != ':'; p--)
-			;
-		if (p == hostport)
-			return true;		/* no port */
-		p--;
+		for (p = s; p < end && *p != ':'; p++)
+		{
+			if (!isalnum((unsigned char) *p) && *p != '-' && *p != '.' && *p != '_')
+				return 1;
+		}
+		if (p == s)
+			return 1;
 	}
+	if (p == end)
+		return 0;				/* no port */
+	if (*p != ':')
+		return 1;
 	if (++p == end)
-		return false;			/* "host:" */
+		return 2;				/* "host:" */
 	for (; p < end; p++)
 	{
+		if (*p == ':')
+			return 1;			/* an unbracketed IPv6 address, "h:80:90" */
 		if (*p < '0' || *p > '9' || (port = port * 10 + (*p - '0')) > 65535)
-			return false;
+			return 2;
 	}
-	return port >= 1;
+	return port >= 1 ? 0 : 2;
 }
 
 bool
@@ -258,19 +271,20 @@ s3_parse_endpoint(const char *endpoint, const char *region,
 		snprintf(msg, msglen, "the endpoint must be a scheme and host[:port] with no path");
 		return false;
 	}
-	if (memchr(rest, '@', n) != NULL || memchr(rest, ' ', n) != NULL)
+	switch (authority_check(rest, n))
 	{
-		free(*scheme);
-		*scheme = NULL;
-		snprintf(msg, msglen, "the endpoint's host is not valid");
-		return false;
-	}
-	if (!port_valid(rest, n))
-	{
-		free(*scheme);
-		*scheme = NULL;
-		snprintf(msg, msglen, "the endpoint's port is not a number from 1 to 65535");
-		return false;
+		case 0:
+			break;
+		case 1:
+			free(*scheme);
+			*scheme = NULL;
+			snprintf(msg, msglen, "the endpoint's host is not valid");
+			return false;
+		default:
+			free(*scheme);
+			*scheme = NULL;
+			snprintf(msg, msglen, "the endpoint's port is not a number from 1 to 65535");
+			return false;
 	}
 	*hostport = strndup(rest, n);
 	return *scheme && *hostport;

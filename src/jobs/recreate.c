@@ -536,27 +536,46 @@ ab_recreate_create(AbRecreate *r)
 	ab_query_end(&q);
 }
 
-/* seq to the backed-up value, or past the column's data if that is ahead */
+/*
+ * Move seq past the data of qualtable.col if it lags: only in the
+ * sequence's own direction (a descending one goes below the smallest
+ * value), and never outside its bounds (rows inserted with OVERRIDING
+ * SYSTEM VALUE may hold anything; setval would refuse them).
+ */
+static void
+catch_up_one(const char *seq, const char *qualtable, const char *col)
+{
+	const char *lit = quote_literal_cstr(seq);
+
+	ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, x.m) "
+						   "FROM pg_catalog.pg_sequence q, %s l, LATERAL ("
+						   "  SELECT CASE WHEN q.seqincrement > 0 THEN pg_catalog.max(t.c) "
+						   "    ELSE pg_catalog.min(t.c) END AS m "
+						   "  FROM (SELECT %s::pg_catalog.int8 AS c FROM %s) t) x "
+						   "WHERE q.seqrelid = %s::pg_catalog.regclass "
+						   "  AND x.m >= q.seqmin AND x.m <= q.seqmax "
+						   "  AND (CASE WHEN q.seqincrement > 0 THEN x.m > l.last_value "
+						   "    ELSE x.m < l.last_value END "
+						   "    OR (x.m = l.last_value AND NOT l.is_called))",
+						   lit, seq, quote_identifier(col), qualtable, lit),
+				  false, 0);
+}
+
+/* the backed-up value, then past the restored data if that is ahead */
 static void
 set_sequence(AbRecreate *r, const char *seq, AbSeqMap *s)
 {
 	const MfSequence *b = NULL;
-	char	   *max;
 
 	for (int i = 0; i < r->m->nsequences; i++)
 		if (strcmp(r->m->sequences[i].schema, s->old_schema) == 0 &&
 			strcmp(r->m->sequences[i].name, s->old_name) == 0)
 			b = &r->m->sequences[i];
-	ab_query_exec(psprintf("SELECT max(%s)::pg_catalog.int8 FROM %s",
-						   quote_identifier(s->column), r->qualname), true, 0);
-	max = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (max != NULL && (b == NULL || strtoi64(max, NULL, 10) >= b->last_value))
-		ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, %s, true)",
-							   quote_literal_cstr(seq), max), false, 0);
-	else if (b != NULL)
+	if (b != NULL)
 		ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, " INT64_FORMAT ", %s)",
 							   quote_literal_cstr(seq), b->last_value,
 							   b->is_called ? "true" : "false"), false, 0);
+	catch_up_one(seq, r->qualname, s->column);
 }
 
 void
@@ -590,47 +609,40 @@ ab_recreate_finish(AbRecreate *r)
 }
 
 void
-ab_sequences_catch_up(Oid relid)
+ab_sequences_catch_up(Oid relid, Oid caller)
 {
 	AbQuery		q;
-	Oid			type = OIDOID;
-	Datum		value = ObjectIdGetDatum(relid);
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(caller)};
 	List	   *pairs = NIL;
 	ListCell   *lc;
+	char	   *qualtable = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													   get_rel_name(relid));
 
 	ab_query_begin(&q);
 
 	/*
 	 * A partition's identity column (17+) takes its values from the
-	 * partitioned table's sequence: the root's, then.
+	 * partitioned table's sequence: the root's, then, which every partition
+	 * shares, so only when the caller could move it themselves.
 	 */
-	ab_query_exec_args("SELECT a.attname, s.seq FROM pg_catalog.pg_attribute a, "
-					   "LATERAL (SELECT pg_catalog.coalesce("
+	ab_query_exec_args("SELECT a.attname, pg_catalog.coalesce(s.own, s.root) "
+					   "FROM pg_catalog.pg_attribute a, "
+					   "LATERAL (SELECT pg_catalog.pg_get_serial_sequence("
+					   "    $1::pg_catalog.regclass::pg_catalog.text, a.attname) AS own, "
 					   "  pg_catalog.pg_get_serial_sequence("
-					   "    $1::pg_catalog.regclass::pg_catalog.text, a.attname), "
-					   "  pg_catalog.pg_get_serial_sequence("
-					   "    pg_catalog.pg_partition_root($1)::pg_catalog.text, a.attname)) AS seq) s "
+					   "    pg_catalog.pg_partition_root($1)::pg_catalog.text, a.attname) AS root) s "
 					   "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
-					   "  AND s.seq IS NOT NULL "
-					   "  AND pg_catalog.has_sequence_privilege(s.seq, 'SELECT, UPDATE')",
-					   1, &type, &value, true, 0);
+					   "  AND (s.own IS NOT NULL AND "
+					   "       pg_catalog.has_sequence_privilege(s.own, 'SELECT, UPDATE') "
+					   "    OR s.own IS NULL AND s.root IS NOT NULL AND "
+					   "       pg_catalog.has_sequence_privilege(s.root, 'SELECT, UPDATE') AND "
+					   "       pg_catalog.has_sequence_privilege($2, s.root, 'UPDATE'))",
+					   2, types, values, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		pairs = lappend(pairs, list_make2(ab_query_value(&q, i, 1),
 										  ab_query_value(&q, i, 2)));
 	foreach(lc, pairs)
-	{
-		char	   *col = linitial(lfirst(lc));
-		char	   *seq = lsecond(lfirst(lc));
-
-		/* only forward: a sequence ahead of the data stays where it is */
-		ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, m) FROM "
-							   "(SELECT max(%s)::pg_catalog.int8 AS m FROM %s) x, %s s "
-							   "WHERE m > s.last_value OR (m = s.last_value AND NOT s.is_called)",
-							   quote_literal_cstr(seq), quote_identifier(col),
-							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-														  get_rel_name(relid)),
-							   seq),
-					  false, 0);
-	}
+		catch_up_one(lsecond(lfirst(lc)), qualtable, linitial(lfirst(lc)));
 	ab_query_end(&q);
 }

@@ -58,9 +58,10 @@ extern void ab_recreate_create(AbRecreate *r);
 extern void ab_recreate_finish(AbRecreate *r);
 
 /*
- * The sequences that feed a table's columns (its own, or for a partition's
- * identity column its root's), moved past its data if behind.
+ * The sequences that feed a table's columns, moved past its data if behind
+ * (in their own direction, within their bounds): its own, and for a
+ * partition's identity column its root's when caller may update that one.
  */
-extern void ab_sequences_catch_up(Oid relid);
+extern void ab_sequences_catch_up(Oid relid, Oid caller);
 
 #endif							/* AIBACKUP_RECREATE_H */

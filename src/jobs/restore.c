@@ -601,7 +601,8 @@ ordinary_role(Oid role)
 	};
 	static const char *const powerful_later[] = {
 		"pg_create_subscription",	/* 16 */
-		"pg_maintain"			/* 17: LOCK, REINDEX, CLUSTER any table */
+		"pg_maintain",			/* 17: LOCK, REINDEX, CLUSTER any table */
+		"pg_signal_autovacuum_worker"	/* 18 */
 	};
 	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
 	Form_pg_authid a;
@@ -1099,7 +1100,7 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
 	if (r->t != NULL)
 		ab_recreate_finish(r);
 	/* and whatever sequence feeds a column still lags the data */
-	ab_sequences_catch_up(relid);
+	ab_sequences_catch_up(relid, save_userid);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return rows;

@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "catalog/catalog.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_namespace.h"
 #include "utils/acl.h"
 #include "commands/tablecmds.h"
@@ -78,6 +79,11 @@ ab_att_not_null(Relation rel, Form_pg_attribute att)
 	return att->attnotnull;
 #endif
 }
+
+/* an interrupted DROP DATABASE leaves datconnlimit so: named in 15.4 */
+#ifndef DATCONNLIMIT_INVALID_DB
+#define DATCONNLIMIT_INVALID_DB (-2)
+#endif
 
 /* parseTypeString: a bool missing_ok until 15, a soft-error context since 16 */
 #if PG_VERSION_NUM >= 160000

@@ -261,6 +261,19 @@ test_endpoint(void)
 	   !s3_endpoint_valid("http://[::1", msg, sizeof(msg)) &&
 	   !s3_endpoint_valid("http://h:123456789012345678901", msg, sizeof(msg)),
 	   "port 0, an empty, signed, non-numeric or overflowing port, a broken IPv6 literal are refused");
+	ok(!s3_endpoint_valid("http://:80", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://[]", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://::1", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://2001:db8::1", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://h:80:90", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://h\tx", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://[::1]]:80", msg, sizeof(msg)) &&
+	   !s3_endpoint_valid("http://[zz]", msg, sizeof(msg)) &&
+	   strstr(msg, "host") != NULL,
+	   "an empty host, an unbracketed IPv6 address, two ports, a control character are refused: %s", msg);
+	ok(s3_endpoint_valid("http://minio_1.internal:00080", msg, sizeof(msg)) &&
+	   s3_endpoint_valid("https://[2001:db8::1]:443/", msg, sizeof(msg)),
+	   "an underscore in a name, a port with leading zeros, a bracketed IPv6 address with a port");
 }
 
 static void
