@@ -29,6 +29,7 @@ CREATE EXTENSION aibackup;
 CREATE ROLE alice LOGIN;
 CREATE ROLE carol LOGIN;
 GRANT CREATE ON SCHEMA public TO alice, carol;
+GRANT CREATE ON DATABASE owned TO carol;
 GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text) TO carol;
 SQL
 

@@ -626,7 +626,7 @@ ab_sequences_catch_up(Oid relid, Oid caller)
 	 * partitioned table's sequence: the root's, then, which every partition
 	 * shares, so only when the caller could move it themselves.
 	 */
-	ab_query_exec_args("SELECT a.attname, pg_catalog.coalesce(s.own, s.root) "
+	ab_query_exec_args("SELECT a.attname, COALESCE(s.own, s.root) "
 					   "FROM pg_catalog.pg_attribute a, "
 					   "LATERAL (SELECT pg_catalog.pg_get_serial_sequence("
 					   "    $1::pg_catalog.regclass::pg_catalog.text, a.attname) AS own, "
