@@ -188,7 +188,9 @@ SQL
 	is($ret, 0, 'its partition restores next to itself') or diag($err);
 	($ret, $out, $err) = $node->psql($db, q{INSERT INTO public.pt1_r (v) VALUES ('new') RETURNING id});
 	ok($ret == 0 && $out > 5, 'an INSERT into the restored copy takes an id past the data')
-	  or diag("ret $ret, id $out: $err");
+	  or diag("ret $ret, id $out: $err\n"
+		  . $node->safe_psql($db, "SELECT aibackup_table_ddl('public.pt1', '$id')") . "\n"
+		  . $node->safe_psql($db, q{SELECT s, (SELECT last_value FROM public.pt1_r_id_seq) FROM pg_get_serial_sequence('public.pt1_r', 'id') s}));
 	# in place, with the root's sequence set back
 	$node->safe_psql($db, 'ALTER TABLE public.pt ALTER COLUMN id RESTART WITH 1', extra_params => [ '-U', 'alice' ]);
 	($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('public.pt1', '$id')");

@@ -624,7 +624,9 @@ ab_sequences_catch_up(Oid relid, Oid caller)
 	/*
 	 * A partition's identity column (17+) takes its values from the
 	 * partitioned table's sequence: the root's, then, which every partition
-	 * shares, so only when the caller could move it themselves.
+	 * shares, so only when the caller could move it themselves.  Not
+	 * read-only: a table created in this statement is visible only to a new
+	 * snapshot.
 	 */
 	ab_query_exec_args("SELECT a.attname, COALESCE(s.own, s.root) "
 					   "FROM pg_catalog.pg_attribute a, "
@@ -638,7 +640,7 @@ ab_sequences_catch_up(Oid relid, Oid caller)
 					   "    OR s.own IS NULL AND s.root IS NOT NULL AND "
 					   "       pg_catalog.has_sequence_privilege(s.root, 'SELECT, UPDATE') AND "
 					   "       pg_catalog.has_sequence_privilege($2, s.root, 'UPDATE'))",
-					   2, types, values, true, 0);
+					   2, types, values, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		pairs = lappend(pairs, list_make2(ab_query_value(&q, i, 1),
 										  ab_query_value(&q, i, 2)));
