@@ -101,6 +101,16 @@ no_services() {
 	chmod 755 "$1/usr/sbin/policy-rc.d"
 }
 
+# Nothing may be mounted under a directory that is about to be removed (a
+# bound /dev would lose the host's device nodes).
+remove_tree() {
+	[ -e "$1" ] || return 0
+	if awk -v d="$1" '$5 == d || index($5, d "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+		die "something is mounted under $1: refusing to remove it (see /proc/self/mountinfo)"
+	fi
+	rm -rf --one-file-system "$1"
+}
+
 build_chroot() {
 	local t0=$SECONDS mirror new log
 	if complete; then
@@ -118,12 +128,13 @@ build_chroot() {
 	say "building a $SUITE chroot at $ROOT from $mirror (a few minutes)"
 	new=$ROOT.new
 	log=$ROOT.build.log
-	rm -rf "$new"
-	# --variant=apt: Essential packages plus apt, then our list with its
+	remove_tree "$new"
+	# In a mount namespace of its own, so that none of mmdebstrap's mounts
+	# can outlive it.  --variant=apt: Essential packages plus apt, then our list with its
 	# dependencies (no recommends); mmdebstrap keeps services from starting
 	# while it installs.  Hooks: the locales, localhost.
 	# shellcheck disable=SC2086
-	if ! mmdebstrap --variant=apt --mode=root \
+	if ! unshare --mount --propagation private -- mmdebstrap --variant=apt --mode=root \
 		--aptopt='Acquire::Check-Valid-Until "false"' \
 		--aptopt='APT::Install-Recommends "false"' \
 		--include="$(echo $PKGS | tr ' ' ',')" \
@@ -131,11 +142,11 @@ build_chroot() {
 		--customize-hook='printf "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" >"$1/etc/hosts"' \
 		"$SUITE" "$new" "deb $mirror $SUITE main" >"$log" 2>&1; then
 		tail -n 40 "$log" >&2
-		rm -rf "$new"
+		remove_tree "$new"
 		die "mmdebstrap failed (log: $log)"
 	fi
 	no_services "$new"
-	rm -rf "$ROOT"
+	remove_tree "$ROOT"
 	mv "$new" "$ROOT"
 	printf '%s\nbuilt=%s\n' "$STAMP_KEY" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" >"$STAMP.tmp"
 	mv "$STAMP.tmp" "$STAMP"
@@ -159,7 +170,7 @@ fi
 if [ "$MODE" = test ]; then
 	build_chroot
 	# again in a mount namespace of its own, holding the lock (fd 9)
-	exec unshare --mount --propagation private -- "$0" "$MAJOR" _inside "$PATTERN"
+	exec unshare --mount --propagation private -- "$REPO/scripts/chroot-pg.sh" "$MAJOR" _inside "$PATTERN"
 fi
 
 # ---- _inside: in our own mount namespace ----------------------------------
@@ -169,7 +180,6 @@ BUILD=
 cleanup() {
 	local i
 	rm -rf "${BUILD:+$ROOT$BUILD}"
-	# a kept work folder for a failed run; the caller prints its name
 	for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do
 		umount "${MOUNTED[i]}" 2>/dev/null || umount -l "${MOUNTED[i]}" ||
 			echo "chroot-pg.sh: could not unmount ${MOUNTED[i]}" >&2
@@ -202,8 +212,8 @@ if ! chroot "$ROOT" make -s -C "$BUILD" PG_CONFIG="$PG/bin/pg_config" all >"$ROO
 else
 	rm -f "$ROOT$BUILD.log"
 	FLAVOUR="$MAJOR:$PG:ok"
+	say "flavour $MAJOR: aibackup built and installed in the chroot in $((SECONDS - t0)) s"
 fi
-say "flavour $MAJOR: aibackup built and installed in the chroot in $((SECONDS - t0)) s"
 
 # a scratch copy the chroot's postgres user can read and write
 WORK=$(chroot "$ROOT" mktemp -d /tmp/aibackup-test.XXXXXX)
