@@ -71,7 +71,7 @@ die() {
 
 STAMP_KEY="recipe=$RECIPE
 suite=$SUITE
-packages=$(echo $PKGS)
+packages=${PKGS//$'\n'/ }
 locales=$LOCALES"
 
 # A complete chroot: stamp matches and the pieces the suites use are there.
@@ -133,7 +133,7 @@ build_chroot() {
 	# can outlive it.  --variant=apt: Essential packages plus apt, then our list with its
 	# dependencies (no recommends); mmdebstrap keeps services from starting
 	# while it installs.  Hooks: the locales, localhost.
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086,SC2016  # word lists; the hooks expand $1 themselves
 	if ! unshare --mount --propagation private -- mmdebstrap --variant=apt --mode=root \
 		--aptopt='Acquire::Check-Valid-Until "false"' \
 		--aptopt='APT::Install-Recommends "false"' \
@@ -177,6 +177,7 @@ fi
 MOUNTED=()
 WORK=
 BUILD=
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	local i
 	rm -rf "${BUILD:+$ROOT$BUILD}"
