@@ -7,6 +7,9 @@
 #   scripts/build-pg.sh 18          -> /opt/aibackup-pg18
 #   (as root; scripts/test.sh calls it)
 #
+# (17: the mirror serves trixie's binary packages but not the source package;
+# scripts/test.sh runs 17 in a trixie chroot instead, scripts/chroot-pg.sh.)
+#
 # Why a source build: Debian 12 packages only PostgreSQL 15.  17 is Debian
 # 13's (trixie) and 18 is sid's; their binary packages need a newer C library
 # than Debian 12's, so they would have to run in a chroot together with every

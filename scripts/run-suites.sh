@@ -55,10 +55,14 @@ for f in ${AIBACKUP_FLAVOURS:-}; do
 	var=AIBACKUP_FL_${name//-/_}
 	export "${var}_STATUS=$status"
 	[ "$status" = failed ] && continue
-	if [ "$prefix" = system ]; then
-		PGXSDIR=/usr/lib/postgresql/15/lib/pgxs
-		export "${var}_PATH=/usr/lib/postgresql/15/bin:$PATH"
-		export "${var}_PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config"
+	# "system" is Debian 12's 15; a Debian server directory
+	# (/usr/lib/postgresql/NN, e.g. trixie's 17 in scripts/chroot-pg.sh)
+	# is laid out the same way
+	[ "$prefix" != system ] || prefix=/usr/lib/postgresql/15
+	if [[ "$prefix" =~ ^/usr/lib/postgresql/[0-9]+$ ]]; then
+		PGXSDIR=$prefix/lib/pgxs
+		export "${var}_PATH=$prefix/bin:$PATH"
+		export "${var}_PG_CONFIG=$prefix/bin/pg_config"
 	else
 		# scripts/build-pg.sh's layout (libdir PREFIX/lib/postgresql); the
 		# server may still be building ("pending")

@@ -14,12 +14,20 @@
 #   15         Debian 12's own PostgreSQL 15 (/usr/lib/postgresql/15);
 #   15-assert  an assert-enabled build of the same source package, which
 #              catches use-after-free and broken invariants at once;
-#   17, 18     Debian 13's and sid's source packages built into /opt
-#              (Debian 12 ships only 15; scripts/build-pg.sh says why).
+#   17         Debian 13's (trixie) own postgresql-17 binary package, in a
+#              trixie chroot (scripts/chroot-pg.sh: the mirror serves no
+#              source package for it); the extension is built in there too;
+#   18         sid's source package built into /opt (Debian 12 ships only
+#              15; scripts/build-pg.sh says why).
 # PGVERSION picks the majors: "15" (15 and 15-assert), "17", "18", or a list;
 # the default, and CI's, is "15 18".  AIBACKUP_NO_ASSERT=1 skips 15-assert for
 # a quick local run; CI never sets it.  A flavour whose server or extension
 # fails to build counts as a failure, never a silent skip.
+#
+# The unit, fuzz, S3 client and layout suites run on the host.  With 17 in
+# PGVERSION, the host run (the other majors) and the chroot run each end
+# with their own count ("host: ..." and "chroot 17: ..."), and the last line
+# adds them up.  AIBACKUP_CHROOT_ONLY=1 skips the host run.
 #
 # Usage: [PGVERSION="15 17 18"] scripts/test.sh [test-file-pattern]
 set -euo pipefail
@@ -43,9 +51,55 @@ for v in $PGVERSION; do
 		;;
 	esac
 done
-if [ -z "${PGVERSION// /}" ]; then
+if [ -z "${PGVERSION// /}" ] && [ -z "${AIBACKUP_HOST_PART:-}" ]; then
 	echo "PGVERSION names no major" >&2
 	exit 2
+fi
+
+# 17: this script again for the other majors (none: only the host-only
+# suites), then scripts/chroot-pg.sh; each run's "N passed, N failed" gets
+# its name and the last line adds them up.  A run that printed no count
+# counts as one failure.
+HOST_PGVERSION=
+CHROOT_17=
+for v in $PGVERSION; do
+	if [ "$v" = 17 ]; then CHROOT_17=1; else HOST_PGVERSION="$HOST_PGVERSION $v"; fi
+done
+if [ -n "${AIBACKUP_CHROOT_ONLY:-}" ] && [ -z "$CHROOT_17" ]; then
+	echo "AIBACKUP_CHROOT_ONLY is set but PGVERSION ($PGVERSION) does not name 17" >&2
+	exit 2
+fi
+if [ -n "$CHROOT_17" ]; then
+	COUNTED=1 # the parts count for themselves
+	COUNTS=$(mktemp /tmp/aibackup-counts.XXXXXX)
+	trap 'rm -f "$COUNTS"' EXIT
+	RC=0
+	run_part() {
+		local label=$1 rc
+		shift
+		set +e
+		"$@" | sed -u "s/^\([0-9][0-9]* passed, [0-9][0-9]* failed\)\$/$label: \1/" | tee -a "$COUNTS"
+		rc=${PIPESTATUS[0]}
+		set -e
+		if ! grep -q "^$label: [0-9]* passed, [0-9]* failed\$" "$COUNTS"; then
+			echo "$label: 0 passed, 1 failed" | tee -a "$COUNTS"
+			rc=1
+		fi
+		[ "$rc" -eq 0 ] || RC=1
+	}
+	if [ -z "${AIBACKUP_CHROOT_ONLY:-}" ]; then
+		# (" ", not "": an empty PGVERSION means the default majors)
+		run_part host env PGVERSION="${HOST_PGVERSION:- }" AIBACKUP_HOST_PART=1 \
+			bash "$REPO/scripts/test.sh" "$@"
+	else
+		echo "AIBACKUP_CHROOT_ONLY set: no host run (unit, fuzz, layout and host flavours skipped)"
+	fi
+	t0=$SECONDS
+	run_part "chroot 17" bash scripts/chroot-pg.sh 17 test "${1:-}"
+	echo "chroot 17: $((SECONDS - t0)) s"
+	grep -E '^(host|chroot 17): [0-9]+ passed, [0-9]+ failed$' "$COUNTS" |
+		awk '{ p += $(NF-3); f += $(NF-1) } END { print p " passed, " f " failed" }'
+	exit $RC
 fi
 
 bash scripts/deps.sh

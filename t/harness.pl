@@ -22,6 +22,9 @@ my @tests = (
 	[ "$work/scripts/indent-check.tap", 'layout: the C sources are pgindent-clean' ],
 	# the TAP suites: once per server flavour, below
 );
+# AIBACKUP_HOST_SUITES=0: only the per-flavour suites (scripts/chroot-pg.sh
+# runs 17's in a chroot; the suites above ran on the host already)
+@tests = () if ($ENV{AIBACKUP_HOST_SUITES} // '1') eq '0';
 # The TAP suites once per server flavour (scripts/test.sh and
 # scripts/run-suites.sh set AIBACKUP_FLAVOURS and each flavour's environment,
 # AIBACKUP_FL_<name>_*); "<name>:" marks them for exec below, and the
