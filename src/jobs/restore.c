@@ -663,7 +663,6 @@ run_as_owner(Oid role, void (*fn) (AbRecreate *), AbRecreate *arg)
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
-/* find the backup and its table entry */
 /*
  * The object must be what this version reads: CSV with a header row, gzip.
  * Both fields are optional (absent in early manifests: that was the only
@@ -684,6 +683,7 @@ check_storage(const Manifest *m, const MfTable *t)
 			 errhint("Restore it with the version of aibackup that made the backup, or a newer one.")));
 }
 
+/* find the backup and its table entry */
 static const MfTable *
 locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 	   const char *source, Manifest **mp)

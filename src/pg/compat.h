@@ -26,12 +26,12 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_namespace.h"
-#include "utils/acl.h"
 #include "commands/tablecmds.h"
 #include "parser/parse_type.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "utils/acl.h"
 #include "utils/rel.h"
 #if PG_VERSION_NUM < 170000
 #include "storage/sinvaladt.h"
