@@ -561,21 +561,26 @@ catch_up_one(const char *seq, const char *qualtable, const char *col)
 				  false, 0);
 }
 
-/* the backed-up value, then past the restored data if that is ahead */
+/*
+ * The backed-up value; ab_sequences_catch_up(), which the caller runs next,
+ * moves it past the restored data if that is ahead (one scan of the column).
+ */
 static void
 set_sequence(AbRecreate *r, const char *seq, AbSeqMap *s)
 {
-	const MfSequence *b = NULL;
-
 	for (int i = 0; i < r->m->nsequences; i++)
-		if (strcmp(r->m->sequences[i].schema, s->old_schema) == 0 &&
-			strcmp(r->m->sequences[i].name, s->old_name) == 0)
-			b = &r->m->sequences[i];
-	if (b != NULL)
-		ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, " INT64_FORMAT ", %s)",
-							   quote_literal_cstr(seq), b->last_value,
-							   b->is_called ? "true" : "false"), false, 0);
-	catch_up_one(seq, r->qualname, s->column);
+	{
+		const MfSequence *b = &r->m->sequences[i];
+
+		if (strcmp(b->schema, s->old_schema) == 0 &&
+			strcmp(b->name, s->old_name) == 0)
+		{
+			ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, " INT64_FORMAT ", %s)",
+								   quote_literal_cstr(seq), b->last_value,
+								   b->is_called ? "true" : "false"), false, 0);
+			return;
+		}
+	}
 }
 
 void

@@ -52,8 +52,8 @@ extern void ab_recreate_create(AbRecreate *r);
 /*
  * Once the data is in (and as the table's owner): constraints, indexes,
  * comments, row security and policies; sequences set to their backed-up
- * values, or past the restored data if that is ahead.  Foreign keys and
- * grants are left to the .sql script.
+ * values (ab_sequences_catch_up() then moves them past the restored data if
+ * that is ahead).  Foreign keys and grants are left to the .sql script.
  */
 extern void ab_recreate_finish(AbRecreate *r);
 

@@ -152,12 +152,11 @@ read_index(AbBackupWalk *w)
 	if (text == NULL)
 		return;
 	ix = bi_parse(text, len, errbuf, sizeof(errbuf));
-	if (ix == NULL && bi_peek_format(text, len) > BINDEX_FORMAT)
-	{
-		/* a newer version's: listed from manifests, never overwritten */
-		w->newer_format = bi_peek_format(text, len);
-		return;
-	}
+	if (ix == NULL && (w->newer_format = bi_peek_format(text, len)) <= BINDEX_FORMAT)
+		w->newer_format = 0;
+	if (w->newer_format != 0)
+		return;					/* a newer version's: listed from manifests,
+								 * never overwritten */
 	if (ix == NULL)
 		why = errbuf;
 	else if (strcmp(ix->database,
