@@ -229,7 +229,7 @@ chroot "$ROOT" chown -R postgres:postgres "$WORK"
 set +e
 chroot "$ROOT" runuser -u postgres -- env -i \
 	PATH=/usr/local/bin:/usr/bin:/bin HOME="$WORK" LANG=C.UTF-8 \
-	AIBACKUP_HOST_SUITES=0 AIBACKUP_FLAVOURS="$FLAVOUR" \
+	AIBACKUP_HOST_SUITES=0 AIBACKUP_PART=1 AIBACKUP_FLAVOURS="$FLAVOUR" \
 	bash "$WORK/scripts/run-suites.sh" "$WORK" "$PATTERN"
 rc=$?
 set -e

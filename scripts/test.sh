@@ -70,9 +70,8 @@ if [ -n "${AIBACKUP_CHROOT_ONLY:-}" ] && [ -z "$CHROOT_17" ]; then
 	exit 2
 fi
 if [ -n "$CHROOT_17" ]; then
-	COUNTED=1 # the parts count for themselves
 	COUNTS=$(mktemp /tmp/aibackup-counts.XXXXXX)
-	trap 'rm -f "$COUNTS"' EXIT
+	trap 'rm -f "$COUNTS"; [ -n "$COUNTED" ] || echo "0 passed, 1 failed"' EXIT
 	RC=0
 	run_part() {
 		local label=$1 rc
@@ -89,7 +88,7 @@ if [ -n "$CHROOT_17" ]; then
 	}
 	if [ -z "${AIBACKUP_CHROOT_ONLY:-}" ]; then
 		# (" ", not "": an empty PGVERSION means the default majors)
-		run_part host env PGVERSION="${HOST_PGVERSION:- }" AIBACKUP_HOST_PART=1 \
+		run_part host env PGVERSION="${HOST_PGVERSION:- }" AIBACKUP_HOST_PART=1 AIBACKUP_PART=1 \
 			bash "$REPO/scripts/test.sh" "$@"
 	else
 		echo "AIBACKUP_CHROOT_ONLY set: no host run (unit, fuzz, layout and host flavours skipped)"
@@ -97,8 +96,13 @@ if [ -n "$CHROOT_17" ]; then
 	t0=$SECONDS
 	run_part "chroot 17" bash scripts/chroot-pg.sh 17 test "${1:-}"
 	echo "chroot 17: $((SECONDS - t0)) s"
-	grep -E '^(host|chroot 17): [0-9]+ passed, [0-9]+ failed$' "$COUNTS" |
-		awk '{ p += $(NF-3); f += $(NF-1) } END { print p " passed, " f " failed" }'
+	# each part's last count (a run prints its count twice), added up; a
+	# pattern neither part matched is not a pass
+	TOTAL=$(for l in host "chroot 17"; do grep -E "^$l: [0-9]+ passed, [0-9]+ failed\$" "$COUNTS" | tail -n 1; done |
+		awk '{ p += $(NF-3); f += $(NF-1) } END { if (p + f == 0) f = 1; print p " passed, " f " failed" }')
+	case "$TOTAL" in *" 0 failed") ;; *) RC=1 ;; esac
+	COUNTED=1
+	echo "$TOTAL"
 	exit $RC
 fi
 
@@ -219,6 +223,7 @@ chown -R postgres:postgres "$WORK"
 set +e
 runuser -u postgres -- env -i PATH="$PATH" HOME="$WORK" LANG=C.UTF-8 \
 	AIBACKUP_FLAVOURS="${FLAVOURS# }" AIBACKUP_BUILDS="$BUILDS" AIBACKUP_BUILDER="$BUILDER" \
+	AIBACKUP_PART="${AIBACKUP_PART:-}" \
 	bash "$WORK/scripts/run-suites.sh" "$WORK" "${1:-}" | tee "$WORK/harness.out"
 rc=${PIPESTATUS[0]}
 set -e

@@ -131,12 +131,13 @@ for my $t (@tests)
 	  or print "# $t->[1]: $@# continuing with the other suites\n";
 }
 $agg->stop;
-# nothing selected is not a pass
+# nothing selected is not a pass, except in one part of a run that has
+# another (AIBACKUP_PART, scripts/test.sh with 17: the total decides)
 if (!@tests)
 {
 	print "# no suite matches \"$pattern\"\n";
-	print "0 passed, 1 failed\n";
-	exit 1;
+	print $ENV{AIBACKUP_PART} ? "0 passed, 0 failed\n" : "0 passed, 1 failed\n";
+	exit($ENV{AIBACKUP_PART} ? 0 : 1);
 }
 # each aggregate_tests() sized the name column for its one suite; the
 # summary's table needs the longest name of all

@@ -20,7 +20,6 @@
  *	- Error texts carry the operation, key, status and S3's code/message;
  *	  never a header, a signature, a secret or a token.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -171,6 +170,13 @@ s3_error_is_per_object(const S3Error *err)
  * A host is a name or IPv4 address (letters, digits, '-', '.', '_') or an
  * IPv6 address in brackets; a port, if any, is 1 to 65535.
  */
+/* 0-9, a-f, A-F: whatever the locale says of other bytes */
+static bool
+ascii_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 static int
 authority_check(const char *s, size_t n)
 {
@@ -186,7 +192,7 @@ authority_check(const char *s, size_t n)
 			return 1;
 		for (p = s + 1; p < close; p++)
 		{
-			if (!isxdigit((unsigned char) *p) && *p != ':' && *p != '.')
+			if (!ascii_hex(*p) && *p != ':' && *p != '.')
 				return 1;
 		}
 		p = close + 1;
@@ -195,7 +201,8 @@ authority_check(const char *s, size_t n)
 	{
 		for (p = s; p < end && *p != ':'; p++)
 		{
-			if (!isalnum((unsigned char) *p) && *p != '-' && *p != '.' && *p != '_')
+			if (!ascii_hex(*p) && !(*p >= 'g' && *p <= 'z') &&
+				!(*p >= 'G' && *p <= 'Z') && *p != '-' && *p != '.' && *p != '_')
 				return 1;
 		}
 		if (p == s)

@@ -539,8 +539,8 @@ ab_recreate_create(AbRecreate *r)
 /*
  * Move seq past the data of qualtable.col if it lags: only in the
  * sequence's own direction (a descending one goes below the smallest
- * value), and never outside its bounds (rows inserted with OVERRIDING
- * SYSTEM VALUE may hold anything; setval would refuse them).
+ * value), and past the values within its bounds only (rows inserted with
+ * OVERRIDING SYSTEM VALUE may hold anything; setval would refuse them).
  */
 static void
 catch_up_one(const char *seq, const char *qualtable, const char *col)
@@ -549,11 +549,12 @@ catch_up_one(const char *seq, const char *qualtable, const char *col)
 
 	ab_query_exec(psprintf("SELECT pg_catalog.setval(%s, x.m) "
 						   "FROM pg_catalog.pg_sequence q, %s l, LATERAL ("
-						   "  SELECT CASE WHEN q.seqincrement > 0 THEN pg_catalog.max(t.c) "
-						   "    ELSE pg_catalog.min(t.c) END AS m "
+						   "  SELECT CASE WHEN q.seqincrement > 0 "
+						   "    THEN pg_catalog.max(t.c) FILTER (WHERE t.c BETWEEN q.seqmin AND q.seqmax) "
+						   "    ELSE pg_catalog.min(t.c) FILTER (WHERE t.c BETWEEN q.seqmin AND q.seqmax) "
+						   "    END AS m "
 						   "  FROM (SELECT %s::pg_catalog.int8 AS c FROM %s) t) x "
 						   "WHERE q.seqrelid = %s::pg_catalog.regclass "
-						   "  AND x.m >= q.seqmin AND x.m <= q.seqmax "
 						   "  AND (CASE WHEN q.seqincrement > 0 THEN x.m > l.last_value "
 						   "    ELSE x.m < l.last_value END "
 						   "    OR (x.m = l.last_value AND NOT l.is_called))",
@@ -641,9 +642,11 @@ ab_sequences_catch_up(Oid relid, Oid caller)
 					   "    pg_catalog.pg_partition_root($1)::pg_catalog.text, a.attname) AS root) s "
 					   "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
 					   "  AND (s.own IS NOT NULL AND "
-					   "       pg_catalog.has_sequence_privilege(s.own, 'SELECT, UPDATE') "
+					   "       pg_catalog.has_sequence_privilege(s.own, 'SELECT') AND "
+					   "       pg_catalog.has_sequence_privilege(s.own, 'UPDATE') "
 					   "    OR s.own IS NULL AND s.root IS NOT NULL AND "
-					   "       pg_catalog.has_sequence_privilege(s.root, 'SELECT, UPDATE') AND "
+					   "       pg_catalog.has_sequence_privilege(s.root, 'SELECT') AND "
+					   "       pg_catalog.has_sequence_privilege(s.root, 'UPDATE') AND "
 					   "       pg_catalog.has_sequence_privilege($2, s.root, 'UPDATE'))",
 					   2, types, values, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
