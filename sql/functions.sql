@@ -86,6 +86,21 @@ SELECT aibackup_table_ddl('ab_t');
 SELECT aibackup_table_ddl('ab_t', 'not a backup id');
 
 --
+-- aibackup_presign_table, aibackup_presign_backup: bad input before S3
+--
+SELECT * FROM aibackup_presign_table(NULL);
+SELECT * FROM aibackup_presign_table('ab_t', NULL, NULL);
+SELECT * FROM aibackup_presign_table('ab_t', NULL, '0');
+SELECT * FROM aibackup_presign_table('ab_t', NULL, '8 days');
+SELECT * FROM aibackup_presign_table('a.b.c');
+SELECT * FROM aibackup_presign_table('ab_t', 'not a backup id');
+SELECT * FROM aibackup_presign_backup(NULL, NULL);
+SELECT * FROM aibackup_presign_backup(NULL, '-1 hour');
+SELECT * FROM aibackup_presign_backup(NULL, '1 day', '{}');
+SELECT * FROM aibackup_presign_backup(NULL, '1 day', '{public,NULL}');
+SELECT * FROM aibackup_presign_backup('not a backup id');
+
+--
 -- aibackup_take_over_folder
 --
 SELECT aibackup_take_over_folder();
@@ -108,6 +123,8 @@ SELECT * FROM aibackup_list_backups();
 SELECT * FROM aibackup_list_tables();
 SELECT aibackup_restore_table('ab_t');
 SELECT aibackup_table_ddl('ab_t');
+SELECT * FROM aibackup_presign_table('ab_t');
+SELECT * FROM aibackup_presign_backup();
 SELECT aibackup_take_over_folder();
 SELECT aibackup_stat_reset();
 SELECT * FROM aibackup_stat_databases();

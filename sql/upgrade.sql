@@ -1,7 +1,8 @@
 --
--- Upgrades: 0.1 updated to 0.2 must be exactly a fresh 0.2, whether the 0.1
--- was the released script or a later 0.1 that already had the functions
--- added since (aibackup_table_ddl, aibackup_take_over_folder).
+-- Upgrades: 0.1 and 0.2 updated must be exactly a fresh install of the
+-- default version, whether the 0.1 was the released script or a later 0.1
+-- that already had the functions added in 0.2 (aibackup_table_ddl,
+-- aibackup_take_over_folder).
 --
 SELECT source, target, path FROM pg_extension_update_paths('aibackup')
 ORDER BY source, target;
@@ -66,9 +67,17 @@ REVOKE ALL ON FUNCTION aibackup_take_over_folder() FROM PUBLIC;
 ALTER EXTENSION aibackup ADD FUNCTION aibackup_table_ddl(text, text);
 ALTER EXTENSION aibackup ADD FUNCTION aibackup_take_over_folder();
 SELECT count(*) AS members FROM ext_shape;
-ALTER EXTENSION aibackup UPDATE TO '0.2';
+ALTER EXTENSION aibackup UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
 CREATE TEMP TABLE shape_from_later_01 AS SELECT * FROM ext_shape;
+DROP EXTENSION aibackup;
+
+-- 2b. 0.2, updated
+CREATE EXTENSION aibackup VERSION '0.2';
+SELECT count(*) AS members FROM ext_shape;
+ALTER EXTENSION aibackup UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
+CREATE TEMP TABLE shape_from_02 AS SELECT * FROM ext_shape;
 DROP EXTENSION aibackup;
 
 -- 3. a fresh install of the default version
@@ -80,7 +89,8 @@ DROP EXTENSION aibackup;
 -- the snapshots are not empty, and no member was lost with its extension
 SELECT (SELECT count(*) FROM shape_fresh) AS fresh,
        (SELECT count(*) FROM shape_from_01) AS from_01,
-       (SELECT count(*) FROM shape_from_later_01) AS from_later_01;
+       (SELECT count(*) FROM shape_from_later_01) AS from_later_01,
+       (SELECT count(*) FROM shape_from_02) AS from_02;
 SELECT count(*) AS left_behind FROM pg_proc WHERE proname LIKE 'aibackup%';
 
 -- the symmetric differences: no rows
@@ -96,4 +106,11 @@ ORDER BY 2, 1;
 UNION ALL
 (SELECT 'only fresh', * FROM shape_fresh
  EXCEPT SELECT 'only fresh', * FROM shape_from_later_01)
+ORDER BY 2, 1;
+
+(SELECT 'only updated from 0.2' AS side, * FROM shape_from_02
+ EXCEPT SELECT 'only updated from 0.2', * FROM shape_fresh)
+UNION ALL
+(SELECT 'only fresh', * FROM shape_fresh
+ EXCEPT SELECT 'only fresh', * FROM shape_from_02)
 ORDER BY 2, 1;

@@ -25,8 +25,6 @@
 
 PG_MODULE_MAGIC;
 
-#define AB_PRESIGN_MAX_SECONDS	(7 * 24 * 3600)
-
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(aibackup_presign_url);
@@ -81,11 +79,7 @@ aibackup_presign_url(PG_FUNCTION_ARGS)
 	Interval   *expires;
 	TimestampTz signed_at;
 	char	   *key;
-	double		seconds;
-	S3Config	cfg;
-	S3Error		err;
 	char	   *url;
-	text	   *result;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
@@ -115,27 +109,6 @@ aibackup_presign_url(PG_FUNCTION_ARGS)
 				 errdetail("Roles other than superusers may sign only keys under \"%s\".",
 						   ab_repo_db_prefix(get_database_name(MyDatabaseId))),
 				 errhint("Use a key that aibackup_list_tables() shows for this database.")));
-	if (TIMESTAMP_NOT_FINITE(signed_at))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("signing time must be finite")));
-
-	seconds = (double) expires->time / USECS_PER_SEC +
-		(double) expires->day * SECS_PER_DAY +
-		(double) expires->month * DAYS_PER_MONTH * SECS_PER_DAY;
-	if (seconds < 1 || seconds > AB_PRESIGN_MAX_SECONDS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("presigned URL expiry must be between 1 second and 7 days"),
-				 seconds < 1 ? 0 :
-				 errdetail("S3 refuses X-Amz-Expires above 604800 seconds.")));
-
-	ab_s3_config(&cfg);
-	url = s3_presign_get(&cfg, key, (long) seconds,
-						 (time_t) timestamptz_to_time_t(signed_at), &err);
-	if (url == NULL)
-		ab_s3_report(&err);
-	result = cstring_to_text(url);
-	free(url);
-	PG_RETURN_TEXT_P(result);
+	url = ab_presign_key(key, ab_presign_seconds(expires), signed_at);
+	PG_RETURN_TEXT_P(cstring_to_text(url));
 }

@@ -2,7 +2,9 @@
  * sql_functions.c
  *		SQL-callable entry points for backups: aibackup_backup_now(),
  *		aibackup_list_backups(), aibackup_list_tables(),
- *		aibackup_restore_table(), aibackup_take_over_folder().  Thin: argument handling and result rows;
+ *		aibackup_restore_table(), aibackup_take_over_folder(),
+ *		aibackup_table_ddl(), aibackup_presign_table(),
+ *		aibackup_presign_backup().  Thin: argument handling and result rows;
  *		the work is in jobs/ and pg/.
  */
 #include "postgres.h"
@@ -18,6 +20,7 @@
 
 #include "core/manifest.h"
 #include "jobs/backup.h"
+#include "jobs/presign.h"
 #include "jobs/restore.h"
 #include "pg/repo.h"
 #include "pg/repo_index.h"
@@ -29,6 +32,8 @@ PG_FUNCTION_INFO_V1(aibackup_list_tables);
 PG_FUNCTION_INFO_V1(aibackup_restore_table);
 PG_FUNCTION_INFO_V1(aibackup_take_over_folder);
 PG_FUNCTION_INFO_V1(aibackup_table_ddl);
+PG_FUNCTION_INFO_V1(aibackup_presign_table);
+PG_FUNCTION_INFO_V1(aibackup_presign_backup);
 
 Datum
 aibackup_backup_now(PG_FUNCTION_ARGS)
@@ -127,22 +132,8 @@ aibackup_list_tables(PG_FUNCTION_ARGS)
 	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	if (!PG_ARGISNULL(0))
-	{
-		char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-		AbManifestState state;
-
-		m = ab_repo_read_manifest_state(client, dbname, id, &state);
-		if (state == AB_MANIFEST_UNREADABLE)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("backup \"%s\" of database \"%s\" cannot be read", id, dbname),
-					 errdetail("The warning above says why.")));
-		if (m == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("backup \"%s\" of database \"%s\" does not exist", id, dbname),
-					 errhint("aibackup_list_backups() lists the backups.")));
-	}
+		m = ab_restore_read_backup(client, dbname,
+								   text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	else
 	{
 		AbBackupWalk *w = ab_walk_begin(client, dbname, AB_WALK_MANIFEST);
@@ -218,4 +209,91 @@ aibackup_table_ddl(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(ab_restore_table_ddl(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 														  PG_ARGISNULL(1) ? NULL :
 														  text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+}
+
+/* (object, url) rows */
+static void
+signed_rows(FunctionCallInfo fcinfo, List *rows)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	foreach(lc, rows)
+	{
+		AbSignedObject *o = lfirst(lc);
+		Datum		values[2];
+		bool		nulls[2] = {0};
+
+		values[0] = CStringGetTextDatum(o->object);
+		values[1] = CStringGetTextDatum(o->url);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+static long
+expires_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("expires must not be NULL")));
+	return ab_presign_seconds(PG_GETARG_INTERVAL_P(argno));
+}
+
+/* aibackup_presign_table(source_table, backup_id, expires) */
+Datum
+aibackup_presign_table(PG_FUNCTION_ARGS)
+{
+	long		seconds;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source_table must not be NULL")));
+	seconds = expires_arg(fcinfo, 2);
+	signed_rows(fcinfo,
+				ab_presign_table(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+								 PG_ARGISNULL(1) ? NULL :
+								 text_to_cstring(PG_GETARG_TEXT_PP(1)),
+								 seconds));
+	return (Datum) 0;
+}
+
+/* aibackup_presign_backup(backup_id, expires, schemas) */
+Datum
+aibackup_presign_backup(PG_FUNCTION_ARGS)
+{
+	long		seconds;
+	List	   *schemas = NIL;
+
+	InitMaterializedSRF(fcinfo, 0);
+	seconds = expires_arg(fcinfo, 1);
+	if (!PG_ARGISNULL(2))
+	{
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, &enulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			if (enulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("schemas must not contain NULL")));
+			schemas = lappend(schemas, TextDatumGetCString(elems[i]));
+		}
+		if (schemas == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("schemas must not be empty"),
+					 errhint("Pass NULL for every schema.")));
+	}
+	signed_rows(fcinfo,
+				ab_presign_backup(PG_ARGISNULL(0) ? NULL :
+								  text_to_cstring(PG_GETARG_TEXT_PP(0)),
+								  seconds, schemas));
+	return (Datum) 0;
 }

@@ -308,6 +308,8 @@ mf_to_json(const Manifest *m)
 	json_out_str(&top, "system_identifier", m->system_identifier);
 	json_out_str(&top, "extension_version", m->extension_version);
 	json_out_str(&top, "snapshot_lsn", m->snapshot_lsn);
+	if (m->restore_scripts)
+		json_out_bool(&top, "restore_scripts", true);
 
 	json_out_key(&top, "tables");
 	json_out_open(&arr, &b, top.indent, '[');
@@ -679,6 +681,7 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 		!get_str(r, root, "", "extension_version", false,
 				 &m->extension_version) ||
 		!get_str(r, root, "", "snapshot_lsn", false, &m->snapshot_lsn) ||
+		!get_bool(r, root, "", "restore_scripts", &m->restore_scripts) ||
 		!get_array(r, root, "", "tables", true, &tables) ||
 		!get_array(r, root, "", "sequences", false, &seqs))
 		return false;

@@ -109,6 +109,8 @@ typedef struct Manifest
 	char	   *system_identifier;
 	char	   *extension_version;
 	char	   *snapshot_lsn;
+	bool		restore_scripts;	/* restore.sql and restore/<schema>.sql
+									 * are in the backup's folder (0.3 on) */
 	int			ntables;
 	MfTable    *tables;
 	int			nsequences;

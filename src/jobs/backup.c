@@ -61,6 +61,7 @@
 #include "core/manifest.h"
 #include "core/s3.h"
 #include "jobs/backup.h"
+#include "jobs/restore_script.h"
 #include "pg/catalog.h"
 #include "pg/compat.h"
 #include "pg/copy.h"
@@ -73,7 +74,7 @@
 #include "pg/state.h"
 #include "pg/subxact.h"
 
-#define AB_EXTENSION_VERSION	"0.2"
+#define AB_EXTENSION_VERSION	"0.3"
 #define AB_ADVISORY_KEY			0x61696262	/* "aibb" */
 
 /*
@@ -618,6 +619,7 @@ typedef struct DefinitionsCall
 {
 	List	   *tables;
 	Manifest   *m;
+	AbDdlParts *parts;
 } DefinitionsCall;
 
 static void
@@ -625,7 +627,7 @@ capture_definitions_call(void *arg)
 {
 	DefinitionsCall *call = arg;
 
-	ab_ddl_capture(call->tables, call->m->tables);
+	ab_ddl_capture(call->tables, call->m->tables, call->parts);
 }
 
 /*
@@ -634,9 +636,9 @@ capture_definitions_call(void *arg)
  * without definitions, and says so.
  */
 static void
-capture_definitions(List *tables, Manifest *m)
+capture_definitions(List *tables, Manifest *m, AbDdlParts *parts)
 {
-	DefinitionsCall call = {tables, m};
+	DefinitionsCall call = {tables, m, parts};
 	ErrorData  *edata;
 
 	ab_progress_phase("reading definitions");
@@ -651,6 +653,7 @@ capture_definitions(List *tables, Manifest *m)
 					edata->message)));
 	for (int i = 0; i < m->ntables; i++)
 		mf_clear_definition(&m->tables[i]);
+	memset(parts, 0, sizeof(AbDdlParts) * m->ntables);
 	FreeErrorData(edata);
 }
 
@@ -696,7 +699,7 @@ new_backup_id(S3Client *c, const char *dbname, TimestampTz *started)
 
 		*started = GetCurrentTimestamp();
 		id = backup_id_of(*started);
-		if (!s3_list_objects(c, psprintf("%s%s/", ab_repo_db_prefix(dbname), id),
+		if (!s3_list_objects(c, ab_repo_backup_folder(dbname, id),
 							 NULL, count_one, &n, &err))
 			ab_s3_report(&err);
 		if (n == 0)
@@ -765,6 +768,7 @@ backup_run(List *relids, bool scheduled)
 	ListCell   *lc;
 	char		lsn[64];
 	MemoryContext tablecxt;
+	AbDdlParts *parts;
 
 	/*
 	 * Any snapshot of a transaction that has written shows its own
@@ -836,7 +840,8 @@ backup_run(List *relids, bool scheduled)
 	/* every entry first: m->tables moves no more, its pointers stay good */
 	foreach(lc, tables)
 		(void) manifest_table(m, lfirst(lc));
-	capture_definitions(tables, m);
+	parts = palloc0(sizeof(AbDdlParts) * (list_length(tables) + 1));
+	capture_definitions(tables, m, parts);
 	ab_progress_phase("copying");
 
 	tablecxt = AllocSetContextCreate(CurrentMemoryContext, "aibackup table",
@@ -943,6 +948,11 @@ backup_run(List *relids, bool scheduled)
 		res->status = "partial";
 	m->status = ab_repo_mstrdup(res->status);
 	m->finished_at = ab_repo_mstrdup(ab_repo_iso_utc(GetCurrentTimestamp()));
+	if (res->tables_ok > 0)
+	{
+		ab_progress_phase("writing restore scripts");
+		ab_restore_scripts_put(client, m, parts);
+	}
 	ab_progress_phase("writing manifest");
 	ab_repo_check_backup_objects(client, m);
 	ab_repo_write_manifest(client, m);

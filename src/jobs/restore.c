@@ -435,8 +435,8 @@ find_in_manifest(const Manifest *m, List *names)
  * is still the same table: the manifest records its OID, and a name that now
  * belongs to another table (renamed away, then replaced) proves nothing.
  */
-static void
-check_read_privilege(const MfTable *t)
+void
+ab_restore_check_read(const MfTable *t, const char *action)
 {
 	Oid			nsp = get_namespace_oid(t->schema, true);
 	Oid			relid = OidIsValid(nsp) ? get_relname_relid(t->name, nsp) : InvalidOid;
@@ -455,7 +455,7 @@ check_read_privilege(const MfTable *t)
 		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to restore table \"%s.%s\"", t->schema, t->name),
+					 errmsg("permission denied to %s table \"%s.%s\"", action, t->schema, t->name),
 					 errdetail("The table no longer exists under that name, so its privileges cannot be checked."),
 					 errhint("A superuser or a member of pg_read_all_data can restore it.")));
 		return;
@@ -464,12 +464,12 @@ check_read_privilege(const MfTable *t)
 	if (acl != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to restore table \"%s.%s\"", t->schema, t->name),
+				 errmsg("permission denied to %s table \"%s.%s\"", action, t->schema, t->name),
 				 errdetail("Restoring a table that still exists requires SELECT on it.")));
 	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to restore table \"%s.%s\"", t->schema, t->name),
+				 errmsg("permission denied to %s table \"%s.%s\"", action, t->schema, t->name),
 				 errdetail("Row-level security limits what this role can read of it, and a restore would show every row.")));
 }
 
@@ -683,6 +683,28 @@ check_storage(const Manifest *m, const MfTable *t)
 			 errhint("Restore it with the version of aibackup that made the backup, or a newer one.")));
 }
 
+Manifest *
+ab_restore_read_backup(S3Client *c, const char *dbname, const char *backup_id)
+{
+	Manifest   *m;
+	AbManifestState state;
+
+	ab_repo_check_backup_id(backup_id);
+	m = ab_repo_read_manifest_state(c, dbname, backup_id, &state);
+	if (state == AB_MANIFEST_UNREADABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup \"%s\" of database \"%s\" cannot be read", backup_id, dbname),
+				 errdetail("The warning above says why."),
+				 errhint("Restore from another backup.")));
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup \"%s\" of database \"%s\" does not exist", backup_id, dbname),
+				 errhint("aibackup_list_backups() lists the backups.")));
+	return m;
+}
+
 /* find the backup and its table entry */
 static const MfTable *
 locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
@@ -692,22 +714,8 @@ locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 
 	if (backup_id)
 	{
-		Manifest   *m;
-		AbManifestState state;
+		Manifest   *m = ab_restore_read_backup(c, dbname, backup_id);
 
-		ab_repo_check_backup_id(backup_id);
-		m = ab_repo_read_manifest_state(c, dbname, backup_id, &state);
-		if (state == AB_MANIFEST_UNREADABLE)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("backup \"%s\" of database \"%s\" cannot be read", backup_id, dbname),
-					 errdetail("The warning above says why."),
-					 errhint("Restore from another backup.")));
-		if (m == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("backup \"%s\" of database \"%s\" does not exist", backup_id, dbname),
-					 errhint("aibackup_list_backups() lists the backups.")));
 		t = find_in_manifest(m, names);
 		if (t == NULL)
 			ereport(ERROR,
@@ -1113,23 +1121,8 @@ open_object(S3Client *client, const Manifest *m, const MfTable *t,
 {
 	bool		found;
 	S3Error		err;
-	char	   *backup_folder = psprintf("%s%s/", ab_repo_db_prefix(m->database),
-										 m->backup_id);
 
-	/*
-	 * Only an object of this backup: a manifest edited to name another
-	 * database's object must not read it for someone allowed only here.
-	 */
-	if (!ab_repo_key_in_database(t->object_key, m->database) ||
-		strncmp(t->object_key, backup_folder, strlen(backup_folder)) != 0 ||
-		strchr(t->object_key + strlen(backup_folder), '/') != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("backup \"%s\" names object \"%s\" for table \"%s.%s\", which is outside the backup's folder",
-						m->backup_id, t->object_key, t->schema, t->name),
-				 errdetail("A backup's objects are under \"%s\".", backup_folder),
-				 errhint("The manifest was edited or moved; restore from another backup.")));
-
+	ab_repo_check_table_object(m, t);
 	memset(rs, 0, sizeof(*rs));
 	rs->table = t;
 	rs->key = t->object_key;
@@ -1171,7 +1164,7 @@ restore_into(const Manifest *m, const MfTable *t, const char *target,
 	AbRecreate	r;
 
 	memset(&r, 0, sizeof(r));
-	check_read_privilege(t);
+	ab_restore_check_read(t, "restore");
 	relid = lock_existing_target(t, rv, qualname);
 	if (!OidIsValid(relid))
 	{
@@ -1259,18 +1252,25 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	return (int64) rows;
 }
 
-char *
-ab_restore_table_ddl(const char *source, const char *backup_id)
+const MfTable *
+ab_restore_find_table(const char *source, const char *backup_id, Manifest **m)
 {
-	char	   *dbname = get_database_name(MyDatabaseId);
 	List	   *src_names = parse_table_name("table", source);
-	Manifest   *m = NULL;
-	const MfTable *t;
 
 	ab_repo_check_backup_id(backup_id);
 	ab_repo_check_folder_unique();
-	t = locate(ab_s3_client(), dbname, backup_id, src_names, source, &m);
-	check_read_privilege(t);
+	return locate(ab_s3_client(), get_database_name(MyDatabaseId), backup_id,
+				  src_names, source, m);
+}
+
+char *
+ab_restore_table_ddl(const char *source, const char *backup_id)
+{
+	Manifest   *m = NULL;
+	const MfTable *t;
+
+	t = ab_restore_find_table(source, backup_id, &m);
+	ab_restore_check_read(t, "read the definition of");
 	if (t->ddl == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

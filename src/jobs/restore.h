@@ -5,6 +5,9 @@
 #ifndef AIBACKUP_RESTORE_H
 #define AIBACKUP_RESTORE_H
 
+#include "core/manifest.h"
+#include "core/s3.h"
+
 /*
  * source: the table's name as it was in the backup (qualified or not,
  * quoted or not); backup_id NULL = newest backup that holds it; target
@@ -19,5 +22,27 @@ extern int64 ab_restore_table(const char *source, const char *backup_id,
  * rights as a restore.
  */
 extern char *ab_restore_table_ddl(const char *source, const char *backup_id);
+
+/*
+ * The manifest of backup backup_id of database dbname; ERROR when it does
+ * not exist or cannot be read.
+ */
+extern Manifest *ab_restore_read_backup(S3Client *c, const char *dbname,
+										const char *backup_id);
+
+/*
+ * The entry of table source (as a restore names it, checked before any S3
+ * request) in backup_id of this database, or in the newest backup that holds it (backup_id NULL); its
+ * manifest into *m.  ERROR when there is none, or it failed there.
+ */
+extern const MfTable *ab_restore_find_table(const char *source,
+											const char *backup_id,
+											Manifest **m);
+
+/*
+ * ERROR unless the caller may read the backed-up rows of t ("permission
+ * denied to <action> table ...").
+ */
+extern void ab_restore_check_read(const MfTable *t, const char *action);
 
 #endif							/* AIBACKUP_RESTORE_H */

@@ -29,6 +29,7 @@ typedef struct DdlCtx
 {
 	Oid			relid;
 	MfTable    *mt;
+	AbDdlParts *parts;			/* where its parts go, or NULL */
 	char	   *qualname;		/* the table, quoted and qualified */
 	List	   *identity;		/* (column, options) of identity columns */
 	char	   *owner;
@@ -52,13 +53,8 @@ typedef struct DdlAll
 	Datum		relids;			/* oid[] of them all, for $1 */
 } DdlAll;
 
-/*
- * s for a "--" comment line: a name or literal may hold a line break (a
- * quoted identifier keeps it), which would end the comment and make the
- * rest a statement for whoever runs the script.
- */
-static char *
-in_comment(const char *s)
+char *
+ab_ddl_in_comment(const char *s)
 {
 	char	   *r = pstrdup(s);
 
@@ -369,8 +365,8 @@ capture_security(DdlAll *a)
 		{
 			add_piece(c, "partition_of", val(a, i, 5), NULL, val(a, i, 6));
 			appendStringInfo(&c->post, "-- a partition of %s: ALTER TABLE %s ATTACH PARTITION %s %s;\n",
-							 in_comment(val(a, i, 5)), in_comment(val(a, i, 5)),
-							 in_comment(c->qualname), in_comment(val(a, i, 6)));
+							 ab_ddl_in_comment(val(a, i, 5)), ab_ddl_in_comment(val(a, i, 5)),
+							 ab_ddl_in_comment(c->qualname), ab_ddl_in_comment(val(a, i, 6)));
 		}
 	}
 
@@ -414,7 +410,7 @@ finish_script(DdlCtx *c)
 	appendStringInfo(&all, "-- %s, as aibackup found it at the backup's snapshot.\n"
 					 "-- Load the data between the table and what follows it:\n"
 					 "--   \\copy %s FROM 'data.csv' (FORMAT csv, HEADER)\n",
-					 in_comment(c->qualname), in_comment(c->qualname));
+					 ab_ddl_in_comment(c->qualname), ab_ddl_in_comment(c->qualname));
 	appendStringInfoString(&all, c->pre.data);
 	appendStringInfoString(&all, c->post.data);
 	if (c->fk.len > 0)
@@ -422,12 +418,19 @@ finish_script(DdlCtx *c)
 						 c->fk.data);
 	if (c->owner)
 		appendStringInfo(&all, "-- ALTER TABLE %s OWNER TO %s;\n",
-						 in_comment(c->qualname), in_comment(quote_identifier(c->owner)));
+						 ab_ddl_in_comment(c->qualname), ab_ddl_in_comment(quote_identifier(c->owner)));
 	c->mt->ddl = ab_repo_mstrdup(all.data);
+	if (c->parts)
+	{
+		/* the StringInfos were made in the caller's context, before SPI */
+		c->parts->pre = c->pre.data;
+		c->parts->post = c->post.data;
+		c->parts->fk = c->fk.data;
+	}
 }
 
 void
-ab_ddl_capture(List *tables, MfTable *mts)
+ab_ddl_capture(List *tables, MfTable *mts, AbDdlParts *parts)
 {
 	AbQuery		q;
 	DdlAll		a;
@@ -448,6 +451,7 @@ ab_ddl_capture(List *tables, MfTable *mts)
 
 		c->relid = t->relid;
 		c->mt = &mts[i];
+		c->parts = parts ? &parts[i] : NULL;
 		c->qualname = quote_qualified_identifier(t->schema, t->name);
 		initStringInfo(&c->pre);
 		initStringInfo(&c->post);

@@ -600,9 +600,51 @@ ab_repo_key_in_database(const char *key, const char *dbname)
 }
 
 char *
+ab_repo_backup_folder(const char *dbname, const char *backup_id)
+{
+	return psprintf("%s%s/", ab_repo_db_prefix(dbname), backup_id);
+}
+
+void
+ab_repo_check_table_object(const Manifest *m, const MfTable *t)
+{
+	char	   *folder = ab_repo_backup_folder(m->database, m->backup_id);
+	size_t		n = strlen(folder);
+
+	if (!ab_repo_key_in_database(t->object_key, m->database) ||
+		strncmp(t->object_key, folder, n) != 0 ||
+		strchr(t->object_key + n, '/') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup \"%s\" names object \"%s\" for table \"%s.%s\", which is outside the backup's folder",
+						m->backup_id, t->object_key, t->schema, t->name),
+				 errdetail("A backup's objects are under \"%s\".", folder),
+				 errhint("The manifest was edited or moved; restore from another backup.")));
+}
+
+char *
 ab_repo_manifest_key(const char *dbname, const char *backup_id)
 {
-	return psprintf("%s%s/manifest.json", ab_repo_db_prefix(dbname), backup_id);
+	return psprintf("%smanifest.json", ab_repo_backup_folder(dbname, backup_id));
+}
+
+char *
+ab_repo_script_key(const char *dbname, const char *backup_id,
+				   const char *schema)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, ab_repo_backup_folder(dbname, backup_id));
+	if (schema == NULL)
+		appendStringInfoString(&buf, "restore.sql");
+	else
+	{
+		appendStringInfoString(&buf, "restore/");
+		append_encoded(&buf, ab_repo_to_utf8(schema, GetDatabaseEncoding(), false));
+		appendStringInfoString(&buf, ".sql");
+	}
+	return buf.data;
 }
 
 char *
@@ -612,7 +654,7 @@ ab_repo_table_key(const char *dbname, const char *backup_id,
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s%s/", ab_repo_db_prefix(dbname), backup_id);
+	appendStringInfoString(&buf, ab_repo_backup_folder(dbname, backup_id));
 	append_encoded(&buf, ab_repo_to_utf8(schema, GetDatabaseEncoding(), false));
 	appendStringInfoChar(&buf, '.');
 	append_encoded(&buf, ab_repo_to_utf8(table, GetDatabaseEncoding(), false));
@@ -952,8 +994,7 @@ cmp_table_key(const void *a, const void *b)
 void
 ab_repo_check_backup_objects(S3Client *c, const Manifest *m)
 {
-	char	   *prefix = psprintf("%s%s/", ab_repo_db_prefix(m->database),
-								  m->backup_id);
+	char	   *prefix = ab_repo_backup_folder(m->database, m->backup_id);
 	const MfTable **sorted = palloc(sizeof(MfTable *) * (m->ntables + 1));
 	int			nok = 0;
 	int			seen = 0;
@@ -982,6 +1023,11 @@ ab_repo_check_backup_objects(S3Client *c, const Manifest *m)
 		const char *key = list_nth(all, i);
 		size_t		n = strlen(key);
 
+		/* the backup's restore scripts (ab_restore_scripts_put) */
+		if (m->restore_scripts &&
+			(strcmp(key + strlen(prefix), "restore.sql") == 0 ||
+			 strncmp(key + strlen(prefix), "restore/", 8) == 0))
+			continue;
 		/* a table's definition, <schema>.<table>.sql, goes with its data */
 		if (n > 4 && strcmp(key + n - 4, ".sql") == 0)
 		{
@@ -1024,7 +1070,7 @@ void
 ab_repo_delete_backup(S3Client *c, const char *dbname, const char *backup_id)
 {
 	char	   *manifest = ab_repo_manifest_key(dbname, backup_id);
-	char	   *prefix = psprintf("%s%s/", ab_repo_db_prefix(dbname), backup_id);
+	char	   *prefix = ab_repo_backup_folder(dbname, backup_id);
 	Gathered	g;
 	List	   *objects;
 	S3Error		err;

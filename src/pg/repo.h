@@ -75,6 +75,23 @@ extern char *ab_repo_manifest_key(const char *dbname, const char *backup_id);
 extern char *ab_repo_table_key(const char *dbname, const char *backup_id,
 							   const char *schema, const char *table);
 
+/*
+ * A backup's restore script: restore.sql for every table (schema NULL), or
+ * restore/<schema>.sql for one schema's.
+ */
+extern char *ab_repo_script_key(const char *dbname, const char *backup_id,
+								const char *schema);
+
+/*
+ * ERROR unless t's object is directly in its backup's folder: a manifest
+ * edited to name another database's object must not read or sign it for
+ * someone allowed only here.
+ */
+extern void ab_repo_check_table_object(const Manifest *m, const MfTable *t);
+
+/* the backup's folder, "<prefix>/<database>/<backup_id>/" */
+extern char *ab_repo_backup_folder(const char *dbname, const char *backup_id);
+
 /* true if s looks like a backup id */
 extern bool ab_repo_valid_backup_id(const char *s);
 

@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "pg/s3_session.h"
 #include "pg/settings.h"
@@ -213,4 +214,46 @@ ab_s3_key(const char *first,...)
 	}
 	va_end(ap);
 	return buf.data;
+}
+
+/* S3 refuses X-Amz-Expires above 604800 seconds */
+#define AB_PRESIGN_MAX_SECONDS	(7 * 24 * 3600)
+
+long
+ab_presign_seconds(const Interval *expires)
+{
+	double		seconds;
+
+	seconds = (double) expires->time / USECS_PER_SEC +
+		(double) expires->day * SECS_PER_DAY +
+		(double) expires->month * DAYS_PER_MONTH * SECS_PER_DAY;
+	if (seconds < 1 || seconds > AB_PRESIGN_MAX_SECONDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("presigned URL expiry must be between 1 second and 7 days"),
+				 seconds < 1 ? 0 :
+				 errdetail("S3 refuses X-Amz-Expires above 604800 seconds.")));
+	return (long) seconds;
+}
+
+char *
+ab_presign_key(const char *key, long seconds, TimestampTz signed_at)
+{
+	S3Config	cfg;
+	S3Error		err;
+	char	   *url;
+	char	   *result;
+
+	if (TIMESTAMP_NOT_FINITE(signed_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("signing time must be finite")));
+	ab_s3_config(&cfg);
+	url = s3_presign_get(&cfg, key, seconds,
+						 (time_t) timestamptz_to_time_t(signed_at), &err);
+	if (url == NULL)
+		ab_s3_report(&err);
+	result = pstrdup(url);
+	free(url);
+	return result;
 }

@@ -7,6 +7,7 @@
 #define AIBACKUP_S3_SESSION_H
 
 #include "core/s3.h"
+#include "datatype/timestamp.h"
 #include "pg/compat.h"
 
 /*
@@ -24,6 +25,15 @@ extern S3Client *ab_s3_client(void);
 
 /* ereport(ERROR) for a failed S3 call, processing a pending interrupt first */
 pg_noreturn extern void ab_s3_report(const S3Error *err);
+
+/*
+ * A presigned URL's lifetime in seconds; ERROR unless it is between 1
+ * second and 7 days (S3's limit).
+ */
+extern long ab_presign_seconds(const Interval *expires);
+
+/* a presigned GET URL for key, signed at signed_at (palloc'd) */
+extern char *ab_presign_key(const char *key, long seconds, TimestampTz signed_at);
 
 /* "<prefix>/<part1>/<part2>..." without doubled or leading slashes */
 extern char *ab_s3_key(const char *first,...);

@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore_script.c
+ *		restore.sql and restore/<schema>.sql: a backup that psql alone
+ *		restores, for people who take their data without aibackup.
+ *
+ * A backup writes them after its tables and before its manifest, from the
+ * parts of each table's script (ddl.c).  Run by psql in a folder holding
+ * the backup's objects, with the data gunzipped, a script does, in one
+ * transaction: the schemas; the sequences no table of the script owns
+ * (their options are not recorded: they get the defaults); each table's
+ * owned sequences and CREATE TABLE; a \copy of each table's data; its
+ * constraints, indexes, comments, row security and policies; the
+ * sequences' values.  Foreign keys come after the COMMIT, each on its own:
+ * the table one references may not be there (it failed, was excluded, or
+ * is in a schema not downloaded), and psql then reports that key and goes
+ * on.  A partition comes back as a table of its own (its ATTACH is a
+ * comment), as in the table's own script.
+ *
+ * The scripts are in the database's encoding, as the data is, and say so
+ * to psql.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "jobs/restore_script.h"
+#include "pg/repo.h"
+#include "pg/s3_session.h"
+
+/* a sequence a table of the backup owns: serial, or an identity column's */
+typedef struct Owned
+{
+	const char *seq;			/* quoted and qualified */
+	int			table;			/* index in m->tables */
+	const MfDdl *piece;			/* kind "sequence" or "identity" */
+} Owned;
+
+typedef struct Script
+{
+	const Manifest *m;
+	const AbDdlParts *parts;
+	Owned	   *owned;			/* sorted by seq */
+	int			nowned;
+} Script;
+
+static bool
+in_script(const Script *s, int i, const char *schema)
+{
+	const MfTable *t = &s->m->tables[i];
+
+	return strcmp(t->status, "ok") == 0 && s->parts[i].pre != NULL &&
+		(schema == NULL || strcmp(t->schema, schema) == 0);
+}
+
+static int
+cmp_owned(const void *a, const void *b)
+{
+	return strcmp(((const Owned *) a)->seq, ((const Owned *) b)->seq);
+}
+
+static const Owned *
+find_owned(const Script *s, const char *seq)
+{
+	Owned		probe = {seq, 0, NULL};
+
+	return bsearch(&probe, s->owned, s->nowned, sizeof(Owned), cmp_owned);
+}
+
+static bool
+has_line_break(const char *p)
+{
+	return strpbrk(p, "\r\n") != NULL;
+}
+
+/*
+ * \copy is a psql command, which ends at the end of its line: a name with a
+ * line break cannot be written in one, and would make the rest of the line
+ * a statement.
+ */
+static bool
+copyable(const MfTable *t)
+{
+	if (has_line_break(t->schema) || has_line_break(t->name))
+		return false;
+	for (int i = 0; i < t->ncolumns; i++)
+	{
+		if (has_line_break(t->columns[i].name))
+			return false;
+	}
+	return true;
+}
+
+/* the \copy of table i's data file, <schema>.<table>.csv as downloaded */
+static void
+append_copy(StringInfo buf, const MfTable *t)
+{
+	const char *base = strrchr(t->object_key, '/');
+	const char *file = base ? base + 1 : t->object_key;
+	size_t		n = strlen(file);
+
+	Assert(n > 3 && strcmp(file + n - 3, ".gz") == 0);
+	if (!copyable(t))
+	{
+		appendStringInfo(buf, "-- %s is not loaded: a line break in its name or a column's cannot be written in \\copy.\n"
+						 "\\echo 'a table was not loaded (see the comment in the script): load %.*s with COPY ... FROM STDIN'\n",
+						 ab_ddl_in_comment(quote_qualified_identifier(t->schema, t->name)),
+						 (int) (n - 3), file);
+		return;
+	}
+	appendStringInfo(buf, "\\copy %s ", quote_qualified_identifier(t->schema, t->name));
+	for (int i = 0; i < t->ncolumns; i++)
+		appendStringInfo(buf, "%s%s", i ? ", " : "(", quote_identifier(t->columns[i].name));
+	/* the key's characters are A-Z a-z 0-9 _ - . %: nothing to quote */
+	appendStringInfo(buf, "%sFROM '%.*s' WITH (FORMAT csv, HEADER true)\n",
+					 t->ncolumns ? ") " : "", (int) (n - 3), file);
+}
+
+/* the value a sequence had when the backup ended (after its data) */
+static void
+append_setval(StringInfo buf, const Script *s, const MfSequence *q,
+			  const char *schema, bool *free_seq)
+{
+	const char *qual = quote_qualified_identifier(q->schema, q->name);
+	const Owned *o = find_owned(s, qual);
+	const char *called = q->is_called ? "true" : "false";
+
+	*free_seq = false;
+	if (o != NULL)
+	{
+		const MfTable *t = &s->m->tables[o->table];
+
+		if (!in_script(s, o->table, schema))
+			return;				/* its table is not in this script */
+		if (strcmp(o->piece->kind, "identity") == 0)
+			/* CREATE TABLE names the sequence itself */
+			appendStringInfo(buf, "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence(%s, %s), " INT64_FORMAT ", %s);\n",
+							 quote_literal_cstr(quote_qualified_identifier(t->schema, t->name)),
+							 quote_literal_cstr(o->piece->target),
+							 (int64) q->last_value, called);
+		else
+			appendStringInfo(buf, "SELECT pg_catalog.setval(%s, " INT64_FORMAT ", %s);\n",
+							 quote_literal_cstr(qual), (int64) q->last_value, called);
+		return;
+	}
+	if (schema != NULL && strcmp(q->schema, schema) != 0)
+		return;
+	*free_seq = true;
+	/* created with the defaults: set only a value they allow */
+	appendStringInfo(buf, "SELECT pg_catalog.setval(s.seqrelid, " INT64_FORMAT ", %s) "
+					 "FROM pg_catalog.pg_sequence s WHERE s.seqrelid = %s::pg_catalog.regclass "
+					 "AND " INT64_FORMAT " BETWEEN s.seqmin AND s.seqmax;\n",
+					 (int64) q->last_value, called, quote_literal_cstr(qual),
+					 (int64) q->last_value);
+}
+
+/* the script of every table (schema NULL), or of one schema's */
+static char *
+script_text(const Script *s, const char *schema, const char *relpath,
+			List *schemas)
+{
+	const Manifest *m = s->m;
+	StringInfoData buf;
+	StringInfoData vals;
+	StringInfoData fks;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	initStringInfo(&vals);
+	initStringInfo(&fks);
+	appendStringInfo(&buf, "-- aibackup backup %s of database %s: %s.\n",
+					 m->backup_id, ab_ddl_in_comment(quote_identifier(m->database)),
+					 schema ? psprintf("the tables of schema %s",
+									   ab_ddl_in_comment(quote_identifier(schema))) :
+					 "every table");
+	appendStringInfoString(&buf,
+						   "-- In a folder holding the backup's objects, into an empty database:\n"
+						   "--   gunzip *.csv.gz\n");
+	appendStringInfo(&buf, "--   psql -X -d NEW_DATABASE -f %s\n", relpath);
+	appendStringInfo(&buf, "\\set ON_ERROR_STOP on\nSET client_encoding = '%s';\nBEGIN;\n",
+					 m->server_encoding);
+
+	foreach(lc, schemas)
+		appendStringInfo(&buf, "CREATE SCHEMA IF NOT EXISTS %s;\n",
+						 quote_identifier(lfirst(lc)));
+
+	/* sequence values last; sequences of no table's first */
+	for (int i = 0; i < m->nsequences; i++)
+	{
+		bool		free_seq;
+
+		append_setval(&vals, s, &m->sequences[i], schema, &free_seq);
+		if (free_seq)
+			appendStringInfo(&buf, "CREATE SEQUENCE IF NOT EXISTS %s;  -- options not recorded\n",
+							 quote_qualified_identifier(m->sequences[i].schema,
+														m->sequences[i].name));
+	}
+
+	for (int i = 0; i < m->ntables; i++)
+		if (in_script(s, i, schema))
+			appendStringInfoString(&buf, s->parts[i].pre);
+	for (int i = 0; i < m->ntables; i++)
+		if (in_script(s, i, schema))
+			append_copy(&buf, &m->tables[i]);
+	for (int i = 0; i < m->ntables; i++)
+		if (in_script(s, i, schema))
+		{
+			appendStringInfoString(&buf, s->parts[i].post);
+			appendStringInfoString(&fks, s->parts[i].fk);
+		}
+	appendStringInfoString(&buf, vals.data);
+	appendStringInfoString(&buf, "COMMIT;\n");
+	if (fks.len > 0)
+		appendStringInfo(&buf, "-- foreign keys, each on its own: one whose table is not here fails alone\n"
+						 "\\set ON_ERROR_STOP off\n%s", fks.data);
+	pfree(vals.data);
+	pfree(fks.data);
+	return buf.data;
+}
+
+static int
+cmp_name_cells(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/* the schemas of the script's tables and of the sequences it creates */
+static List *
+script_schemas(const Script *s)
+{
+	List	   *names = NIL;
+	List	   *out = NIL;
+	const char *last = NULL;
+	ListCell   *lc;
+
+	for (int i = 0; i < s->m->ntables; i++)
+		if (in_script(s, i, NULL))
+			names = lappend(names, s->m->tables[i].schema);
+	for (int i = 0; i < s->m->nsequences; i++)
+	{
+		const MfSequence *q = &s->m->sequences[i];
+
+		if (find_owned(s, quote_qualified_identifier(q->schema, q->name)) == NULL)
+			names = lappend(names, q->schema);
+	}
+	list_sort(names, cmp_name_cells);
+	foreach(lc, names)
+	{
+		if (last == NULL || strcmp(last, lfirst(lc)) != 0)
+			out = lappend(out, lfirst(lc));
+		last = lfirst(lc);
+	}
+	return out;
+}
+
+/* the script for schema (NULL: every table) into its object */
+static void
+put_script(S3Client *c, const Script *s, const char *schema, List *schemas)
+{
+	const Manifest *m = s->m;
+	char	   *key = ab_repo_script_key(m->database, m->backup_id, schema);
+	char	   *folder = ab_repo_backup_folder(m->database, m->backup_id);
+	char	   *text = script_text(s, schema, key + strlen(folder), schemas);
+	S3Error		err;
+
+	if (!s3_put_object(c, key, text, strlen(text), "application/sql", &err))
+		ab_s3_report(&err);
+	pfree(text);
+}
+
+void
+ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts)
+{
+	Script		s = {m, parts, NULL, 0};
+	int			cap = 16;
+	List	   *schemas;
+	ListCell   *lc;
+
+	/* without definitions (they could not be read) there is no script */
+	for (int i = 0; i < m->ntables; i++)
+	{
+		if (strcmp(m->tables[i].status, "ok") == 0 && parts[i].pre == NULL)
+			return;
+	}
+
+	s.owned = palloc(sizeof(Owned) * cap);
+	for (int i = 0; i < m->ntables; i++)
+	{
+		const MfTable *t = &m->tables[i];
+
+		for (int k = 0; k < t->nddl; k++)
+		{
+			const MfDdl *d = &t->ddls[k];
+
+			if (strcmp(d->kind, "sequence") == 0 || strcmp(d->kind, "identity") == 0)
+			{
+				if (s.nowned == cap)
+					s.owned = repalloc(s.owned, sizeof(Owned) * (cap *= 2));
+				s.owned[s.nowned].seq = d->name;
+				s.owned[s.nowned].table = i;
+				s.owned[s.nowned].piece = d;
+				s.nowned++;
+			}
+		}
+	}
+	qsort(s.owned, s.nowned, sizeof(Owned), cmp_owned);
+
+	schemas = script_schemas(&s);
+	put_script(c, &s, NULL, schemas);
+	foreach(lc, schemas)
+	{
+		CHECK_FOR_INTERRUPTS();
+		put_script(c, &s, lfirst(lc), list_make1(lfirst(lc)));
+	}
+	m->restore_scripts = true;
+}
