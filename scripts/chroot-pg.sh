@@ -219,7 +219,7 @@ fi
 # a scratch copy the chroot's postgres user can read and write
 WORK=$(chroot "$ROOT" mktemp -d /tmp/aibackup-test.XXXXXX)
 cp -a "$REPO/scripts" "$REPO/t" "$REPO/src" "$REPO/Makefile" "$REPO/aibackup.control" \
-	"$REPO/sql" "$REPO/expected" "$ROOT$WORK/"
+	"$REPO/sql" "$REPO/expected" "$REPO/README.md" "$ROOT$WORK/"
 mkdir -p "$ROOT$WORK/test"
 cp -a "$REPO/test/regress" "$ROOT$WORK/test/"
 chroot "$ROOT" chown -R postgres:postgres "$WORK"

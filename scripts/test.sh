@@ -208,7 +208,7 @@ fi
 WORK=$(mktemp -d /tmp/aibackup-test.XXXXXX)
 # (the C sources and tests for the layout check; Makefile, control file, sql/,
 # expected/ and test/regress/ for the pg_regress suite)
-cp -a scripts t src Makefile aibackup.control sql expected "$WORK"/
+cp -a scripts t src Makefile aibackup.control sql expected README.md "$WORK"/
 mkdir -p "$WORK/test"
 cp -a test/regress test/unit test/s3 test/fuzz "$WORK/test/"
 mkdir -p "$WORK/bin"

@@ -457,7 +457,7 @@ ab_restore_check_read(const MfTable *t, const char *action)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to %s table \"%s.%s\"", action, t->schema, t->name),
 					 errdetail("The table no longer exists under that name, so its privileges cannot be checked."),
-					 errhint("A superuser or a member of pg_read_all_data can restore it.")));
+					 errhint("A superuser or a member of pg_read_all_data can read its backup.")));
 		return;
 	}
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
@@ -465,12 +465,12 @@ ab_restore_check_read(const MfTable *t, const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s table \"%s.%s\"", action, t->schema, t->name),
-				 errdetail("Restoring a table that still exists requires SELECT on it.")));
+				 errdetail("Reading the backup of a table that still exists requires SELECT on the table.")));
 	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s table \"%s.%s\"", action, t->schema, t->name),
-				 errdetail("Row-level security limits what this role can read of it, and a restore would show every row.")));
+				 errdetail("Row-level security limits what this role can read of it, and its backup holds every row.")));
 }
 
 /* refuse targets that other tables reference by foreign key */

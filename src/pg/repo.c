@@ -443,8 +443,9 @@ manifest_convert(const Manifest *m, MfConv *cv)
 {
 	Manifest   *r = palloc0(sizeof(Manifest));
 
+	*r = *m;					/* numbers and flags; every string and array
+								 * is replaced below */
 #define CONV(field, strict) r->field = conv_str(cv, m->field, (strict), #field)
-	r->format = m->format;
 	CONV(backup_id, true);
 	CONV(database, true);
 	CONV(status, true);

@@ -29,12 +29,12 @@ aibackup.s3_secret_access_key = '$ENV{S3_SECRET_KEY}'
 CONF
 }
 
-# new_cluster(name, preload => 1, conf => '...')
+# new_cluster(name, preload => 1, conf => '...', initdb => [options])
 sub new_cluster
 {
 	my ($name, %o) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(extra => $o{initdb} // []);
 	my $conf = '';
 	$conf .= "shared_preload_libraries = 'aibackup'\n"
 	  unless defined $o{preload} && !$o{preload};
