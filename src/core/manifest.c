@@ -155,6 +155,7 @@ mf_free_table(MfTable *t)
 	free(t->schema);
 	free(t->name);
 	free(t->parent);
+	free(t->extension);
 	free(t->owner);
 	free(t->status);
 	free(t->error);
@@ -195,6 +196,7 @@ mf_free(Manifest *m)
 	{
 		free(m->sequences[i].schema);
 		free(m->sequences[i].name);
+		free(m->sequences[i].extension);
 	}
 	free(m->sequences);
 	free(m);
@@ -237,6 +239,8 @@ write_table(JsonOut *arr, const MfTable *t)
 	json_out_int(&o, "relid", t->relid);
 	json_out_str(&o, "owner", t->owner);
 	json_out_str(&o, "parent", t->parent);
+	if (t->extension)
+		json_out_str(&o, "extension", t->extension);
 	json_out_str(&o, "status", t->status);
 	json_out_str(&o, "error", t->error);
 	json_out_str(&o, "object_key", t->object_key);
@@ -328,6 +332,8 @@ mf_to_json(const Manifest *m)
 		json_out_open(&o, &b, arr.indent, '{');
 		json_out_str(&o, "schema", s->schema);
 		json_out_str(&o, "name", s->name);
+		if (s->extension)
+			json_out_str(&o, "extension", s->extension);
 		json_out_int(&o, "last_value", s->last_value);
 		json_out_bool(&o, "is_called", s->is_called);
 		json_out_close(&o, '}');
@@ -565,6 +571,7 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
 	if (!get_str(r, jt, where, "schema", true, &t->schema) ||
 		!get_str(r, jt, where, "name", true, &t->name) ||
 		!get_str(r, jt, where, "parent", false, &t->parent) ||
+		!get_str(r, jt, where, "extension", false, &t->extension) ||
 		!get_str(r, jt, where, "owner", false, &t->owner) ||
 		!get_str(r, jt, where, "status", true, &t->status) ||
 		!get_str(r, jt, where, "error", false, &t->error) ||
@@ -628,6 +635,7 @@ read_sequence(MfReader *r, const JsonValue *js, const char *where,
 		return false;
 	return get_str(r, js, where, "schema", true, &s->schema) &&
 		get_str(r, js, where, "name", true, &s->name) &&
+		get_str(r, js, where, "extension", false, &s->extension) &&
 		get_int(r, js, where, "last_value", INT64_MIN, INT64_MAX,
 				&s->last_value) &&
 		get_bool(r, js, where, "is_called", &s->is_called);

@@ -62,6 +62,8 @@ typedef struct MfTable
 	char	   *name;
 	char	   *parent;			/* "schema.table" of the partitioned parent,
 								 * or NULL */
+	char	   *extension;		/* the extension it belongs to (one of its
+								 * configuration tables), or NULL */
 	char	   *status;			/* "ok" | "failed" */
 	char	   *error;			/* why it failed, or NULL */
 	char	   *object_key;		/* full S3 key of the .csv.gz */
@@ -87,6 +89,7 @@ typedef struct MfSequence
 {
 	char	   *schema;
 	char	   *name;
+	char	   *extension;		/* the extension it belongs to, or NULL */
 	int64_t		last_value;
 	bool		is_called;
 } MfSequence;

@@ -467,6 +467,8 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 	mt->object_key = ab_repo_mstrdup(key);
 	if (t->parent != NULL)
 		(void) ab_repo_to_utf8(t->parent, GetDatabaseEncoding(), false);
+	if (t->extension != NULL)
+		(void) ab_repo_to_utf8(t->extension, GetDatabaseEncoding(), false);
 
 	rel = table_open(t->relid, NoLock); /* locked by lock_tables */
 	mt->owner = mf_owner(GetUserNameFromId(rel->rd_rel->relowner, true));
@@ -669,6 +671,7 @@ manifest_table(Manifest *m, AbTable *t)
 	mt->name = ab_repo_mstrdup(t->name);
 	mt->relid = t->relid;
 	mt->parent = ab_repo_mstrdup(t->parent);
+	mt->extension = ab_repo_mstrdup(t->extension);
 	mt->format = ab_repo_mstrdup("csv");
 	mt->compression = ab_repo_mstrdup("gzip");
 	return mt;
@@ -922,7 +925,9 @@ backup_run(List *relids, bool scheduled)
 		MfSequence *ms;
 
 		if (ab_repo_to_utf8(s->schema, GetDatabaseEncoding(), true) == NULL ||
-			ab_repo_to_utf8(s->name, GetDatabaseEncoding(), true) == NULL)
+			ab_repo_to_utf8(s->name, GetDatabaseEncoding(), true) == NULL ||
+			(s->extension != NULL &&
+			 ab_repo_to_utf8(s->extension, GetDatabaseEncoding(), true) == NULL))
 		{
 			ereport(WARNING,
 					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
@@ -935,6 +940,7 @@ backup_run(List *relids, bool scheduled)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 		ms->schema = ab_repo_mstrdup(s->schema);
 		ms->name = ab_repo_mstrdup(s->name);
+		ms->extension = ab_repo_mstrdup(s->extension);
 		ms->last_value = s->last_value;
 		ms->is_called = s->is_called;
 	}

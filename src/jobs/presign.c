@@ -171,8 +171,17 @@ ab_presign_backup(const char *backup_id, long seconds, List *schemas)
 	}
 	else if (m->restore_scripts)
 	{
+		/* a schema whose every table failed has no script */
 		foreach(lc, schemas)
-			sign(&s, ab_repo_script_key(dbname, m->backup_id, lfirst(lc)));
+		{
+			bool		any_ok = false;
+
+			for (int i = 0; i < m->ntables && !any_ok; i++)
+				any_ok = strcmp(m->tables[i].status, "ok") == 0 &&
+					strcmp(m->tables[i].schema, lfirst(lc)) == 0;
+			if (any_ok)
+				sign(&s, ab_repo_script_key(dbname, m->backup_id, lfirst(lc)));
+		}
 	}
 	return s.rows;
 }

@@ -977,6 +977,16 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 				 errhint("Create the schema first, or name another target_table.")));
 	nsp = RangeVarGetCreationNamespace(rv);
 	*qualname = quote_qualified_identifier(get_namespace_name(nsp), rv->relname);
+
+	/* an extension's table is its script's to create, not a plain table */
+	if (t->extension != NULL && strcmp(get_namespace_name(nsp), t->schema) == 0 &&
+		strcmp(rv->relname, t->name) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot recreate table \"%s.%s\" of extension \"%s\"",
+						t->schema, t->name, t->extension),
+				 errdetail("It is one of the extension's configuration tables: the extension's script creates it, and a plain table of that name would stand in the extension's way."),
+				 errhint("Create or update the extension first, then restore the table into it; or restore it under another name with target_table.")));
 	if (t->owner != NULL)
 		recorded = owner = get_role_oid(t->owner, true);
 	if (OidIsValid(owner) &&

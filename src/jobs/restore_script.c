@@ -48,13 +48,35 @@ typedef struct Script
 	int			nowned;
 } Script;
 
+/*
+ * Table i goes into the script for schema (NULL: all).  An extension's
+ * configuration table does not: CREATE EXTENSION makes it (the script says
+ * how to load it then).
+ */
 static bool
 in_script(const Script *s, int i, const char *schema)
 {
 	const MfTable *t = &s->m->tables[i];
 
 	return strcmp(t->status, "ok") == 0 && s->parts[i].pre != NULL &&
+		t->extension == NULL &&
 		(schema == NULL || strcmp(t->schema, schema) == 0);
+}
+
+/* what to do by hand for the tables of extensions */
+static void
+append_extension_tables(StringInfo buf, const Script *s, const char *schema)
+{
+	for (int i = 0; i < s->m->ntables; i++)
+	{
+		const MfTable *t = &s->m->tables[i];
+
+		if (t->extension != NULL && strcmp(t->status, "ok") == 0 &&
+			(schema == NULL || strcmp(t->schema, schema) == 0))
+			appendStringInfo(buf, "-- %s belongs to extension %s: after CREATE EXTENSION, TRUNCATE it and \\copy its data in.\n",
+							 ab_ddl_in_comment(quote_qualified_identifier(t->schema, t->name)),
+							 ab_ddl_in_comment(quote_identifier(t->extension)));
+	}
 }
 
 static int
@@ -147,8 +169,9 @@ append_setval(StringInfo buf, const Script *s, const MfSequence *q,
 							 quote_literal_cstr(qual), (int64) q->last_value, called);
 		return;
 	}
-	if (schema != NULL && strcmp(q->schema, schema) != 0)
-		return;
+	if ((schema != NULL && strcmp(q->schema, schema) != 0) ||
+		q->extension != NULL)
+		return;					/* another schema's; an extension's */
 	*free_seq = true;
 	/* created with the defaults: set only a value they allow */
 	appendStringInfo(buf, "SELECT pg_catalog.setval(s.seqrelid, " INT64_FORMAT ", %s) "
@@ -158,10 +181,57 @@ append_setval(StringInfo buf, const Script *s, const MfSequence *q,
 					 (int64) q->last_value);
 }
 
+static int
+cmp_name_cells(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/*
+ * The schemas of the tables a script creates (of schema only, or all) and
+ * of the sequences it creates, sorted, once each; with_extensions, also
+ * those of extensions' tables (which have a script of their schema too, but
+ * whose schema the extension creates).
+ */
+static List *
+script_schemas(const Script *s, const char *schema, bool with_extensions)
+{
+	List	   *names = NIL;
+	List	   *out = NIL;
+	const char *last = NULL;
+	ListCell   *lc;
+
+	for (int i = 0; i < s->m->ntables; i++)
+	{
+		const MfTable *t = &s->m->tables[i];
+
+		if (in_script(s, i, schema) ||
+			(with_extensions && t->extension != NULL && strcmp(t->status, "ok") == 0 &&
+			 (schema == NULL || strcmp(t->schema, schema) == 0)))
+			names = lappend(names, t->schema);
+	}
+	for (int i = 0; i < s->m->nsequences; i++)
+	{
+		const MfSequence *q = &s->m->sequences[i];
+
+		if (find_owned(s, quote_qualified_identifier(q->schema, q->name)) == NULL &&
+			q->extension == NULL &&
+			(schema == NULL || strcmp(q->schema, schema) == 0))
+			names = lappend(names, q->schema);
+	}
+	list_sort(names, cmp_name_cells);
+	foreach(lc, names)
+	{
+		if (last == NULL || strcmp(last, lfirst(lc)) != 0)
+			out = lappend(out, lfirst(lc));
+		last = lfirst(lc);
+	}
+	return out;
+}
+
 /* the script of every table (schema NULL), or of one schema's */
 static char *
-script_text(const Script *s, const char *schema, const char *relpath,
-			List *schemas)
+script_text(const Script *s, const char *schema, const char *relpath)
 {
 	const Manifest *m = s->m;
 	StringInfoData buf;
@@ -184,7 +254,8 @@ script_text(const Script *s, const char *schema, const char *relpath,
 	appendStringInfo(&buf, "\\set ON_ERROR_STOP on\nSET client_encoding = '%s';\nBEGIN;\n",
 					 m->server_encoding);
 
-	foreach(lc, schemas)
+	append_extension_tables(&buf, s, schema);
+	foreach(lc, script_schemas(s, schema, false))
 		appendStringInfo(&buf, "CREATE SCHEMA IF NOT EXISTS %s;\n",
 						 quote_identifier(lfirst(lc)));
 
@@ -222,49 +293,14 @@ script_text(const Script *s, const char *schema, const char *relpath,
 	return buf.data;
 }
 
-static int
-cmp_name_cells(const ListCell *a, const ListCell *b)
-{
-	return strcmp(lfirst(a), lfirst(b));
-}
-
-/* the schemas of the script's tables and of the sequences it creates */
-static List *
-script_schemas(const Script *s)
-{
-	List	   *names = NIL;
-	List	   *out = NIL;
-	const char *last = NULL;
-	ListCell   *lc;
-
-	for (int i = 0; i < s->m->ntables; i++)
-		if (in_script(s, i, NULL))
-			names = lappend(names, s->m->tables[i].schema);
-	for (int i = 0; i < s->m->nsequences; i++)
-	{
-		const MfSequence *q = &s->m->sequences[i];
-
-		if (find_owned(s, quote_qualified_identifier(q->schema, q->name)) == NULL)
-			names = lappend(names, q->schema);
-	}
-	list_sort(names, cmp_name_cells);
-	foreach(lc, names)
-	{
-		if (last == NULL || strcmp(last, lfirst(lc)) != 0)
-			out = lappend(out, lfirst(lc));
-		last = lfirst(lc);
-	}
-	return out;
-}
-
 /* the script for schema (NULL: every table) into its object */
 static void
-put_script(S3Client *c, const Script *s, const char *schema, List *schemas)
+put_script(S3Client *c, const Script *s, const char *schema)
 {
 	const Manifest *m = s->m;
 	char	   *key = ab_repo_script_key(m->database, m->backup_id, schema);
 	char	   *folder = ab_repo_backup_folder(m->database, m->backup_id);
-	char	   *text = script_text(s, schema, key + strlen(folder), schemas);
+	char	   *text = script_text(s, schema, key + strlen(folder));
 	S3Error		err;
 
 	if (!s3_put_object(c, key, text, strlen(text), "application/sql", &err))
@@ -309,12 +345,12 @@ ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts)
 	}
 	qsort(s.owned, s.nowned, sizeof(Owned), cmp_owned);
 
-	schemas = script_schemas(&s);
-	put_script(c, &s, NULL, schemas);
+	put_script(c, &s, NULL);
+	schemas = script_schemas(&s, NULL, true);
 	foreach(lc, schemas)
 	{
 		CHECK_FOR_INTERRUPTS();
-		put_script(c, &s, lfirst(lc), list_make1(lfirst(lc)));
+		put_script(c, &s, lfirst(lc));
 	}
 	m->restore_scripts = true;
 }

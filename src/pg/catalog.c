@@ -8,7 +8,11 @@
  *	  partitions are tables of their own (COPY TO accepts only 'r').
  *	- System schemas, pg_toast and other sessions' temp schemas are out;
  *	  so are tables that belong to an extension (their extension's script
- *	  creates and fills them, as pg_dump assumes).
+ *	  creates and fills them, as pg_dump assumes), except its configuration
+ *	  tables (pg_extension_config_dump: cron.job), which hold the user's
+ *	  data.  Those are copied whole, not with pg_dump's filter: a restore
+ *	  empties the table it loads, so rows the extension put there must be in
+ *	  the backup too.
  *	- Generated columns are not copied (COPY leaves them out; a restore
  *	  regenerates them); dropped columns do not exist for COPY.
  *	- Queries go through query.c (search_path pinned to pg_catalog), and
@@ -25,6 +29,14 @@
 #include "pg/query.h"
 #include "pg/repo.h"
 #include "pg/settings.h"
+
+/* the name of the extension relation c belongs to, or NULL */
+#define EXTENSION_OF \
+	"(SELECT x.extname FROM pg_catalog.pg_depend d " \
+	"  JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid " \
+	"  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass " \
+	"    AND d.objid = c.oid AND d.objsubid = 0 AND d.deptype = 'e' " \
+	"    AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass)"
 
 #define SCHEMA_FILTER \
 	"n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') " \
@@ -108,6 +120,7 @@ table_from_row(AbQuery *q, uint64 row, char *relkind)
 	t->relid = (Oid) strtoul(ab_query_value(q, row, 1), NULL, 10);
 	t->schema = ab_query_value(q, row, 2);
 	t->name = ab_query_value(q, row, 3);
+	t->extension = ab_query_value(q, row, 8);
 	if (pschema && pname)
 	{
 		MemoryContext old = MemoryContextSwitchTo(q->outer);
@@ -139,7 +152,8 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 	appendStringInfoString(&sql,
 						   "SELECT c.oid, n.nspname, c.relname, c.relkind, "
 						   "  pn.nspname, p.relname, "
-						   "  c.relpages::pg_catalog.int8 * " CppAsString2(BLCKSZ) " "
+						   "  c.relpages::pg_catalog.int8 * " CppAsString2(BLCKSZ) ", "
+						   "  " EXTENSION_OF " "
 						   "FROM pg_catalog.pg_class c "
 						   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 						   "LEFT JOIN pg_catalog.pg_inherits i "
@@ -163,9 +177,11 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 		appendStringInfoString(&sql,
 							   "WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND "
 							   SCHEMA_FILTER
-							   "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
+							   "AND (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
 							   "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-							   "    AND d.objid = c.oid AND d.deptype = 'e') ");
+							   "    AND d.objid = c.oid AND d.deptype = 'e') "
+							   "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_extension x "
+							   "    WHERE c.oid OPERATOR(pg_catalog.=) ANY (x.extconfig))) ");
 	appendStringInfoString(&sql, "ORDER BY n.nspname, c.relname");
 
 	ab_query_begin(&q);
@@ -230,7 +246,7 @@ ab_catalog_sequences(void)
 	 * roles without privileges); read each sequence itself instead, skipping
 	 * those the role may not read.
 	 */
-	ab_query_exec("SELECT n.nspname, c.relname "
+	ab_query_exec("SELECT n.nspname, c.relname, " EXTENSION_OF " "
 				  "FROM pg_catalog.pg_class c "
 				  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 				  "WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND "
@@ -245,6 +261,7 @@ ab_catalog_sequences(void)
 
 		s->schema = ab_query_value(&q, i, 1);
 		s->name = ab_query_value(&q, i, 2);
+		s->extension = ab_query_value(&q, i, 3);
 		old = MemoryContextSwitchTo(q.outer);
 		names = lappend(names, s);
 		MemoryContextSwitchTo(old);

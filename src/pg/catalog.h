@@ -14,6 +14,7 @@ typedef struct AbTable
 	char	   *schema;
 	char	   *name;
 	char	   *parent;			/* qualified partitioned parent, or NULL */
+	char	   *extension;		/* the extension it belongs to, or NULL */
 	int64		est_bytes;		/* for part sizing; refined once locked */
 } AbTable;
 
@@ -22,14 +23,16 @@ typedef struct AbSequence
 {
 	char	   *schema;
 	char	   *name;
+	char	   *extension;		/* the extension it belongs to, or NULL */
 	int64		last_value;
 	bool		is_called;
 } AbSequence;
 
 /*
  * Tables of the current database to back up: ordinary tables and leaf
- * partitions in non-system schemas, not members of an extension, not other
- * sessions' temporary tables, minus aibackup.exclude when apply_exclude.  When relids is not
+ * partitions in non-system schemas, not members of an extension (but its
+ * configuration tables, pg_extension_config_dump's), not other sessions'
+ * temporary tables, minus aibackup.exclude when apply_exclude.  When relids is not
  * NIL, exactly those tables (exclusions do not apply; a relation that is
  * not a table is an error).  Sorted by schema, name.  Columns are not
  * read here: they are taken from the relation once it is locked.

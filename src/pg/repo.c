@@ -470,6 +470,7 @@ manifest_convert(const Manifest *m, MfConv *cv)
 		CONV(schema, strict);
 		CONV(name, strict);
 		CONV(parent, strict);
+		CONV(extension, strict);
 		CONV(status, true);
 		CONV(error, false);
 		CONV(object_key, strict);
@@ -510,6 +511,8 @@ manifest_convert(const Manifest *m, MfConv *cv)
 		r->sequences[i] = m->sequences[i];
 		r->sequences[i].schema = conv_str(cv, m->sequences[i].schema, true,
 										  "sequence schema");
+		r->sequences[i].extension = conv_str(cv, m->sequences[i].extension,
+											 true, "sequence extension");
 		r->sequences[i].name = conv_str(cv, m->sequences[i].name, true,
 										"sequence name");
 	}
