@@ -279,11 +279,19 @@ aibackup_presign_backup(PG_FUNCTION_ARGS)
 						  TYPALIGN_INT, &elems, &enulls, &n);
 		for (int i = 0; i < n; i++)
 		{
+			char	   *name;
+			bool		seen = false;
+			ListCell   *lc;
+
 			if (enulls[i])
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("schemas must not contain NULL")));
-			schemas = lappend(schemas, TextDatumGetCString(elems[i]));
+			name = TextDatumGetCString(elems[i]);
+			foreach(lc, schemas)
+				seen = seen || strcmp(lfirst(lc), name) == 0;
+			if (!seen)
+				schemas = lappend(schemas, name);
 		}
 		if (schemas == NIL)
 			ereport(ERROR,

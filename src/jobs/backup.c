@@ -659,6 +659,46 @@ capture_definitions(List *tables, Manifest *m, AbDdlParts *parts)
 	FreeErrorData(edata);
 }
 
+typedef struct ScriptsCall
+{
+	S3Client   *client;
+	Manifest   *m;
+	AbDdlParts *parts;
+} ScriptsCall;
+
+static void
+restore_scripts_call(void *arg)
+{
+	ScriptsCall *call = arg;
+
+	ab_restore_scripts_put(call->client, call->m, call->parts);
+}
+
+/*
+ * restore.sql and the schemas' scripts.  The data matters more: if they
+ * cannot be written, the backup goes on without them, and says so.
+ */
+static void
+restore_scripts(S3Client *client, Manifest *m, AbDdlParts *parts)
+{
+	ScriptsCall call = {client, m, parts};
+	ErrorData  *edata;
+
+	ab_progress_phase("writing restore scripts");
+	edata = ab_subxact_run(restore_scripts_call, &call);
+	if (edata == NULL)
+		return;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errmsg("aibackup: the restore scripts are left out of this backup: %s",
+					edata->message)));
+	m->restore_scripts = false;
+	FreeErrorData(edata);
+}
+
 /* the manifest entry for t, before its data is copied (and its key known) */
 static MfTable *
 manifest_table(Manifest *m, AbTable *t)
@@ -955,10 +995,7 @@ backup_run(List *relids, bool scheduled)
 	m->status = ab_repo_mstrdup(res->status);
 	m->finished_at = ab_repo_mstrdup(ab_repo_iso_utc(GetCurrentTimestamp()));
 	if (res->tables_ok > 0)
-	{
-		ab_progress_phase("writing restore scripts");
-		ab_restore_scripts_put(client, m, parts);
-	}
+		restore_scripts(client, m, parts);
 	ab_progress_phase("writing manifest");
 	ab_repo_check_backup_objects(client, m);
 	ab_repo_write_manifest(client, m);

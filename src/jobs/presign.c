@@ -8,15 +8,19 @@
  * downloads them.  Whoever may read a table's rows may sign its objects:
  * the same check as a restore (SELECT on the table, or pg_read_all_data for
  * one that is gone).  The manifest and restore.sql name every table of the
- * backup, so a call limited to schemas signs each schema's own script
- * (restore/<schema>.sql) instead.
+ * backup (with its definition) and every sequence's value: they are signed
+ * for a whole backup, whose every table the caller may read, and with one
+ * table only for roles that may read everything.  A call limited to
+ * schemas signs each schema's own script (restore/<schema>.sql) instead.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/timestamp.h"
 
 #include "jobs/presign.h"
@@ -79,7 +83,8 @@ ab_presign_table(const char *source, const char *backup_id, long seconds)
 	t = ab_restore_find_table(source, backup_id, &m);
 	signer_init(&s, m, seconds);
 	sign_table(&s, m, t);
-	sign(&s, ab_repo_manifest_key(dbname, m->backup_id));
+	if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+		sign(&s, ab_repo_manifest_key(dbname, m->backup_id));
 	return s.rows;
 }
 

@@ -16,8 +16,9 @@ typedef struct AbSignedObject
 
 /*
  * The data and definition of table source (named as a restore names it) in
- * backup_id (NULL: the newest that holds it), and the backup's manifest,
- * signed for seconds.  A list of AbSignedObject.
+ * backup_id (NULL: the newest that holds it), and, for a role that may read
+ * everything, the backup's manifest, signed for seconds.  A list of
+ * AbSignedObject.
  */
 extern List *ab_presign_table(const char *source, const char *backup_id,
 							  long seconds);

@@ -6,16 +6,19 @@
  *
  * A backup writes them after its tables and before its manifest, from the
  * parts of each table's script (ddl.c).  Run by psql in a folder holding
- * the backup's objects, with the data gunzipped, a script does, in one
- * transaction: the schemas; the sequences no table of the script owns
- * (their options are not recorded: they get the defaults); each table's
- * owned sequences and CREATE TABLE; a \copy of each table's data; its
- * constraints, indexes, comments, row security and policies; the
- * sequences' values.  Foreign keys come after the COMMIT, each on its own:
- * the table one references may not be there (it failed, was excluded, or
- * is in a schema not downloaded), and psql then reports that key and goes
- * on.  A partition comes back as a table of its own (its ATTACH is a
- * comment), as in the table's own script.
+ * the backup's objects, with the data gunzipped, a script does: the
+ * settings pg_dump's scripts start with; the schemas; the sequences no
+ * table of the script owns (their options are not recorded: they get the
+ * defaults), then those the tables own (before any table: a default may
+ * use another table's); then each table in a transaction of its own
+ * (CREATE TABLE, a \copy of its data, its constraints, indexes, comments,
+ * row security and policies), so that thousands of tables need no more
+ * locks than one; the sequences' values.  It stops at the first error.
+ * Foreign keys come last, each on its own: the table one references may
+ * not be there (it failed, was excluded, or is in a schema not
+ * downloaded), and psql then reports that key and goes on.  A partition
+ * comes back as a table of its own (its ATTACH is a comment), as in the
+ * table's own script.
  *
  * The scripts are in the database's encoding, as the data is, and say so
  * to psql.
@@ -26,6 +29,7 @@
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 #include "utils/builtins.h"
 
 #include "jobs/restore_script.h"
@@ -46,6 +50,8 @@ typedef struct Script
 	const AbDdlParts *parts;
 	Owned	   *owned;			/* sorted by seq */
 	int			nowned;
+	char	  **seq_qual;		/* m->sequences[i], quoted and qualified */
+	const Owned **seq_owner;	/* and who owns it, or NULL */
 } Script;
 
 /*
@@ -142,16 +148,28 @@ append_copy(StringInfo buf, const MfTable *t)
 					 t->ncolumns ? ") " : "", (int) (n - 3), file);
 }
 
-/* the value a sequence had when the backup ended (after its data) */
-static void
-append_setval(StringInfo buf, const Script *s, const MfSequence *q,
-			  const char *schema, bool *free_seq)
+/*
+ * Is sequence i one of no table, to create with the defaults in the script
+ * for schema (NULL: all)?  Not an extension's: CREATE EXTENSION makes it.
+ */
+static bool
+free_sequence(const Script *s, int i, const char *schema)
 {
-	const char *qual = quote_qualified_identifier(q->schema, q->name);
-	const Owned *o = find_owned(s, qual);
+	const MfSequence *q = &s->m->sequences[i];
+
+	return s->seq_owner[i] == NULL && q->extension == NULL &&
+		(schema == NULL || strcmp(q->schema, schema) == 0);
+}
+
+/* the value sequence i had when the backup ended (after its data) */
+static void
+append_setval(StringInfo buf, const Script *s, int i, const char *schema)
+{
+	const MfSequence *q = &s->m->sequences[i];
+	const char *qual = s->seq_qual[i];
+	const Owned *o = s->seq_owner[i];
 	const char *called = q->is_called ? "true" : "false";
 
-	*free_seq = false;
 	if (o != NULL)
 	{
 		const MfTable *t = &s->m->tables[o->table];
@@ -169,10 +187,8 @@ append_setval(StringInfo buf, const Script *s, const MfSequence *q,
 							 quote_literal_cstr(qual), (int64) q->last_value, called);
 		return;
 	}
-	if ((schema != NULL && strcmp(q->schema, schema) != 0) ||
-		q->extension != NULL)
+	if (!free_sequence(s, i, schema))
 		return;					/* another schema's; an extension's */
-	*free_seq = true;
 	/* created with the defaults: set only a value they allow */
 	appendStringInfo(buf, "SELECT pg_catalog.setval(s.seqrelid, " INT64_FORMAT ", %s) "
 					 "FROM pg_catalog.pg_sequence s WHERE s.seqrelid = %s::pg_catalog.regclass "
@@ -212,12 +228,8 @@ script_schemas(const Script *s, const char *schema, bool with_extensions)
 	}
 	for (int i = 0; i < s->m->nsequences; i++)
 	{
-		const MfSequence *q = &s->m->sequences[i];
-
-		if (find_owned(s, quote_qualified_identifier(q->schema, q->name)) == NULL &&
-			q->extension == NULL &&
-			(schema == NULL || strcmp(q->schema, schema) == 0))
-			names = lappend(names, q->schema);
+		if (free_sequence(s, i, schema))
+			names = lappend(names, s->m->sequences[i].schema);
 	}
 	list_sort(names, cmp_name_cells);
 	foreach(lc, names)
@@ -235,61 +247,57 @@ script_text(const Script *s, const char *schema, const char *relpath)
 {
 	const Manifest *m = s->m;
 	StringInfoData buf;
-	StringInfoData vals;
-	StringInfoData fks;
+	bool		fks = false;
 	ListCell   *lc;
 
 	initStringInfo(&buf);
-	initStringInfo(&vals);
-	initStringInfo(&fks);
 	appendStringInfo(&buf, "-- aibackup backup %s of database %s: %s.\n",
 					 m->backup_id, ab_ddl_in_comment(quote_identifier(m->database)),
 					 schema ? psprintf("the tables of schema %s",
 									   ab_ddl_in_comment(quote_identifier(schema))) :
 					 "every table");
-	appendStringInfoString(&buf,
-						   "-- In a folder holding the backup's objects, into an empty database:\n"
-						   "--   gunzip *.csv.gz\n");
-	appendStringInfo(&buf, "--   psql -X -d NEW_DATABASE -f %s\n", relpath);
-	appendStringInfo(&buf, "\\set ON_ERROR_STOP on\nSET client_encoding = '%s';\nBEGIN;\n",
-					 m->server_encoding);
-
+	appendStringInfo(&buf,
+					 "-- In a folder holding the backup's objects, into an empty database:\n"
+					 "--   gunzip *.csv.gz\n"
+					 "--   psql -X -d NEW_DATABASE -f %s\n"
+					 "-- It stops at the first error; each table is in when its COMMIT is.\n"
+					 "\\set ON_ERROR_STOP on\n", relpath);
+	ab_ddl_script_settings(&buf, m->server_encoding);
 	append_extension_tables(&buf, s, schema);
+
 	foreach(lc, script_schemas(s, schema, false))
 		appendStringInfo(&buf, "CREATE SCHEMA IF NOT EXISTS %s;\n",
 						 quote_identifier(lfirst(lc)));
-
-	/* sequence values last; sequences of no table's first */
 	for (int i = 0; i < m->nsequences; i++)
-	{
-		bool		free_seq;
-
-		append_setval(&vals, s, &m->sequences[i], schema, &free_seq);
-		if (free_seq)
+		if (free_sequence(s, i, schema))
 			appendStringInfo(&buf, "CREATE SEQUENCE IF NOT EXISTS %s;  -- options not recorded\n",
-							 quote_qualified_identifier(m->sequences[i].schema,
-														m->sequences[i].name));
-	}
+							 s->seq_qual[i]);
+	for (int i = 0; i < m->ntables; i++)
+		if (in_script(s, i, schema))
+			appendStringInfoString(&buf, s->parts[i].seq);
 
 	for (int i = 0; i < m->ntables; i++)
-		if (in_script(s, i, schema))
-			appendStringInfoString(&buf, s->parts[i].pre);
-	for (int i = 0; i < m->ntables; i++)
-		if (in_script(s, i, schema))
-			append_copy(&buf, &m->tables[i]);
-	for (int i = 0; i < m->ntables; i++)
-		if (in_script(s, i, schema))
-		{
-			appendStringInfoString(&buf, s->parts[i].post);
-			appendStringInfoString(&fks, s->parts[i].fk);
-		}
-	appendStringInfoString(&buf, vals.data);
-	appendStringInfoString(&buf, "COMMIT;\n");
-	if (fks.len > 0)
-		appendStringInfo(&buf, "-- foreign keys, each on its own: one whose table is not here fails alone\n"
-						 "\\set ON_ERROR_STOP off\n%s", fks.data);
-	pfree(vals.data);
-	pfree(fks.data);
+	{
+		if (!in_script(s, i, schema))
+			continue;
+		appendStringInfoString(&buf, "BEGIN;\n");
+		appendStringInfoString(&buf, s->parts[i].pre);
+		append_copy(&buf, &m->tables[i]);
+		appendStringInfoString(&buf, s->parts[i].post);
+		appendStringInfoString(&buf, "COMMIT;\n");
+		fks = fks || s->parts[i].fk[0] != '\0';
+	}
+	for (int i = 0; i < m->nsequences; i++)
+		append_setval(&buf, s, i, schema);
+
+	if (fks)
+	{
+		appendStringInfoString(&buf, "-- foreign keys, each on its own: one whose table is not here fails alone\n"
+							   "\\set ON_ERROR_STOP off\n");
+		for (int i = 0; i < m->ntables; i++)
+			if (in_script(s, i, schema))
+				appendStringInfoString(&buf, s->parts[i].fk);
+	}
 	return buf.data;
 }
 
@@ -298,6 +306,10 @@ static void
 put_script(S3Client *c, const Script *s, const char *schema)
 {
 	const Manifest *m = s->m;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "aibackup restore script",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 	char	   *key = ab_repo_script_key(m->database, m->backup_id, schema);
 	char	   *folder = ab_repo_backup_folder(m->database, m->backup_id);
 	char	   *text = script_text(s, schema, key + strlen(folder));
@@ -305,13 +317,14 @@ put_script(S3Client *c, const Script *s, const char *schema)
 
 	if (!s3_put_object(c, key, text, strlen(text), "application/sql", &err))
 		ab_s3_report(&err);
-	pfree(text);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 void
 ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts)
 {
-	Script		s = {m, parts, NULL, 0};
+	Script		s = {m, parts, NULL, 0, NULL, NULL};
 	int			cap = 16;
 	List	   *schemas;
 	ListCell   *lc;
@@ -344,6 +357,14 @@ ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts)
 		}
 	}
 	qsort(s.owned, s.nowned, sizeof(Owned), cmp_owned);
+	s.seq_qual = palloc(sizeof(char *) * (m->nsequences + 1));
+	s.seq_owner = palloc(sizeof(Owned *) * (m->nsequences + 1));
+	for (int i = 0; i < m->nsequences; i++)
+	{
+		s.seq_qual[i] = quote_qualified_identifier(m->sequences[i].schema,
+												   m->sequences[i].name);
+		s.seq_owner[i] = find_owned(&s, s.seq_qual[i]);
+	}
 
 	put_script(c, &s, NULL);
 	schemas = script_schemas(&s, NULL, true);

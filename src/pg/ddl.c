@@ -34,7 +34,8 @@ typedef struct DdlCtx
 	List	   *identity;		/* (column, options) of identity columns */
 	char	   *owner;
 	int			ncols;
-	StringInfoData pre;			/* sequences, then CREATE TABLE */
+	StringInfoData seq;			/* CREATE SEQUENCE of those it owns */
+	StringInfoData pre;			/* CREATE TABLE */
 	StringInfoData post;		/* constraints, indexes, comments, ... */
 	StringInfoData fk;			/* foreign keys */
 } DdlCtx;
@@ -52,6 +53,19 @@ typedef struct DdlAll
 	int			n;
 	Datum		relids;			/* oid[] of them all, for $1 */
 } DdlAll;
+
+void
+ab_ddl_script_settings(StringInfo buf, const char *encoding)
+{
+	appendStringInfo(buf, "SET client_encoding = '%s';\n", encoding);
+	appendStringInfoString(buf,
+						   "SET standard_conforming_strings = on;\n"
+						   "SELECT pg_catalog.set_config('search_path', '', false);\n"
+						   "SET statement_timeout = 0;\n"
+						   "SET lock_timeout = 0;\n"
+						   "SET idle_in_transaction_session_timeout = 0;\n"
+						   "SET row_security = off;\n");
+}
 
 char *
 ab_ddl_in_comment(const char *s)
@@ -177,7 +191,7 @@ capture_sequences(DdlAll *a)
 			continue;
 		}
 		add_piece(c, "sequence", qual, col, opts);
-		appendStringInfo(&c->pre, "CREATE SEQUENCE %s %s;\n", qual, opts);
+		appendStringInfo(&c->seq, "CREATE SEQUENCE %s %s;\n", qual, opts);
 		appendStringInfo(&c->post, "ALTER SEQUENCE %s OWNED BY %s.%s;\n",
 						 qual, c->qualname, quote_identifier(col));
 	}
@@ -262,6 +276,9 @@ capture_constraints(DdlAll *a)
 	run(a, "SELECT c.conname, c.contype, pg_catalog.pg_get_constraintdef(c.oid), c.conrelid "
 		"FROM pg_catalog.pg_constraint c "
 		"WHERE c.conrelid = ANY ($1) AND c.contype IN ('c', 'p', 'u', 'x', 'f') "
+		/* a key into a partitioned table has a clone per partition: not ours */
+		"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint p "
+		"    WHERE p.oid = c.conparentid AND p.conrelid = c.conrelid) "
 		"ORDER BY c.conrelid, c.contype = 'f', c.conname");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -283,7 +300,7 @@ capture_indexes(DdlAll *a)
 	run(a, "SELECT ci.relname, pg_catalog.pg_get_indexdef(i.indexrelid), i.indrelid "
 		"FROM pg_catalog.pg_index i "
 		"JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid "
-		"WHERE i.indrelid = ANY ($1) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k "
+		"WHERE i.indrelid = ANY ($1) AND i.indisvalid AND i.indislive AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k "
 		"  WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
 		"    AND k.contype IN ('p', 'u', 'x')) "
 		"ORDER BY i.indrelid, ci.relname");
@@ -406,11 +423,12 @@ finish_script(DdlCtx *c)
 	StringInfoData all;
 
 	initStringInfo(&all);
-	appendStringInfo(&all, "SET client_encoding = '%s';\n", GetDatabaseEncodingName());
+	ab_ddl_script_settings(&all, GetDatabaseEncodingName());
 	appendStringInfo(&all, "-- %s, as aibackup found it at the backup's snapshot.\n"
 					 "-- Load the data between the table and what follows it:\n"
 					 "--   \\copy %s FROM 'data.csv' (FORMAT csv, HEADER)\n",
 					 ab_ddl_in_comment(c->qualname), ab_ddl_in_comment(c->qualname));
+	appendStringInfoString(&all, c->seq.data);
 	appendStringInfoString(&all, c->pre.data);
 	appendStringInfoString(&all, c->post.data);
 	if (c->fk.len > 0)
@@ -423,6 +441,7 @@ finish_script(DdlCtx *c)
 	if (c->parts)
 	{
 		/* the StringInfos were made in the caller's context, before SPI */
+		c->parts->seq = c->seq.data;
 		c->parts->pre = c->pre.data;
 		c->parts->post = c->post.data;
 		c->parts->fk = c->fk.data;
@@ -453,6 +472,7 @@ ab_ddl_capture(List *tables, MfTable *mts, AbDdlParts *parts)
 		c->mt = &mts[i];
 		c->parts = parts ? &parts[i] : NULL;
 		c->qualname = quote_qualified_identifier(t->schema, t->name);
+		initStringInfo(&c->seq);
 		initStringInfo(&c->pre);
 		initStringInfo(&c->post);
 		initStringInfo(&c->fk);

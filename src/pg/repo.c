@@ -1027,10 +1027,12 @@ ab_repo_check_backup_objects(S3Client *c, const Manifest *m)
 		const char *key = list_nth(all, i);
 		size_t		n = strlen(key);
 
-		/* the backup's restore scripts (ab_restore_scripts_put) */
-		if (m->restore_scripts &&
-			(strcmp(key + strlen(prefix), "restore.sql") == 0 ||
-			 strncmp(key + strlen(prefix), "restore/", 8) == 0))
+		/*
+		 * the backup's restore scripts (ab_restore_scripts_put), or those of
+		 * them written before a failure that left them out
+		 */
+		if (strcmp(key + strlen(prefix), "restore.sql") == 0 ||
+			strncmp(key + strlen(prefix), "restore/", 8) == 0)
 			continue;
 		/* a table's definition, <schema>.<table>.sql, goes with its data */
 		if (n > 4 && strcmp(key + n - 4, ".sql") == 0)
