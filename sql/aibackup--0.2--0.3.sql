@@ -4,7 +4,9 @@
 \echo Use "ALTER EXTENSION aibackup UPDATE TO '0.3'" to load this file. \quit
 
 -- Two functions are new in 0.3: presigned URLs for a table's objects and
--- for a backup's.
+-- for a backup's.  aibackup_restore_table() gains three options; a new
+-- signature is a new function, so the old one is dropped, and the
+-- privileges it was granted are granted on the new one.
 
 CREATE FUNCTION aibackup_presign_table(source_table text,
                                        backup_id text DEFAULT NULL,
@@ -25,3 +27,38 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION aibackup_presign_backup(text, interval, text[]) IS
 'presigned GET URLs for every object of a backup (NULL: the newest), or of the tables of some schemas with their restore scripts';
 REVOKE ALL ON FUNCTION aibackup_presign_backup(text, interval, text[]) FROM PUBLIC;
+
+DO $$
+DECLARE
+    kept text[];
+    stmt text;
+BEGIN
+    SELECT coalesce(array_agg(format('GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) TO %s%s',
+                                     CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                          ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+                                     CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)),
+                    '{}')
+      INTO kept
+      FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+     WHERE p.oid = 'aibackup_restore_table(text, text, text)'::pg_catalog.regprocedure
+       AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner;
+
+    DROP FUNCTION aibackup_restore_table(text, text, text);
+    CREATE FUNCTION aibackup_restore_table(source_table text,
+                                           backup_id text DEFAULT NULL,
+                                           target_table text DEFAULT NULL,
+                                           foreign_keys boolean DEFAULT false,
+                                           grants boolean DEFAULT false,
+                                           owner boolean DEFAULT true)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'aibackup_restore_table'
+    LANGUAGE C VOLATILE;
+    COMMENT ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) IS
+    'restore one table from a backup (NULL backup: the newest holding it) into target_table (NULL: its own name); a table it recreates gets its foreign keys and privileges when asked, and its owner unless told not to';
+    REVOKE ALL ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) FROM PUBLIC;
+
+    FOREACH stmt IN ARRAY kept LOOP
+        EXECUTE stmt;
+    END LOOP;
+END
+$$;

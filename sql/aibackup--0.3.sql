@@ -46,13 +46,16 @@ REVOKE ALL ON FUNCTION aibackup_list_tables(text) FROM PUBLIC;
 
 CREATE FUNCTION aibackup_restore_table(source_table text,
                                        backup_id text DEFAULT NULL,
-                                       target_table text DEFAULT NULL)
+                                       target_table text DEFAULT NULL,
+                                       foreign_keys boolean DEFAULT false,
+                                       grants boolean DEFAULT false,
+                                       owner boolean DEFAULT true)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'aibackup_restore_table'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION aibackup_restore_table(text, text, text) IS
-'restore one table from a backup (NULL backup: the newest holding it) into target_table (NULL: its own name)';
-REVOKE ALL ON FUNCTION aibackup_restore_table(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) IS
+'restore one table from a backup (NULL backup: the newest holding it) into target_table (NULL: its own name); a table it recreates gets its foreign keys and privileges when asked, and its owner unless told not to';
+REVOKE ALL ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) FROM PUBLIC;
 
 CREATE FUNCTION aibackup_table_ddl(source_table text, backup_id text DEFAULT NULL)
 RETURNS text

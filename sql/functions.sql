@@ -74,6 +74,9 @@ ROLLBACK;
 SELECT aibackup_restore_table('ab_t');
 SELECT aibackup_restore_table('public.ab_t', '20261124T040000Z', 'public.ab_t2');
 SELECT aibackup_restore_table('ab_t', 'not a backup id');
+SELECT aibackup_restore_table('ab_t', NULL, NULL, NULL);
+SELECT aibackup_restore_table('ab_t', grants => NULL);
+SELECT aibackup_restore_table('ab_t', owner => NULL);
 
 --
 -- aibackup_table_ddl

@@ -72,13 +72,23 @@ SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
 CREATE TEMP TABLE shape_from_later_01 AS SELECT * FROM ext_shape;
 DROP EXTENSION aibackup;
 
--- 2b. 0.2, updated
+-- 2b. 0.2, updated: aibackup_restore_table() changes its signature, and
+-- keeps what it was granted
+CREATE ROLE regress_aibackup_upgrade;
 CREATE EXTENSION aibackup VERSION '0.2';
 SELECT count(*) AS members FROM ext_shape;
+GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text) TO regress_aibackup_upgrade;
 ALTER EXTENSION aibackup UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
+SELECT has_function_privilege('regress_aibackup_upgrade',
+         'aibackup_restore_table(text, text, text, boolean, boolean, boolean)', 'EXECUTE') AS kept,
+       has_function_privilege('public',
+         'aibackup_restore_table(text, text, text, boolean, boolean, boolean)', 'EXECUTE') AS public;
+REVOKE EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean)
+  FROM regress_aibackup_upgrade;
 CREATE TEMP TABLE shape_from_02 AS SELECT * FROM ext_shape;
 DROP EXTENSION aibackup;
+DROP ROLE regress_aibackup_upgrade;
 
 -- 3. a fresh install of the default version
 CREATE EXTENSION aibackup;

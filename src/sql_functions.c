@@ -174,6 +174,7 @@ aibackup_restore_table(PG_FUNCTION_ARGS)
 	char	   *source;
 	char	   *backup_id = NULL;
 	char	   *target = NULL;
+	AbRestoreOptions opts = {false, false, true};
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -184,7 +185,22 @@ aibackup_restore_table(PG_FUNCTION_ARGS)
 		backup_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(2))
 		target = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	PG_RETURN_INT64(ab_restore_table(source, backup_id, target));
+	/* 0.3's options; the 0.1 and 0.2 function has three arguments */
+	for (int i = 3; i < PG_NARGS(); i++)
+	{
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL",
+							i == 3 ? "foreign_keys" : i == 4 ? "grants" : "owner")));
+	}
+	if (PG_NARGS() > 3)
+	{
+		opts.foreign_keys = PG_GETARG_BOOL(3);
+		opts.grants = PG_GETARG_BOOL(4);
+		opts.owner = PG_GETARG_BOOL(5);
+	}
+	PG_RETURN_INT64(ab_restore_table(source, backup_id, target, &opts));
 }
 
 Datum

@@ -106,6 +106,23 @@ sub object_names
 		  . "UNION SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = '$t'::regclass) x");
 }
 
+# privileges, foreign keys (one into a table that will be gone, one into
+# the table itself), for the options of a restore
+$node->safe_psql($db, <<'SQL');
+CREATE ROLE gone;
+GRANT SELECT, INSERT ON shop.orders TO clerk;
+GRANT UPDATE ON shop.orders TO clerk WITH GRANT OPTION;
+GRANT SELECT ON shop.orders TO gone;
+CREATE TABLE shop.parent_t (id int PRIMARY KEY);
+CREATE TABLE shop.child_t (id int PRIMARY KEY, pid int REFERENCES shop.parent_t,
+                           up int REFERENCES shop.child_t);
+INSERT INTO shop.parent_t VALUES (1);
+INSERT INTO shop.child_t VALUES (1, 1, NULL), (2, 1, 1);
+ALTER TABLE shop.parent_t OWNER TO shopowner;
+ALTER TABLE shop.child_t OWNER TO shopowner;
+SQL
+my $acl_before = $node->safe_psql($db, "SELECT relacl FROM pg_class WHERE oid = 'shop.orders'::regclass");
+
 my $before = definition('shop.orders');
 my $names_before = object_names('shop.orders');
 my $rows_before = fast_checksum($node, $db, 'shop.orders', 'id');
@@ -115,6 +132,7 @@ like($before, qr/idx CREATE INDEX I ON T USING btree \(status\) WHERE/, 'and the
 ($ret, $out, $err) = backup_now($node, $db);
 is($ret, 0, 'a backup of the database') or diag($err);
 my $id = $out;
+$node->safe_psql($db, 'REVOKE ALL ON shop.orders FROM gone; DROP ROLE gone');
 
 # --- the definition in the manifest and beside the data ---
 my ($m) = manifest($prefix, $db, $id);
@@ -175,6 +193,46 @@ is($ret, 0, 'a restore in place') or diag($err);
 ($ret, $out, $err) = $node->psql($db, "INSERT INTO shop.orders (code, qty) VALUES ('new4', 1) RETURNING id");
 is($ret, 0, 'an INSERT after it does not collide') or diag($err);
 ok(($out // 0) > 300, "the sequence was moved past the data ($out)");
+
+# --- options: foreign keys and privileges, asked for; the owner, not ---
+is($node->safe_psql($db, "SELECT has_table_privilege('clerk', 'shop.orders', 'SELECT')"), 'f',
+	'a recreated table has no privileges unless asked for');
+($ret, $out, $err) = $node->psql($db,
+	"SELECT aibackup_restore_table('shop.orders', '$id', 'shop.orders_opts', foreign_keys => true, grants => true)");
+is($ret, 0, 'restored with foreign_keys and grants') or diag($err);
+like($err, qr/WARNING:  the privileges of role "gone" on table shop\.orders_opts are not restored: the role does not exist/,
+	'a role that is gone is said, not fatal');
+is($node->safe_psql($db, "SELECT relacl FROM pg_class WHERE oid = 'shop.orders_opts'::regclass"),
+	$acl_before =~ s/,gone=r\/shopowner//r, 'its privileges are the backed-up ones, with the grant option');
+is($node->safe_psql($db,
+	"SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ',') FROM pg_constraint "
+	  . "WHERE conrelid = 'shop.orders_opts'::regclass AND contype = 'f'"),
+	'orders_opts_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES shop.customers(id)',
+	'its foreign key is back, named for the new table');
+$node->safe_psql($db, 'DROP TABLE shop.child_t');
+($ret, $out, $err) = $node->psql($db,
+	"SELECT aibackup_restore_table('shop.child_t', '$id', 'shop.child_copy', foreign_keys => true)");
+is($ret, 0, 'a table whose key points at itself, under a new name') or diag($err);
+is($node->safe_psql($db,
+	"SELECT string_agg(confrelid::regclass::text, ',' ORDER BY conname) FROM pg_constraint "
+	  . "WHERE conrelid = 'shop.child_copy'::regclass AND contype = 'f'"),
+	'shop.parent_t,shop.child_copy', 'its key into itself points at the new table');
+$node->safe_psql($db, 'DROP TABLE shop.parent_t CASCADE');
+($ret, $out, $err) = $node->psql($db,
+	"SELECT aibackup_restore_table('shop.child_t', '$id', NULL, foreign_keys => true)");
+like($err, qr/foreign key child_t_pid_fkey of table shop\.child_t references a table that does not exist.*\n.*\nHINT:  Restore the referenced table first/,
+	'a key into a table that is gone is refused, saying what to do');
+is($node->safe_psql($db, "SELECT to_regclass('shop.child_t') IS NULL"), 't', 'and nothing was created');
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('shop.child_t', '$id')");
+is($ret, 0, 'without foreign_keys it is restored') or diag($err);
+($ret, $out, $err) = $node->psql($db,
+	"SELECT aibackup_restore_table('shop.orders', '$id', 'shop.orders_mine', owner => false)");
+is($ret, 0, 'restored with owner => false') or diag($err);
+is($node->safe_psql($db, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'shop.orders_mine'::regclass"),
+	$node->safe_psql($db, 'SELECT current_user'), 'the caller owns it');
+like($err, qr/recreated with its columns, types, plain keys and comments only/,
+	'and, not the owner\'s, only what runs no code is recreated');
+$node->safe_psql($db, 'DROP TABLE shop.orders_opts, shop.orders_mine, shop.child_copy');
 
 # --- the script, run by psql in an empty database, then the data ---
 # (roles are the cluster's: clerk, whom the policy names, exists there too)

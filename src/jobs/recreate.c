@@ -29,7 +29,9 @@
 #include "parser/parse_type.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
@@ -349,6 +351,173 @@ plan_constraint(AbRecreate *r, const MfDdl *d)
 	plan(&r->post, sql);
 }
 
+/*
+ * A foreign key, asked for: its table must exist (say which, rather than
+ * fail on the ALTER).  One into the source table itself goes into the new
+ * one.  It runs after the data, as the owner, who needs REFERENCES on the
+ * other table; every row is checked.
+ */
+static void
+plan_foreign_key(AbRecreate *r, const MfDdl *d)
+{
+	char	   *self = psprintf("REFERENCES %s(",
+								quote_qualified_identifier(r->t->schema, r->t->name));
+	const char *def = d->sql;
+	const char *at = strstr(def, self);
+	char	   *sql;
+	AlterTableStmt *stmt;
+	AlterTableCmd *cmd;
+	Constraint *con;
+
+	if (r->renamed && at != NULL)
+		def = psprintf("%.*sREFERENCES %s(%s", (int) (at - def), def,
+					   r->qualname, at + strlen(self));
+	sql = psprintf("ALTER TABLE ONLY %s ADD CONSTRAINT %s %s", r->qualname,
+				   quote_identifier(object_name(r, d->name ? d->name : "", false)),
+				   def);
+	stmt = (AlterTableStmt *) parse_one(r, "foreign key", sql, T_AlterTableStmt);
+	if (!is_target(r, stmt->relation) || list_length(stmt->cmds) != 1)
+		bad_definition(r, "foreign key", sql);
+	cmd = linitial(stmt->cmds);
+	if (cmd->subtype != AT_AddConstraint || cmd->def == NULL ||
+		!IsA(cmd->def, Constraint) ||
+		((Constraint *) cmd->def)->contype != CONSTR_FOREIGN)
+		bad_definition(r, "foreign key", sql);
+	con = (Constraint *) cmd->def;
+	if (con->pktable == NULL ||
+		(!is_target(r, con->pktable) &&
+		 !OidIsValid(RangeVarGetRelid(con->pktable, NoLock, true))))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("foreign key %s of table %s references a table that does not exist",
+						quote_identifier(d->name ? d->name : ""), r->qualname),
+				 errdetail("%s", d->sql),
+				 errhint("Restore the referenced table first, or restore this one without foreign_keys.")));
+	plan(&r->post, sql);
+}
+
+/* the keyword of privilege letter c of an aclitem, or NULL */
+static const char *
+privilege_name(char c)
+{
+	switch (c)
+	{
+		case 'r':
+			return "SELECT";
+		case 'a':
+			return "INSERT";
+		case 'w':
+			return "UPDATE";
+		case 'd':
+			return "DELETE";
+		case 'D':
+			return "TRUNCATE";
+		case 'x':
+			return "REFERENCES";
+		case 't':
+			return "TRIGGER";
+#if PG_VERSION_NUM >= 170000
+		case 'm':
+			return "MAINTAIN";
+#endif
+	}
+	return NULL;
+}
+
+/*
+ * "grantee=privileges/grantor" (grantee "" for PUBLIC, double-quoted when
+ * it must be) split; false if it is not that.
+ */
+static bool
+split_aclitem(const char *item, char **grantee, const char **privs)
+{
+	StringInfoData name;
+	const char *p = item;
+
+	initStringInfo(&name);
+	if (*p == '"')
+	{
+		for (p++; *p && !(*p == '"' && p[1] != '"'); p++)
+		{
+			if (*p == '"')
+				p++;			/* "" is one " */
+			appendStringInfoChar(&name, *p);
+		}
+		if (*p++ != '"')
+			return false;
+	}
+	else
+	{
+		for (; *p && *p != '='; p++)
+			appendStringInfoChar(&name, *p);
+	}
+	if (*p != '=' || strchr(p, '/') == NULL)
+		return false;
+	*grantee = name.data;
+	*privs = p + 1;
+	return true;
+}
+
+/*
+ * GRANTs of the table's recorded privileges (relacl), asked for, to the
+ * roles that exist here; the owner's own are its already.
+ */
+static void
+plan_grants(AbRecreate *r, const MfDdl *d)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, d->sql,
+															  TEXTOID, -1));
+	Datum	   *items;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *item = nulls[i] ? "" : TextDatumGetCString(items[i]);
+		char	   *grantee;
+		const char *privs;
+		StringInfoData plain;
+		StringInfoData with_option;
+
+		if (!split_aclitem(item, &grantee, &privs))
+			bad_definition(r, "privileges", d->sql);
+		if (r->t->owner != NULL && strcmp(grantee, r->t->owner) == 0)
+			continue;
+		if (grantee[0] != '\0' && !OidIsValid(get_role_oid(grantee, true)))
+		{
+			ereport(WARNING,
+					(errmsg("the privileges of role \"%s\" on table %s are not restored: the role does not exist",
+							grantee, r->qualname)));
+			continue;
+		}
+		initStringInfo(&plain);
+		initStringInfo(&with_option);
+		for (const char *p = privs; *p && *p != '/'; p++)
+		{
+			const char *priv = privilege_name(*p);
+			bool		option = p[1] == '*';
+			StringInfo	into = option ? &with_option : &plain;
+
+			if (priv == NULL)
+				ereport(WARNING,
+						(errmsg("privilege \"%c\" of role \"%s\" on table %s is not restored: this server does not know it",
+								*p, grantee[0] ? grantee : "PUBLIC", r->qualname)));
+			else
+				appendStringInfo(into, "%s%s", into->len ? ", " : "", priv);
+			if (option)
+				p++;
+		}
+		if (plain.len > 0)
+			plan(&r->post, psprintf("GRANT %s ON TABLE %s TO %s", plain.data, r->qualname,
+									grantee[0] ? quote_identifier(grantee) : "PUBLIC"));
+		if (with_option.len > 0)
+			plan(&r->post, psprintf("GRANT %s ON TABLE %s TO %s WITH GRANT OPTION",
+									with_option.data, r->qualname,
+									grantee[0] ? quote_identifier(grantee) : "PUBLIC"));
+	}
+}
+
 /* "CREATE [UNIQUE ]INDEX name ON [ONLY ]source USING ..." under new names */
 static void
 plan_index(AbRecreate *r, const MfDdl *d)
@@ -478,6 +647,7 @@ ab_recreate_plan(AbRecreate *r)
 {
 	AbQuery		q;
 	int			left_out = 0;
+	int			fks_left_out = 0;
 
 	r->qualname = quote_qualified_identifier(r->schema, r->name);
 
@@ -493,16 +663,27 @@ ab_recreate_plan(AbRecreate *r)
 	{
 		const MfDdl *d = &r->t->ddls[i];
 
-		if (strcmp(d->kind, "comment") == 0)
+		if (strcmp(d->kind, "acl") == 0)
+		{
+			/* privileges run no code: with or without the whole definition */
+			if (r->with_grants)
+				plan_grants(r, d);
+		}
+		else if (strcmp(d->kind, "foreign_key") == 0)
+		{
+			if (r->with_fks && r->full)
+				plan_foreign_key(r, d);
+			else if (r->with_fks)
+				fks_left_out++;
+		}
+		else if (strcmp(d->kind, "comment") == 0)
 			r->post = lappend(r->post, comment_sql(r, d));
 		else if (strcmp(d->kind, "constraint") == 0 &&
 				 (r->full || plain_key(r, d)))
 			plan_constraint(r, d);
 		else if (!r->full)
 			left_out += strcmp(d->kind, "column") != 0 &&
-				strcmp(d->kind, "acl") != 0 &&
-				strcmp(d->kind, "partition_of") != 0 &&
-				strcmp(d->kind, "foreign_key") != 0;
+				strcmp(d->kind, "partition_of") != 0;
 		else if (strcmp(d->kind, "index") == 0 && d->name)
 			plan_index(r, d);
 		else if (strcmp(d->kind, "row_security") == 0)
@@ -521,6 +702,13 @@ ab_recreate_plan(AbRecreate *r)
 				 errdetail("%s; %d other parts of its definition (defaults, identity and generated columns, other constraints, indexes, policies) are code, which may run only as that role.",
 						   r->owner_note, left_out),
 				 errhint("The whole definition is in aibackup_table_ddl(); apply the rest by hand.")));
+	if (fks_left_out > 0)
+		ereport(WARNING,
+				(errmsg("the %d foreign keys of table %s are not restored",
+						fks_left_out, r->qualname),
+				 errdetail("%s; a foreign key is checked with code of the types it compares, which may run only as that role.",
+						   r->owner_note),
+				 errhint("They are in aibackup_table_ddl(); add them by hand.")));
 	return r->full;
 }
 

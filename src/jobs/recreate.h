@@ -23,6 +23,8 @@ typedef struct AbRecreate
 								 * statement runs as it; else only what runs
 								 * no code (columns, plain keys, comments) */
 	const char *owner_note;		/* why not, for the WARNING */
+	bool		with_fks;		/* its foreign keys too (with full only) */
+	bool		with_grants;	/* and its privileges */
 	/* set by ab_recreate_plan */
 	char	   *qualname;
 	List	   *seqs;			/* the sequences it owns */
@@ -53,7 +55,7 @@ extern void ab_recreate_create(AbRecreate *r);
  * Once the data is in (and as the table's owner): constraints, indexes,
  * comments, row security and policies; sequences set to their backed-up
  * values (ab_sequences_catch_up() then moves them past the restored data if
- * that is ahead).  Foreign keys and grants are left to the .sql script.
+ * that is ahead); foreign keys and privileges when asked for.
  */
 extern void ab_recreate_finish(AbRecreate *r);
 

@@ -960,7 +960,7 @@ check_new_table_types(Oid relid, Oid owner, const char *qualname)
  */
 static Oid
 create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
-			  char **qualname, AbRecreate *r)
+			  char **qualname, AbRecreate *r, const AbRestoreOptions *opts)
 {
 	Oid			nsp;
 	Oid			relid;
@@ -989,6 +989,8 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 				 errhint("Create or update the extension first, then restore the table into it; or restore it under another name with target_table.")));
 	if (t->owner != NULL)
 		recorded = owner = get_role_oid(t->owner, true);
+	if (!opts->owner)
+		owner = InvalidOid;		/* the caller keeps it */
 	if (OidIsValid(owner) &&
 		(owner == GetUserId() || !ab_can_set_role(GetUserId(), owner)))
 		owner = InvalidOid;
@@ -1005,6 +1007,8 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 		r->nsp = nsp;
 		r->renamed = strcmp(r->schema, t->schema) != 0 ||
 			strcmp(r->name, t->name) != 0;
+		r->with_fks = opts->foreign_keys;
+		r->with_grants = opts->grants;
 
 		/*
 		 * A definition is code: a CHECK, a default, an index expression, even
@@ -1166,7 +1170,7 @@ open_object(S3Client *client, const Manifest *m, const MfTable *t,
 /* check, lock or create, and load: everything after the object is open */
 static uint64
 restore_into(const Manifest *m, const MfTable *t, const char *target,
-			 RestoreStream *rs, char **qualname)
+			 const AbRestoreOptions *opts, RestoreStream *rs, char **qualname)
 {
 	RangeVar   *rv = target_rangevar(t, target);
 	Oid			relid;
@@ -1178,7 +1182,7 @@ restore_into(const Manifest *m, const MfTable *t, const char *target,
 	relid = lock_existing_target(t, rv, qualname);
 	if (!OidIsValid(relid))
 	{
-		relid = create_target(m, t, rv, qualname, &r);
+		relid = create_target(m, t, rv, qualname, &r, opts);
 		created = true;
 	}
 	ab_progress_table(relid, *qualname, 0, 1);
@@ -1186,7 +1190,8 @@ restore_into(const Manifest *m, const MfTable *t, const char *target,
 }
 
 int64
-ab_restore_table(const char *source, const char *backup_id, const char *target)
+ab_restore_table(const char *source, const char *backup_id, const char *target,
+				 const AbRestoreOptions *opts)
 {
 	char	   *dbname = get_database_name(MyDatabaseId);
 	List	   *src_names = parse_table_name("table", source);
@@ -1246,7 +1251,7 @@ ab_restore_table(const char *source, const char *backup_id, const char *target)
 	{
 		char	   *name = NULL;
 
-		rows = restore_into(m, t, target, &rs, &name);
+		rows = restore_into(m, t, target, opts, &rs, &name);
 		qualname = name;
 	}
 	PG_FINALLY();

@@ -8,13 +8,24 @@
 #include "core/manifest.h"
 #include "core/s3.h"
 
+/* what a restore that recreates the table brings back besides it */
+typedef struct AbRestoreOptions
+{
+	bool		foreign_keys;	/* its foreign keys (default off) */
+	bool		grants;			/* its privileges (default off) */
+	bool		owner;			/* the role that owned it owns it again, and
+								 * the whole definition runs as that role
+								 * (default on) */
+} AbRestoreOptions;
+
 /*
  * source: the table's name as it was in the backup (qualified or not,
  * quoted or not); backup_id NULL = newest backup that holds it; target
  * NULL = the source's name.  Returns the rows loaded.
  */
 extern int64 ab_restore_table(const char *source, const char *backup_id,
-							  const char *target);
+							  const char *target,
+							  const AbRestoreOptions *opts);
 
 /*
  * The definition of a table as its backup recorded it: a SQL script (the
