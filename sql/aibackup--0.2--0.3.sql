@@ -3,8 +3,8 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION aibackup UPDATE TO '0.3'" to load this file. \quit
 
--- Two functions are new in 0.3: presigned URLs for a table's objects and
--- for a backup's.  aibackup_restore_table() gains three options; a new
+-- Three functions are new in 0.3: presigned URLs for a table's objects and
+-- for a backup's, and the restore of large objects.  aibackup_restore_table() gains three options; a new
 -- signature is a new function, so the old one is dropped, and the
 -- privileges it was granted are granted on the new one.
 
@@ -27,6 +27,15 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION aibackup_presign_backup(text, interval, text[]) IS
 'presigned GET URLs for every object of a backup (NULL: the newest), or of the tables of some schemas with their restore scripts';
 REVOKE ALL ON FUNCTION aibackup_presign_backup(text, interval, text[]) FROM PUBLIC;
+
+CREATE FUNCTION aibackup_restore_large_objects(backup_id text DEFAULT NULL,
+                                               oids oid[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'aibackup_restore_large_objects'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION aibackup_restore_large_objects(text, oid[]) IS
+'restore the large objects of a backup (NULL: the newest holding any), all or the listed OIDs, replacing those of the same OID';
+REVOKE ALL ON FUNCTION aibackup_restore_large_objects(text, oid[]) FROM PUBLIC;
 
 DO $$
 DECLARE

@@ -85,6 +85,15 @@ COMMENT ON FUNCTION aibackup_presign_backup(text, interval, text[]) IS
 'presigned GET URLs for every object of a backup (NULL: the newest), or of the tables of some schemas with their restore scripts';
 REVOKE ALL ON FUNCTION aibackup_presign_backup(text, interval, text[]) FROM PUBLIC;
 
+CREATE FUNCTION aibackup_restore_large_objects(backup_id text DEFAULT NULL,
+                                               oids oid[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'aibackup_restore_large_objects'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION aibackup_restore_large_objects(text, oid[]) IS
+'restore the large objects of a backup (NULL: the newest holding any), all or the listed OIDs, replacing those of the same OID';
+REVOKE ALL ON FUNCTION aibackup_restore_large_objects(text, oid[]) FROM PUBLIC;
+
 -- Monitoring.  The functions decide nothing about privileges themselves:
 -- the views and functions are granted to pg_read_all_stats only.
 

@@ -104,6 +104,12 @@ SELECT * FROM aibackup_presign_backup(NULL, '1 day', '{public,NULL}');
 SELECT * FROM aibackup_presign_backup('not a backup id');
 
 --
+-- aibackup_restore_large_objects: bad input before S3
+--
+SELECT aibackup_restore_large_objects('not a backup id');
+SELECT aibackup_restore_large_objects(NULL, '{1,NULL}');
+
+--
 -- aibackup_take_over_folder
 --
 SELECT aibackup_take_over_folder();
@@ -128,6 +134,7 @@ SELECT aibackup_restore_table('ab_t');
 SELECT aibackup_table_ddl('ab_t');
 SELECT * FROM aibackup_presign_table('ab_t');
 SELECT * FROM aibackup_presign_backup();
+SELECT aibackup_restore_large_objects();
 SELECT aibackup_take_over_folder();
 SELECT aibackup_stat_reset();
 SELECT * FROM aibackup_stat_databases();

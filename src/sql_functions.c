@@ -4,7 +4,7 @@
  *		aibackup_list_backups(), aibackup_list_tables(),
  *		aibackup_restore_table(), aibackup_take_over_folder(),
  *		aibackup_table_ddl(), aibackup_presign_table(),
- *		aibackup_presign_backup().  Thin: argument handling and result rows;
+ *		aibackup_presign_backup(), aibackup_restore_large_objects().  Thin: argument handling and result rows;
  *		the work is in jobs/ and pg/.
  */
 #include "postgres.h"
@@ -22,6 +22,7 @@
 #include "jobs/backup.h"
 #include "jobs/presign.h"
 #include "jobs/restore.h"
+#include "jobs/restore_lo.h"
 #include "pg/repo.h"
 #include "pg/repo_index.h"
 #include "pg/s3_session.h"
@@ -34,6 +35,7 @@ PG_FUNCTION_INFO_V1(aibackup_take_over_folder);
 PG_FUNCTION_INFO_V1(aibackup_table_ddl);
 PG_FUNCTION_INFO_V1(aibackup_presign_table);
 PG_FUNCTION_INFO_V1(aibackup_presign_backup);
+PG_FUNCTION_INFO_V1(aibackup_restore_large_objects);
 
 Datum
 aibackup_backup_now(PG_FUNCTION_ARGS)
@@ -320,4 +322,19 @@ aibackup_presign_backup(PG_FUNCTION_ARGS)
 								  text_to_cstring(PG_GETARG_TEXT_PP(0)),
 								  seconds, schemas));
 	return (Datum) 0;
+}
+
+/* aibackup_restore_large_objects(backup_id, oids) */
+Datum
+aibackup_restore_large_objects(PG_FUNCTION_ARGS)
+{
+	ArrayType  *oids = PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1);
+
+	if (oids != NULL && array_contains_nulls(oids))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("oids must not contain NULL")));
+	PG_RETURN_INT64(ab_restore_large_objects(PG_ARGISNULL(0) ? NULL :
+											 text_to_cstring(PG_GETARG_TEXT_PP(0)),
+											 oids));
 }

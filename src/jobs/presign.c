@@ -176,14 +176,18 @@ ab_presign_backup(const char *backup_id, long seconds, List *schemas)
 	}
 	else if (m->restore_scripts)
 	{
-		/* a schema whose every table failed has no script */
+		/*
+		 * a schema whose every table failed has no script; nor has
+		 * pg_catalog, whose tables hold the large objects
+		 */
 		foreach(lc, schemas)
 		{
 			bool		any_ok = false;
 
 			for (int i = 0; i < m->ntables && !any_ok; i++)
 				any_ok = strcmp(m->tables[i].status, "ok") == 0 &&
-					strcmp(m->tables[i].schema, lfirst(lc)) == 0;
+					strcmp(m->tables[i].schema, lfirst(lc)) == 0 &&
+					strcmp(m->tables[i].schema, "pg_catalog") != 0;
 			if (any_ok)
 				sign(&s, ab_repo_script_key(dbname, m->backup_id, lfirst(lc)));
 		}

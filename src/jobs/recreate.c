@@ -32,6 +32,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/formatting.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
@@ -458,18 +459,17 @@ split_aclitem(const char *item, char **grantee, const char **privs)
 	return true;
 }
 
-/*
- * GRANTs of the table's recorded privileges (relacl), asked for, to the
- * roles that exist here; the owner's own are its already.
- */
-static void
-plan_grants(AbRecreate *r, const MfDdl *d)
+List *
+ab_acl_grants(const char *acl, const char *kind, const char *name,
+			  const char *owner)
 {
-	ArrayType  *arr = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, d->sql,
+	char	   *object = psprintf("%s %s", asc_tolower(kind, strlen(kind)), name);
+	ArrayType  *arr = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, (char *) acl,
 															  TEXTOID, -1));
 	Datum	   *items;
 	bool	   *nulls;
 	int			n;
+	List	   *grants = NIL;
 
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
 	for (int i = 0; i < n; i++)
@@ -477,20 +477,24 @@ plan_grants(AbRecreate *r, const MfDdl *d)
 		char	   *item = nulls[i] ? "" : TextDatumGetCString(items[i]);
 		char	   *grantee;
 		const char *privs;
+		const char *to;
 		StringInfoData plain;
 		StringInfoData with_option;
 
 		if (!split_aclitem(item, &grantee, &privs))
-			bad_definition(r, "privileges", d->sql);
-		if (r->t->owner != NULL && strcmp(grantee, r->t->owner) == 0)
-			continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("\"%s\" is not a privilege of %s", item, object)));
+		if (owner != NULL && strcmp(grantee, owner) == 0)
+			continue;			/* the owner's are implicit */
 		if (grantee[0] != '\0' && !OidIsValid(get_role_oid(grantee, true)))
 		{
 			ereport(WARNING,
-					(errmsg("the privileges of role \"%s\" on table %s are not restored: the role does not exist",
-							grantee, r->qualname)));
+					(errmsg("the privileges of role \"%s\" on %s are not restored: the role does not exist",
+							grantee, object)));
 			continue;
 		}
+		to = grantee[0] ? quote_identifier(grantee) : "PUBLIC";
 		initStringInfo(&plain);
 		initStringInfo(&with_option);
 		for (const char *p = privs; *p && *p != '/'; p++)
@@ -501,21 +505,32 @@ plan_grants(AbRecreate *r, const MfDdl *d)
 
 			if (priv == NULL)
 				ereport(WARNING,
-						(errmsg("privilege \"%c\" of role \"%s\" on table %s is not restored: this server does not know it",
-								*p, grantee[0] ? grantee : "PUBLIC", r->qualname)));
+						(errmsg("privilege \"%c\" of role \"%s\" on %s is not restored: this server does not know it",
+								*p, grantee[0] ? grantee : "PUBLIC", object)));
 			else
 				appendStringInfo(into, "%s%s", into->len ? ", " : "", priv);
 			if (option)
 				p++;
 		}
 		if (plain.len > 0)
-			plan(&r->post, psprintf("GRANT %s ON TABLE %s TO %s", plain.data, r->qualname,
-									grantee[0] ? quote_identifier(grantee) : "PUBLIC"));
+			grants = lappend(grants, psprintf("GRANT %s ON %s %s TO %s", plain.data,
+											  kind, name, to));
 		if (with_option.len > 0)
-			plan(&r->post, psprintf("GRANT %s ON TABLE %s TO %s WITH GRANT OPTION",
-									with_option.data, r->qualname,
-									grantee[0] ? quote_identifier(grantee) : "PUBLIC"));
+			grants = lappend(grants, psprintf("GRANT %s ON %s %s TO %s WITH GRANT OPTION",
+											  with_option.data, kind, name, to));
 	}
+	return grants;
+}
+
+/*
+ * GRANTs of the table's recorded privileges (relacl), asked for, to the
+ * roles that exist here; the owner's own are its already.
+ */
+static void
+plan_grants(AbRecreate *r, const MfDdl *d)
+{
+	r->post = list_concat(r->post,
+						  ab_acl_grants(d->sql, "TABLE", r->qualname, r->t->owner));
 }
 
 /* "CREATE [UNIQUE ]INDEX name ON [ONLY ]source USING ..." under new names */

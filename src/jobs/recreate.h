@@ -60,6 +60,15 @@ extern void ab_recreate_create(AbRecreate *r);
 extern void ab_recreate_finish(AbRecreate *r);
 
 /*
+ * GRANT statements for an aclitem[] in text (a relacl or lomacl, from a
+ * backup) on the object kind ("TABLE", "LARGE OBJECT") name (quoted as SQL):
+ * every privilege but the owner's own, to the roles that exist here
+ * (WARNINGs for the others and for privileges this server does not know).
+ */
+extern List *ab_acl_grants(const char *acl, const char *kind,
+						   const char *name, const char *owner);
+
+/*
  * The sequences that feed a table's columns, moved past its data if behind
  * (in their own direction, within their bounds): its own, and for a
  * partition's identity column its root's when caller may update that one.

@@ -1168,6 +1168,46 @@ open_object(S3Client *client, const Manifest *m, const MfTable *t,
 }
 
 /* check, lock or create, and load: everything after the object is open */
+/*
+ * Open t's object, checked to be there and whole, as a stream in the
+ * encoding COPY must convert from.
+ */
+static void
+open_stream(S3Client *client, const Manifest *m, const MfTable *t,
+			RestoreStream *rs)
+{
+	/*
+	 * The object is in the source database's encoding, which COPY converts
+	 * from.  SQL_ASCII says nothing about the bytes: aibackup reads its names
+	 * as UTF-8, and so its text, which COPY then checks as UTF-8 (a byte that
+	 * is not fails the restore, rather than turning into other characters).
+	 * An SQL_ASCII target cannot convert: UTF-8 and SQL_ASCII objects load as
+	 * they are, an object in another encoding only if it is ASCII (its
+	 * characters would have to be guessed into bytes).  A backup before 0.2,
+	 * which does not say, loads as this database's encoding.
+	 */
+	if (m->server_encoding != NULL &&
+		pg_valid_server_encoding(m->server_encoding) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup \"%s\" records an unknown encoding \"%s\"",
+						m->backup_id, m->server_encoding)));
+
+	open_object(client, m, t, rs);
+	if (m->server_encoding != NULL)
+	{
+		int			src = pg_valid_server_encoding(m->server_encoding);
+
+		if (src != PG_SQL_ASCII)
+			rs->encoding = m->server_encoding;
+		else if (GetDatabaseEncoding() != PG_SQL_ASCII)
+			rs->encoding = "UTF8";
+		rs->ascii_only = GetDatabaseEncoding() == PG_SQL_ASCII &&
+			src != PG_SQL_ASCII && src != PG_UTF8;
+		rs->source_encoding = m->server_encoding;
+	}
+}
+
 static uint64
 restore_into(const Manifest *m, const MfTable *t, const char *target,
 			 const AbRestoreOptions *opts, RestoreStream *rs, char **qualname)
@@ -1212,38 +1252,15 @@ ab_restore_table(const char *source, const char *backup_id, const char *target,
 	t = locate(client, dbname, backup_id, src_names, source, &m);
 	t = truncated_entry(m, t);
 	check_storage(m, t);
-
-	/*
-	 * The object is in the source database's encoding, which COPY converts
-	 * from.  SQL_ASCII says nothing about the bytes: aibackup reads its names
-	 * as UTF-8, and so its text, which COPY then checks as UTF-8 (a byte that
-	 * is not fails the restore, rather than turning into other characters).
-	 * An SQL_ASCII target cannot convert: UTF-8 and SQL_ASCII objects load as
-	 * they are, an object in another encoding only if it is ASCII (its
-	 * characters would have to be guessed into bytes).  A backup before 0.2,
-	 * which does not say, loads as this database's encoding.
-	 */
-	if (m->server_encoding != NULL &&
-		pg_valid_server_encoding(m->server_encoding) < 0)
+	if (strcmp(t->schema, "pg_catalog") == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("backup \"%s\" records an unknown encoding \"%s\"",
-						m->backup_id, m->server_encoding)));
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s.%s\" of backup \"%s\" holds large objects, not a table to restore",
+						t->schema, t->name, m->backup_id),
+				 errhint("Restore them with aibackup_restore_large_objects().")));
 
 	/* the object is there and whole, before anything changes */
-	open_object(client, m, t, &rs);
-	if (m->server_encoding != NULL)
-	{
-		int			src = pg_valid_server_encoding(m->server_encoding);
-
-		if (src != PG_SQL_ASCII)
-			rs.encoding = m->server_encoding;
-		else if (GetDatabaseEncoding() != PG_SQL_ASCII)
-			rs.encoding = "UTF8";
-		rs.ascii_only = GetDatabaseEncoding() == PG_SQL_ASCII &&
-			src != PG_SQL_ASCII && src != PG_UTF8;
-		rs.source_encoding = m->server_encoding;
-	}
+	open_stream(client, m, t, &rs);
 
 	ab_progress_begin("restore", m->backup_id);
 	ab_progress_phase("checking");
@@ -1293,4 +1310,27 @@ ab_restore_table_ddl(const char *source, const char *backup_id)
 						m->backup_id, t->schema, t->name),
 				 errdetail("Backups made before definitions were recorded hold column names and types only.")));
 	return pstrdup(t->ddl);
+}
+
+uint64
+ab_restore_load_object(const Manifest *m, const MfTable *t, Relation rel)
+{
+	RestoreStream rs;
+	List	   *attnames = NIL;
+	volatile uint64 rows = 0;
+
+	check_storage(m, t);
+	open_stream(ab_s3_client(), m, t, &rs);
+	for (int i = 0; i < t->ncolumns; i++)
+		attnames = lappend(attnames, makeString(pstrdup(t->columns[i].name)));
+	PG_TRY();
+	{
+		rows = load_verified(rel, attnames, &rs);
+	}
+	PG_FINALLY();
+	{
+		stream_free(&rs);
+	}
+	PG_END_TRY();
+	return rows;
 }

@@ -7,6 +7,7 @@
 
 #include "core/manifest.h"
 #include "core/s3.h"
+#include "utils/relcache.h"
 
 /* what a restore that recreates the table brings back besides it */
 typedef struct AbRestoreOptions
@@ -49,6 +50,14 @@ extern Manifest *ab_restore_read_backup(S3Client *c, const char *dbname,
 extern const MfTable *ab_restore_find_table(const char *source,
 											const char *backup_id,
 											Manifest **m);
+
+/*
+ * Load the object of t, an entry of m, checked whole and converted from the
+ * backup's encoding, into rel (locked for COPY FROM, and the caller's to
+ * fill: no privilege or owner change here); the rows loaded.
+ */
+extern uint64 ab_restore_load_object(const Manifest *m, const MfTable *t,
+									 Relation rel);
 
 /*
  * ERROR unless the caller may read the backed-up rows of t ("permission

@@ -54,6 +54,55 @@ typedef struct Script
 	const Owned **seq_owner;	/* and who owns it, or NULL */
 } Script;
 
+/* pg_catalog.pg_largeobject or its _metadata: the large objects */
+static bool
+large_objects_table(const MfTable *t)
+{
+	return strcmp(t->schema, "pg_catalog") == 0;
+}
+
+/* the data file of t, <schema>.<table>.csv as downloaded and gunzipped */
+static char *
+data_file(const MfTable *t)
+{
+	const char *base = strrchr(t->object_key, '/');
+	const char *file = base ? base + 1 : t->object_key;
+	size_t		n = strlen(file);
+
+	Assert(n > 3 && strcmp(file + n - 3, ".gz") == 0);
+	return pnstrdup(file, n - 3);
+}
+
+/*
+ * The large objects, in plain SQL: their catalogs' rows into temporary
+ * tables, then lo_create and lo_put page by page (2 kB pages, as
+ * PostgreSQL's default block size makes them).  Owners and privileges are
+ * the restoring role's: roles are the cluster's.
+ */
+static void
+append_large_objects(StringInfo buf, const Script *s)
+{
+	const MfTable *meta = mf_find_table(s->m, "pg_catalog", "pg_largeobject_metadata");
+	const MfTable *data = mf_find_table(s->m, "pg_catalog", "pg_largeobject");
+
+	if (meta == NULL || data == NULL ||
+		strcmp(meta->status, "ok") != 0 || strcmp(data->status, "ok") != 0)
+		return;
+	appendStringInfo(buf,
+					 "-- large objects, owned by whoever runs this\n"
+					 "BEGIN;\n"
+					 "CREATE TEMPORARY TABLE aibackup_lo_meta (oid pg_catalog.oid, lomowner pg_catalog.oid, lomacl pg_catalog.text);\n"
+					 "\\copy aibackup_lo_meta FROM '%s' WITH (FORMAT csv, HEADER true)\n"
+					 "CREATE TEMPORARY TABLE aibackup_lo_data (loid pg_catalog.oid, pageno pg_catalog.int4, data pg_catalog.bytea);\n"
+					 "\\copy aibackup_lo_data FROM '%s' WITH (FORMAT csv, HEADER true)\n"
+					 "SELECT pg_catalog.count(pg_catalog.lo_create(oid)) AS large_objects FROM pg_temp.aibackup_lo_meta;\n"
+					 "SELECT pg_catalog.count(pg_catalog.lo_put(loid, pageno::pg_catalog.int8 * 2048, data)) AS pages "
+					 "FROM (SELECT * FROM pg_temp.aibackup_lo_data ORDER BY loid, pageno) d;\n"
+					 "DROP TABLE pg_temp.aibackup_lo_meta, pg_temp.aibackup_lo_data;\n"
+					 "COMMIT;\n",
+					 data_file(meta), data_file(data));
+}
+
 /*
  * Table i goes into the script for schema (NULL: all).  An extension's
  * configuration table does not: CREATE EXTENSION makes it (the script says
@@ -65,7 +114,7 @@ in_script(const Script *s, int i, const char *schema)
 	const MfTable *t = &s->m->tables[i];
 
 	return strcmp(t->status, "ok") == 0 && s->parts[i].pre != NULL &&
-		t->extension == NULL &&
+		t->extension == NULL && !large_objects_table(t) &&
 		(schema == NULL || strcmp(t->schema, schema) == 0);
 }
 
@@ -127,25 +176,22 @@ copyable(const MfTable *t)
 static void
 append_copy(StringInfo buf, const MfTable *t)
 {
-	const char *base = strrchr(t->object_key, '/');
-	const char *file = base ? base + 1 : t->object_key;
-	size_t		n = strlen(file);
+	const char *file = data_file(t);
 
-	Assert(n > 3 && strcmp(file + n - 3, ".gz") == 0);
 	if (!copyable(t))
 	{
 		appendStringInfo(buf, "-- %s is not loaded: a line break in its name or a column's cannot be written in \\copy.\n"
-						 "\\echo 'a table was not loaded (see the comment in the script): load %.*s with COPY ... FROM STDIN'\n",
+						 "\\echo 'a table was not loaded (see the comment in the script): load %s with COPY ... FROM STDIN'\n",
 						 ab_ddl_in_comment(quote_qualified_identifier(t->schema, t->name)),
-						 (int) (n - 3), file);
+						 file);
 		return;
 	}
 	appendStringInfo(buf, "\\copy %s ", quote_qualified_identifier(t->schema, t->name));
 	for (int i = 0; i < t->ncolumns; i++)
 		appendStringInfo(buf, "%s%s", i ? ", " : "(", quote_identifier(t->columns[i].name));
 	/* the key's characters are A-Z a-z 0-9 _ - . %: nothing to quote */
-	appendStringInfo(buf, "%sFROM '%.*s' WITH (FORMAT csv, HEADER true)\n",
-					 t->ncolumns ? ") " : "", (int) (n - 3), file);
+	appendStringInfo(buf, "%sFROM '%s' WITH (FORMAT csv, HEADER true)\n",
+					 t->ncolumns ? ") " : "", file);
 }
 
 /*
@@ -289,6 +335,8 @@ script_text(const Script *s, const char *schema, const char *relpath)
 	}
 	for (int i = 0; i < m->nsequences; i++)
 		append_setval(&buf, s, i, schema);
+	if (schema == NULL)
+		append_large_objects(&buf, s);
 
 	if (fks)
 	{
@@ -332,7 +380,8 @@ ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts)
 	/* without definitions (they could not be read) there is no script */
 	for (int i = 0; i < m->ntables; i++)
 	{
-		if (strcmp(m->tables[i].status, "ok") == 0 && parts[i].pre == NULL)
+		if (strcmp(m->tables[i].status, "ok") == 0 && parts[i].pre == NULL &&
+			!large_objects_table(&m->tables[i]))
 			return;
 	}
 

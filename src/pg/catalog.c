@@ -13,6 +13,10 @@
  *	  data.  Those are copied whole, not with pg_dump's filter: a restore
  *	  empties the table it loads, so rows the extension put there must be in
  *	  the backup too.
+ *	- Large objects: when there are any, and the role may read them, the
+ *	  two catalogs that hold them, pg_catalog.pg_largeobject_metadata and
+ *	  pg_catalog.pg_largeobject, are backed up as tables of their own (last;
+ *	  aibackup_restore_large_objects() restores from them).
  *	- Generated columns are not copied (COPY leaves them out; a restore
  *	  regenerates them); dropped columns do not exist for COPY.
  *	- Queries go through query.c (search_path pinned to pg_catalog), and
@@ -175,14 +179,18 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 	}
 	else
 		appendStringInfoString(&sql,
-							   "WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND "
+							   "WHERE ((c.relkind = 'r' AND c.relpersistence <> 't' AND "
 							   SCHEMA_FILTER
 							   "AND (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
 							   "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 							   "    AND d.objid = c.oid AND d.deptype = 'e') "
 							   "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_extension x "
-							   "    WHERE c.oid OPERATOR(pg_catalog.=) ANY (x.extconfig))) ");
-	appendStringInfoString(&sql, "ORDER BY n.nspname, c.relname");
+							   "    WHERE c.oid OPERATOR(pg_catalog.=) ANY (x.extconfig)))) "
+							   "  OR (c.oid IN ('pg_catalog.pg_largeobject_metadata'::pg_catalog.regclass, "
+							   "                'pg_catalog.pg_largeobject'::pg_catalog.regclass) "
+							   "      AND EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata) "
+							   "      AND pg_catalog.has_table_privilege(c.oid, 'SELECT'))) ");
+	appendStringInfoString(&sql, "ORDER BY n.nspname = 'pg_catalog', n.nspname, c.relname");
 
 	ab_query_begin(&q);
 	ab_query_exec(sql.data, true, 0);

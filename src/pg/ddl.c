@@ -28,6 +28,7 @@
 typedef struct DdlCtx
 {
 	Oid			relid;
+	bool		catalog;		/* a large objects' catalog: no definition */
 	MfTable    *mt;
 	AbDdlParts *parts;			/* where its parts go, or NULL */
 	char	   *qualname;		/* the table, quoted and qualified */
@@ -455,6 +456,7 @@ ab_ddl_capture(List *tables, MfTable *mts, AbDdlParts *parts)
 	DdlAll		a;
 	Datum	   *oids;
 	int			i = 0;
+	int			noids = 0;
 	ListCell   *lc;
 
 	if (tables == NIL)
@@ -469,6 +471,7 @@ ab_ddl_capture(List *tables, MfTable *mts, AbDdlParts *parts)
 		DdlCtx	   *c = &a.ctx[i];
 
 		c->relid = t->relid;
+		c->catalog = strcmp(t->schema, "pg_catalog") == 0;
 		c->mt = &mts[i];
 		c->parts = parts ? &parts[i] : NULL;
 		c->qualname = quote_qualified_identifier(t->schema, t->name);
@@ -476,9 +479,11 @@ ab_ddl_capture(List *tables, MfTable *mts, AbDdlParts *parts)
 		initStringInfo(&c->pre);
 		initStringInfo(&c->post);
 		initStringInfo(&c->fk);
-		oids[i++] = ObjectIdGetDatum(t->relid);
+		if (!c->catalog)
+			oids[noids++] = ObjectIdGetDatum(t->relid);
+		i++;
 	}
-	a.relids = PointerGetDatum(construct_array(oids, a.n, OIDOID, sizeof(Oid),
+	a.relids = PointerGetDatum(construct_array(oids, noids, OIDOID, sizeof(Oid),
 											   true, TYPALIGN_INT));
 	qsort(a.ctx, a.n, sizeof(DdlCtx), cmp_ctx);
 
@@ -492,5 +497,8 @@ ab_ddl_capture(List *tables, MfTable *mts, AbDdlParts *parts)
 	ab_query_end(&q);
 
 	for (i = 0; i < a.n; i++)
-		finish_script(&a.ctx[i]);
+	{
+		if (!a.ctx[i].catalog)
+			finish_script(&a.ctx[i]);
+	}
 }
