@@ -93,7 +93,11 @@ count_of(const char *sql)
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* owners (this cluster's backups only) and privileges, as they were */
+/*
+ * Owners (this cluster's backups only) and privileges, as they were.  (The
+ * queries here are not read-only: a read-only one would see the caller's
+ * snapshot, from before the temporary tables were filled.)
+ */
 static void
 restore_owners_and_privileges(AbQuery *q, const Manifest *m)
 {
@@ -105,7 +109,7 @@ restore_owners_and_privileges(AbQuery *q, const Manifest *m)
 
 	ab_query_exec("SELECT l.oid, r.rolname, l.lomacl "
 				  "FROM pg_temp." META_TABLE " l "
-				  "LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.lomowner", true, 0);
+				  "LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.lomowner", false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *oid = ab_query_value(q, i, 1);
@@ -149,7 +153,7 @@ restore_from(const Manifest *m, const MfTable *meta, const MfTable *data,
 		/* the ones asked for, every one of them in the backup */
 		ab_query_exec_args("SELECT o FROM pg_catalog.unnest($1) o "
 						   "EXCEPT SELECT oid FROM pg_temp." META_TABLE " LIMIT 1",
-						   1, types, values, true, 0);
+						   1, types, values, false, 0);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
