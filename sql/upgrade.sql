@@ -83,7 +83,20 @@ SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
 SELECT has_function_privilege('regress_aibackup_upgrade',
          'aibackup_restore_table(text, text, text, boolean, boolean, boolean)', 'EXECUTE') AS kept,
        has_function_privilege('public',
-         'aibackup_restore_table(text, text, text, boolean, boolean, boolean)', 'EXECUTE') AS public;
+         'aibackup_restore_table(text, text, text, boolean, boolean, boolean)', 'EXECUTE') AS public,
+       (SELECT array_length(initprivs, 1) FROM pg_init_privs
+         WHERE objoid = 'aibackup_restore_table(text, text, text, boolean, boolean, boolean)'::regprocedure)
+         AS initial_privileges_of_owner_only;
+-- a view on the old function stops the update, saying why
+DROP EXTENSION aibackup;
+CREATE EXTENSION aibackup VERSION '0.2';
+CREATE VIEW regress_uses_restore AS SELECT aibackup_restore_table('x') AS n;
+ALTER EXTENSION aibackup UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
+DROP VIEW regress_uses_restore;
+ALTER EXTENSION aibackup UPDATE;
+GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean)
+  TO regress_aibackup_upgrade;
 REVOKE EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean)
   FROM regress_aibackup_upgrade;
 CREATE TEMP TABLE shape_from_02 AS SELECT * FROM ext_shape;

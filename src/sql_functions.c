@@ -196,7 +196,7 @@ aibackup_restore_table(PG_FUNCTION_ARGS)
 					 errmsg("%s must not be NULL",
 							i == 3 ? "foreign_keys" : i == 4 ? "grants" : "owner")));
 	}
-	if (PG_NARGS() > 3)
+	if (PG_NARGS() == 6)
 	{
 		opts.foreign_keys = PG_GETARG_BOOL(3);
 		opts.grants = PG_GETARG_BOOL(4);

@@ -38,7 +38,7 @@ $node->safe_psql($db, q{
 	INSERT INTO plain SELECT g, 'n' || g FROM generate_series(1, 100) g;
 	CREATE ROLE restorer LOGIN;
 	CREATE SCHEMA r AUTHORIZATION restorer;
-	GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text) TO restorer;
+	GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) TO restorer;
 	GRANT EXECUTE ON FUNCTION aibackup_list_backups() TO restorer;
 });
 my $id = $node->safe_psql($db, 'SELECT aibackup_backup_now()');

@@ -28,7 +28,7 @@ $node->safe_psql($db, q{
 	CREATE EXTENSION aibackup;
 	CREATE ROLE r1 LOGIN;
 	CREATE SCHEMA r AUTHORIZATION r1;
-	GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text) TO r1;
+	GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) TO r1;
 });
 
 # A fresh public.t (id int primary key, v text) with 100 rows, backed up,

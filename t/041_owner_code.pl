@@ -30,7 +30,7 @@ CREATE ROLE alice LOGIN;
 CREATE ROLE carol LOGIN;
 GRANT CREATE ON SCHEMA public TO alice, carol;
 GRANT CREATE ON DATABASE owned TO carol;
-GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text) TO carol;
+GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) TO carol;
 SQL
 
 # ------------------------------------------------ the caller's search_path

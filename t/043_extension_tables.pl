@@ -55,13 +55,17 @@ my ($seq) = grep { $_->{name} eq 'jobid_seq' } @{ $m->{sequences} // [] };
 is($seq && $seq->{extension}, 'aibackup', 'and the extension\'s sequence is marked too');
 
 # --- in place ---
-$node->safe_psql($db, "DELETE FROM jobs.job WHERE jobid = 2; UPDATE jobs.job SET command = 'oops'");
+$node->safe_psql($db, "DELETE FROM jobs.job WHERE jobid = 2; UPDATE jobs.job SET command = 'oops'; "
+	  . "ALTER SEQUENCE jobs.jobid_seq RESTART WITH 1");
 ($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('jobs.job')");
 is($ret, 0, 'restored in place') or diag($err);
 is($node->safe_psql($db, 'SELECT string_agg(command, \',\' ORDER BY jobid) FROM jobs.job'),
 	"the extension's own row,VACUUM,ANALYZE", 'with every row as it was');
 is($node->safe_psql($db, "SELECT count(*) FROM pg_depend WHERE objid = 'jobs.job'::regclass AND deptype = 'e'"),
 	1, 'and still the extension\'s table');
+($ret, $out, $err) = $node->psql($db, "INSERT INTO jobs.job (command) VALUES ('new') RETURNING jobid");
+is($out, 4, 'the sequence its default uses (not owned by it) is past the restored rows') or diag($err);
+$node->safe_psql($db, "DELETE FROM jobs.job WHERE jobid = 4");
 
 # --- gone: not recreated as a plain table under its own name ---
 $node->safe_psql($db, 'ALTER EXTENSION aibackup DROP TABLE jobs.job; DROP TABLE jobs.job');
@@ -80,8 +84,10 @@ is(s3_get("$prefix/$db/$id/restore.sql", $rs), 0, 'restore.sql');
 my $script = -f $rs ? slurp_file($rs) : '';
 like($script, qr/^-- jobs\.job belongs to extension aibackup: after CREATE EXTENSION/m,
 	'says what to do with the configuration table');
-unlike($script, qr/CREATE TABLE jobs\.job|\\copy jobs\.job|CREATE SCHEMA IF NOT EXISTS jobs|jobid_seq/,
+unlike($script, qr/CREATE TABLE jobs\.job|\\copy jobs\.job|CREATE SCHEMA IF NOT EXISTS jobs|CREATE SEQUENCE[^\n]*jobid_seq/,
 	'and creates neither it, nor its schema, nor the extension\'s sequence');
+like($script, qr/^-- and after CREATE EXTENSION: SELECT pg_catalog\.setval\('jobs\.jobid_seq', 3, true\);$/m,
+	'but says how to set that sequence');
 like($script, qr/^\\copy public\.plain /m, 'the ordinary table is in it');
 is(s3_get("$prefix/$db/$id/restore/jobs.sql", "$rs.jobs"), 0,
 	'the schema with only the extension\'s table has a script too (presign_backup signs it)');

@@ -680,9 +680,19 @@ ab_recreate_plan(AbRecreate *r)
 
 		if (strcmp(d->kind, "acl") == 0)
 		{
-			/* privileges run no code: with or without the whole definition */
-			if (r->with_grants)
+			/*
+			 * Privileges run no code: with or without the whole definition.
+			 * But only on a table its old owner owns again: TRIGGER granted
+			 * on a table a superuser now owns would run the grantee's code
+			 * as whoever writes to it.
+			 */
+			if (r->with_grants && r->owner_kept)
 				plan_grants(r, d);
+			else if (r->with_grants)
+				ereport(WARNING,
+						(errmsg("the privileges of table %s are not restored", r->qualname),
+						 errdetail("%s.", r->owner_note),
+						 errhint("They are in aibackup_table_ddl(); grant them by hand.")));
 		}
 		else if (strcmp(d->kind, "foreign_key") == 0)
 		{
@@ -850,7 +860,23 @@ ab_sequences_catch_up(Oid relid, Oid caller)
 					   "    OR s.own IS NULL AND s.root IS NOT NULL AND "
 					   "       pg_catalog.has_sequence_privilege(s.root, 'SELECT') AND "
 					   "       pg_catalog.has_sequence_privilege(s.root, 'UPDATE') AND "
-					   "       pg_catalog.has_sequence_privilege($2, s.root, 'UPDATE'))",
+					   "       pg_catalog.has_sequence_privilege($2, s.root, 'UPDATE')) "
+	/* a sequence an integer column's default uses, owned or not (cron.job) */
+					   "UNION "
+					   "SELECT a.attname, s.oid::pg_catalog.regclass::pg_catalog.text "
+					   "FROM pg_catalog.pg_attrdef ad "
+					   "JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum "
+					   "JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass "
+					   "  AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					   "JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind = 'S' "
+					   "WHERE ad.adrelid = $1 AND NOT a.attisdropped "
+					   "  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, "
+					   "    'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype) "
+	/* (has_sequence_privilege fails on a table: only once it is a sequence) */
+					   "  AND CASE WHEN s.relkind = 'S' THEN "
+					   "    pg_catalog.has_sequence_privilege(s.oid, 'SELECT') "
+					   "    AND pg_catalog.has_sequence_privilege(s.oid, 'UPDATE') "
+					   "    AND pg_catalog.has_sequence_privilege($2, s.oid, 'UPDATE') END",
 					   2, types, values, false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		pairs = lappend(pairs, list_make2(ab_query_value(&q, i, 1),

@@ -24,7 +24,8 @@ typedef struct AbRecreate
 								 * no code (columns, plain keys, comments) */
 	const char *owner_note;		/* why not, for the WARNING */
 	bool		with_fks;		/* its foreign keys too (with full only) */
-	bool		with_grants;	/* and its privileges */
+	bool		with_grants;	/* and its privileges (when owner_kept) */
+	bool		owner_kept;		/* the new owner is the recorded one */
 	/* set by ab_recreate_plan */
 	char	   *qualname;
 	List	   *seqs;			/* the sequences it owns */
@@ -70,8 +71,10 @@ extern List *ab_acl_grants(const char *acl, const char *kind,
 
 /*
  * The sequences that feed a table's columns, moved past its data if behind
- * (in their own direction, within their bounds): its own, and for a
- * partition's identity column its root's when caller may update that one.
+ * (in their own direction, within their bounds): its own; for a
+ * partition's identity column its root's, and any other sequence an integer
+ * column's default uses (shared, or an extension's: cron.jobid_seq), when
+ * caller may update that one too.
  */
 extern void ab_sequences_catch_up(Oid relid, Oid caller);
 

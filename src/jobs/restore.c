@@ -985,7 +985,7 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot recreate table \"%s.%s\" of extension \"%s\"",
 						t->schema, t->name, t->extension),
-				 errdetail("It is one of the extension's configuration tables: the extension's script creates it, and a plain table of that name would stand in the extension's way."),
+				 errdetail("It belongs to the extension, whose script creates it; a plain table of that name would stand in the extension's way."),
 				 errhint("Create or update the extension first, then restore the table into it; or restore it under another name with target_table.")));
 	if (t->owner != NULL)
 		recorded = owner = get_role_oid(t->owner, true);
@@ -1009,6 +1009,7 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 			strcmp(r->name, t->name) != 0;
 		r->with_fks = opts->foreign_keys;
 		r->with_grants = opts->grants;
+		r->owner_kept = OidIsValid(recorded) && new_owner == recorded;
 
 		/*
 		 * A definition is code: a CHECK, a default, an index expression, even

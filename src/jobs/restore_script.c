@@ -132,6 +132,15 @@ append_extension_tables(StringInfo buf, const Script *s, const char *schema)
 							 ab_ddl_in_comment(quote_qualified_identifier(t->schema, t->name)),
 							 ab_ddl_in_comment(quote_identifier(t->extension)));
 	}
+	for (int i = 0; i < s->m->nsequences; i++)
+	{
+		const MfSequence *q = &s->m->sequences[i];
+
+		if (q->extension != NULL && (schema == NULL || strcmp(q->schema, schema) == 0))
+			appendStringInfo(buf, "-- and after CREATE EXTENSION: SELECT pg_catalog.setval(%s, " INT64_FORMAT ", %s);\n",
+							 ab_ddl_in_comment(quote_literal_cstr(s->seq_qual[i])),
+							 (int64) q->last_value, q->is_called ? "true" : "false");
+	}
 }
 
 static int
