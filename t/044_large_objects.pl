@@ -32,6 +32,11 @@ SELECT lo_from_bytea(40002, decode(string_agg(lpad(to_hex(g % 256), 2, '0'), '')
 SELECT lo_create(40003);
 SELECT lo_create(40004);
 SELECT lo_put(40004, 100000, 'far out');
+-- grown to 4096 bytes by truncation: its last page is empty
+SELECT lo_create(40005);
+BEGIN;
+SELECT lo_truncate(lo_open(40005, 131072), 4096);
+COMMIT;
 ALTER LARGE OBJECT 40002 OWNER TO loowner;
 GRANT SELECT ON LARGE OBJECT 40002 TO loreader;
 GRANT SELECT, UPDATE ON LARGE OBJECT 40001 TO loreader WITH GRANT OPTION;
@@ -50,13 +55,17 @@ sub lo_state
 }
 my $before = lo_state($db);
 like($before, qr/^40004 100007 /m, 'the sparse one is 100 007 bytes long');
+like($before, qr/^40005 4096 /m, 'the one grown by truncation 4 096');
 
 ($ret, $out, $err) = backup_now($node, $db);
 is($ret, 0, 'a backup') or diag($err);
 my $id = $out;
 my ($m) = manifest($prefix, $db, $id);
 my %t = map { ("$_->{schema}.$_->{name}" => $_) } @{ $m->{tables} // [] };
-is($t{'pg_catalog.pg_largeobject_metadata'}{rows}, 4, 'the manifest has the four large objects');
+is($t{'pg_catalog.pg_largeobject_metadata'}{rows}, 5, 'the manifest has the five large objects');
+is($m->{large_object_page_size}, 2048, 'their page size');
+is(join(',', sort map { $_->{name} } @{ $m->{large_object_owners} // [] }), 'loowner,postgres',
+	'and their owners, by name');
 ok(($t{'pg_catalog.pg_largeobject'}{rows} // 0) >= 7, 'and their pages');
 ok(!defined $t{'pg_catalog.pg_largeobject'}{ddl}, 'with no definition of the catalog');
 
@@ -64,7 +73,7 @@ ok(!defined $t{'pg_catalog.pg_largeobject'}{ddl}, 'with no definition of the cat
 $node->safe_psql($db, 'SELECT lo_unlink(oid) FROM pg_largeobject_metadata');
 ($ret, $out, $err) = $node->psql($db, 'SELECT aibackup_restore_large_objects()');
 is($ret, 0, 'restored') or diag($err);
-is($out, 4, 'four of them');
+is($out, 5, 'five of them');
 is(lo_state($db), $before, 'with their contents, owners and privileges');
 
 # --- one of them, changed; the others untouched ---
@@ -88,6 +97,18 @@ my $now = lo_state($db);
 ($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_large_objects('$id', '{40001,99999}')");
 like($err, qr/backup "$id" has no large object 99999/, 'an OID the backup does not have is an error');
 is(lo_state($db), $now, 'and nothing changed');
+
+# --- a backup without them (by a role that may not read them) is passed over ---
+$node->safe_psql($db, "CREATE ROLE backer LOGIN; GRANT EXECUTE ON FUNCTION aibackup_backup_now(regclass[]) TO backer; "
+	  . "GRANT SELECT ON docs TO backer");
+($ret, $out, $err) = backup_now($node, $db, undef, extra_params => [ '-U', 'backer' ]);
+is($ret, 0, 'a backup by a role that may not read large objects') or diag($err);
+my ($m2) = manifest($prefix, $db, $out);
+ok(!grep({ $_->{schema} eq 'pg_catalog' } @{ $m2->{tables} // [] }), 'holds neither of their catalogs');
+$node->safe_psql($db, 'SELECT lo_unlink(40003)');
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_large_objects(NULL, '{40003}')");
+is($ret, 0, 'a restore without a backup id takes the newest backup that has them') or diag($err);
+like($err, qr/from backup "$id"/, 'the first one');
 
 # --- who may ---
 $node->safe_psql($db, "CREATE ROLE someone LOGIN; GRANT EXECUTE ON FUNCTION aibackup_restore_large_objects(text, oid[]) TO someone");

@@ -147,6 +147,19 @@ mf_add_sequence(Manifest *m)
 	return s;
 }
 
+MfRole *
+mf_add_lo_owner(Manifest *m)
+{
+	MfRole	   *o;
+
+	if (m == NULL)
+		return NULL;
+	o = mf_grow((void **) &m->lo_owners, m->nlo_owners, sizeof(MfRole));
+	if (o != NULL)
+		m->nlo_owners++;
+	return o;
+}
+
 static void
 mf_free_table(MfTable *t)
 {
@@ -199,6 +212,9 @@ mf_free(Manifest *m)
 		free(m->sequences[i].extension);
 	}
 	free(m->sequences);
+	for (i = 0; i < m->nlo_owners; i++)
+		free(m->lo_owners[i].name);
+	free(m->lo_owners);
 	free(m);
 }
 
@@ -339,6 +355,24 @@ mf_to_json(const Manifest *m)
 		json_out_close(&o, '}');
 	}
 	json_out_close(&arr, ']');
+
+	if (m->lo_page_size > 0)
+	{
+		json_out_int(&top, "large_object_page_size", m->lo_page_size);
+		json_out_key(&top, "large_object_owners");
+		json_out_open(&arr, &b, top.indent, '[');
+		for (i = 0; i < m->nlo_owners; i++)
+		{
+			JsonOut		o;
+
+			json_out_elem(&arr);
+			json_out_open(&o, &b, arr.indent, '{');
+			json_out_int(&o, "oid", m->lo_owners[i].oid);
+			json_out_str(&o, "name", m->lo_owners[i].name);
+			json_out_close(&o, '}');
+		}
+		json_out_close(&arr, ']');
+	}
 
 	json_out_close(&top, '}');
 	abuf_appendc(&b, '\n');
@@ -647,6 +681,7 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 	const JsonValue *fmt;
 	const JsonValue *tables;
 	const JsonValue *seqs;
+	const JsonValue *owners;
 	size_t		i;
 
 	if (root->type != JV_OBJECT)
@@ -691,7 +726,10 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 		!get_str(r, root, "", "snapshot_lsn", false, &m->snapshot_lsn) ||
 		!get_bool(r, root, "", "restore_scripts", &m->restore_scripts) ||
 		!get_array(r, root, "", "tables", true, &tables) ||
-		!get_array(r, root, "", "sequences", false, &seqs))
+		!get_array(r, root, "", "sequences", false, &seqs) ||
+		!get_int(r, root, "", "large_object_page_size", 0, INT32_MAX,
+				 &m->lo_page_size) ||
+		!get_array(r, root, "", "large_object_owners", false, &owners))
 		return false;
 
 	for (i = 0; i < tables->count; i++)
@@ -720,6 +758,22 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 		}
 		snprintf(where, sizeof(where), "sequences[%zu]", i);
 		if (!read_sequence(r, seqs->items[i], where, s))
+			return false;
+	}
+	for (i = 0; owners != NULL && i < owners->count; i++)
+	{
+		char		where[64];
+		MfRole	   *o = mf_add_lo_owner(m);
+
+		if (o == NULL)
+		{
+			mf_error(r, "out of memory");
+			return false;
+		}
+		snprintf(where, sizeof(where), "large_object_owners[%zu]", i);
+		if (!check_object(r, owners->items[i], where) ||
+			!get_int(r, owners->items[i], where, "oid", 0, UINT32_MAX, &o->oid) ||
+			!get_str(r, owners->items[i], where, "name", true, &o->name))
 			return false;
 	}
 	return true;

@@ -94,6 +94,13 @@ typedef struct MfSequence
 	bool		is_called;
 } MfSequence;
 
+/* the role that owns large objects: its OID in the source, and name */
+typedef struct MfRole
+{
+	int64_t		oid;
+	char	   *name;
+} MfRole;
+
 typedef struct Manifest
 {
 	int			format;			/* MANIFEST_FORMAT */
@@ -118,6 +125,10 @@ typedef struct Manifest
 	MfTable    *tables;
 	int			nsequences;
 	MfSequence *sequences;
+	int64_t		lo_page_size;	/* bytes per pg_largeobject page in the
+								 * source, 0 when it holds none */
+	int			nlo_owners;		/* the owners of its large objects */
+	MfRole	   *lo_owners;
 } Manifest;
 
 /* zeroed manifest; NULL on OOM */
@@ -131,6 +142,7 @@ extern MfDdl *mf_add_ddl(MfTable *t);
 /* drop t's definition (pieces and script) */
 extern void mf_clear_definition(MfTable *t);
 extern MfSequence *mf_add_sequence(Manifest *m);
+extern MfRole *mf_add_lo_owner(Manifest *m);
 extern void mf_free(Manifest *m);
 
 /* pretty JSON text, malloc'd; NULL on OOM */

@@ -43,6 +43,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/large_object.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -699,6 +700,42 @@ restore_scripts(S3Client *client, Manifest *m, AbDdlParts *parts)
 	FreeErrorData(edata);
 }
 
+/*
+ * With both catalogs of the large objects copied: their page size (a
+ * restore writes each page at pageno times it) and their owners' names
+ * (roles are matched by name, as tables' owners are), under the backup's
+ * snapshot.
+ */
+static void
+record_large_objects(Manifest *m, Snapshot snap)
+{
+	const MfTable *meta = mf_find_table(m, "pg_catalog", "pg_largeobject_metadata");
+	const MfTable *data = mf_find_table(m, "pg_catalog", "pg_largeobject");
+	ListCell   *lc;
+	List	   *owners;
+
+	if (meta == NULL || data == NULL ||
+		strcmp(meta->status, "ok") != 0 || strcmp(data->status, "ok") != 0)
+		return;
+	m->lo_page_size = LOBLKSIZE;
+	PushActiveSnapshot(snap);
+	owners = ab_catalog_lo_owners();
+	PopActiveSnapshot();
+	foreach(lc, owners)
+	{
+		AbRole	   *r = lfirst(lc);
+		MfRole	   *o;
+
+		if (ab_repo_to_utf8(r->name, GetDatabaseEncoding(), true) == NULL)
+			continue;			/* no UTF-8 spelling: the restorer owns them */
+		o = mf_add_lo_owner(m);
+		if (o == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		o->oid = r->oid;
+		o->name = ab_repo_mstrdup(r->name);
+	}
+}
+
 /* the manifest entry for t, before its data is copied (and its key known) */
 static MfTable *
 manifest_table(Manifest *m, AbTable *t)
@@ -958,6 +995,7 @@ backup_run(List *relids, bool scheduled)
 		}
 	}
 
+	record_large_objects(m, snap);
 	seqs = ab_catalog_sequences();
 	foreach(lc, seqs)
 	{

@@ -6,63 +6,97 @@
  *
  * A backup holds them as the rows of their two catalogs (catalog.c):
  * pg_largeobject_metadata (oid, owner, privileges) and pg_largeobject (one
- * row per 2 kB page).  Both objects are loaded, checked whole, into
- * temporary tables; then, in the caller's transaction and with the
- * caller's rights, each large object that exists is unlinked, created again
- * under its OID and written page by page (a page missing from a sparse
- * object stays a hole).  Its owner comes back when the backup is of this
- * cluster (the manifest's system identifier) and the role still exists;
- * its privileges come back to the roles that exist.
+ * row per page), with the page size and the owners' names in the manifest.
+ * Both objects are loaded, checked whole, into temporary tables; then, in
+ * the caller's transaction, each large object that exists is unlinked,
+ * created again under its OID and written page by page (a page missing
+ * from a sparse object stays a hole), and cut to its length (a last page
+ * may be empty).  A superuser creates each as the role that owned it, when
+ * that role exists (by name); anyone else owns what they restore, and can
+ * replace only large objects they own.  Privileges come back to the roles
+ * that exist.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/table.h"
-#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
+#include "libpq/libpq-fs.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/large_object.h"
-#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 
 #include "jobs/recreate.h"
 #include "jobs/restore.h"
 #include "jobs/restore_lo.h"
-#include "commands/dbcommands.h"
 #include "pg/query.h"
 #include "pg/repo.h"
+#include "pg/repo_index.h"
 #include "pg/s3_session.h"
 #include "pg/state.h"
 
 #define META_TABLE	"aibackup_lo_meta"
 #define DATA_TABLE	"aibackup_lo_data"
 
-/* an entry of the backup that must be there and whole */
-static const MfTable *
-lo_entry(const Manifest *m, const char *name)
+/* is the pair of catalogs in m, both copied? */
+static bool
+has_large_objects(const Manifest *m)
 {
-	const MfTable *t = mf_find_table(m, "pg_catalog", name);
+	const MfTable *meta = mf_find_table(m, "pg_catalog", "pg_largeobject_metadata");
+	const MfTable *data = mf_find_table(m, "pg_catalog", "pg_largeobject");
 
-	if (t == NULL || strcmp(t->status, "ok") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("backup \"%s\" holds no large objects", m->backup_id),
-				 errdetail("Its pg_catalog.%s is %s.", name,
-						   t == NULL ? "not in it" : "a table that failed")));
-	return t;
+	return meta != NULL && data != NULL && m->lo_page_size > 0 &&
+		strcmp(meta->status, "ok") == 0 && strcmp(data->status, "ok") == 0;
+}
+
+/* backup_id's manifest, or the newest with large objects */
+static Manifest *
+find_backup(const char *backup_id)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+	Manifest   *m = NULL;
+
+	ab_repo_check_backup_id(backup_id);
+	ab_repo_check_folder_unique();
+	if (backup_id != NULL)
+	{
+		m = ab_restore_read_backup(ab_s3_client(), dbname, backup_id);
+		if (!has_large_objects(m))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("backup \"%s\" holds no large objects", m->backup_id)));
+	}
+	else
+	{
+		AbBackupWalk *w = ab_walk_begin(ab_s3_client(), dbname, AB_WALK_MANIFEST);
+		AbBackup	b;
+
+		while (m == NULL && ab_walk_next(w, &b))
+		{
+			if (has_large_objects(b.manifest))
+				m = b.manifest;
+		}
+		ab_walk_end(w);
+		if (m == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no backup of database \"%s\" holds large objects", dbname)));
+	}
+	return m;
 }
 
 /* load the entry into a new temporary table of columns cols */
 static void
-load_temp(const Manifest *m, const MfTable *t, const char *table,
+load_temp(const Manifest *m, const char *name, const char *table,
 		  const char *cols)
 {
 	AbQuery		q;
@@ -77,12 +111,16 @@ load_temp(const Manifest *m, const MfTable *t, const char *table,
 	relid = RangeVarGetRelid(makeRangeVar("pg_temp", (char *) table, -1),
 							 AccessExclusiveLock, false);
 	rel = table_open(relid, NoLock);
-	(void) ab_restore_load_object(m, t, rel);
+	(void) ab_restore_load_object(m, mf_find_table(m, "pg_catalog", name), rel);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
 }
 
-/* the count a one-row, one-column query returned */
+/*
+ * The count a one-row, one-column query returned.  (The queries here are not
+ * read-only: a read-only one would see the caller's snapshot, from before
+ * the temporary tables were filled.)
+ */
 static int64
 count_of(const char *sql)
 {
@@ -93,37 +131,91 @@ count_of(const char *sql)
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/* the role that owned source owner OID lomowner, here; InvalidOid if none */
+static Oid
+owner_here(const Manifest *m, int64 lomowner)
+{
+	for (int i = 0; i < m->nlo_owners; i++)
+	{
+		if (m->lo_owners[i].oid == lomowner)
+			return get_role_oid(m->lo_owners[i].name, true);
+	}
+	return InvalidOid;
+}
+
 /*
- * Owners (this cluster's backups only) and privileges, as they were.  (The
- * queries here are not read-only: a read-only one would see the caller's
- * snapshot, from before the temporary tables were filled.)
+ * Unlinking takes a lock per large object, until the end of the
+ * transaction: refuse, before any, what would fill the lock table.
  */
 static void
-restore_owners_and_privileges(AbQuery *q, const Manifest *m)
+check_lock_budget(const Manifest *m)
 {
-	bool		same_cluster = m->system_identifier != NULL &&
-		strcmp(m->system_identifier,
-			   psprintf(UINT64_FORMAT, GetSystemIdentifier())) == 0;
+	int64		existing = count_of("SELECT pg_catalog.count(*) FROM pg_temp." META_TABLE " l "
+									"WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata x "
+									"WHERE x.oid = l.oid)");
+	int64		budget = (int64) max_locks_per_xact * MaxBackends / 2;
+
+	if (existing > budget)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("replacing " INT64_FORMAT " large objects in one transaction would take more locks than this server has",
+						existing),
+				 errdetail("Each large object replaced holds a lock until the transaction ends; half the lock table is %lld.",
+						   (long long) budget),
+				 errhint("Restore them in batches with aibackup_restore_large_objects('%s', oids), or raise max_locks_per_transaction.",
+						 m->backup_id)));
+}
+
+/* create them, each as its old owner when a superuser restores */
+static int64
+create_all(const Manifest *m)
+{
+	int64		n = 0;
+	StringInfoData done;
+
+	initStringInfo(&done);
+	appendStringInfoString(&done, "0");
+	for (int i = 0; superuser() && i < m->nlo_owners; i++)
+	{
+		Oid			role = owner_here(m, m->lo_owners[i].oid);
+		Oid			save_userid;
+		int			save_sec_context;
+
+		if (!OidIsValid(role))
+			continue;
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		n += count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_create(oid)) "
+							   "FROM pg_temp." META_TABLE " WHERE lomowner = " INT64_FORMAT,
+							   m->lo_owners[i].oid));
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		appendStringInfo(&done, ", " INT64_FORMAT, m->lo_owners[i].oid);
+	}
+	n += count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_create(oid)) "
+						   "FROM pg_temp." META_TABLE " WHERE lomowner NOT IN (%s)",
+						   done.data));
+	return n;
+}
+
+/* the backed-up privileges, to the roles that exist */
+static void
+grant_privileges(AbQuery *q, const Manifest *m)
+{
 	List	   *stmts = NIL;
 	ListCell   *lc;
 
-	ab_query_exec("SELECT l.oid, r.rolname, l.lomacl "
+	ab_query_exec("SELECT l.oid, l.lomowner, l.lomacl, pg_catalog.pg_get_userbyid(x.lomowner) "
 				  "FROM pg_temp." META_TABLE " l "
-				  "LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.lomowner", false, 0);
+				  "JOIN pg_catalog.pg_largeobject_metadata x ON x.oid = l.oid "
+				  "WHERE l.lomacl IS NOT NULL", false, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *oid = ab_query_value(q, i, 1);
-		char	   *owner = same_cluster ? ab_query_value(q, i, 2) : NULL;
 		char	   *acl = ab_query_value(q, i, 3);
+		char	   *owner = ab_query_value(q, i, 4);
 		MemoryContext old = MemoryContextSwitchTo(q->outer);
 
-		if (owner != NULL && strcmp(owner, GetUserNameFromId(GetUserId(), false)) != 0)
-			stmts = lappend(stmts, psprintf("ALTER LARGE OBJECT %s OWNER TO %s", oid,
-											quote_identifier(owner)));
-		if (acl != NULL)
-			stmts = list_concat(stmts, ab_acl_grants(acl, "LARGE OBJECT", oid,
-													 owner ? owner :
-													 GetUserNameFromId(GetUserId(), false)));
+		stmts = list_concat(stmts, ab_acl_grants(acl, "LARGE OBJECT", oid, owner));
 		MemoryContextSwitchTo(old);
 	}
 	foreach(lc, stmts)
@@ -132,18 +224,18 @@ restore_owners_and_privileges(AbQuery *q, const Manifest *m)
 
 /* load both catalogs' rows, then write the large objects */
 static int64
-restore_from(const Manifest *m, const MfTable *meta, const MfTable *data,
-			 ArrayType *oids)
+restore_from(const Manifest *m, ArrayType *oids)
 {
 	AbQuery		q;
 	Oid			types[1] = {OIDARRAYOID};
 	Datum		values[1] = {oids ? PointerGetDatum(oids) : (Datum) 0};
+	char	   *page = psprintf(INT64_FORMAT, m->lo_page_size);
 	int64		n;
 
 	ab_progress_phase("downloading");
-	load_temp(m, meta, META_TABLE,
+	load_temp(m, "pg_largeobject_metadata", META_TABLE,
 			  "oid pg_catalog.oid, lomowner pg_catalog.oid, lomacl pg_catalog.text");
-	load_temp(m, data, DATA_TABLE,
+	load_temp(m, "pg_largeobject", DATA_TABLE,
 			  "loid pg_catalog.oid, pageno pg_catalog.int4, data pg_catalog.bytea");
 
 	ab_progress_phase("writing large objects");
@@ -164,34 +256,36 @@ restore_from(const Manifest *m, const MfTable *meta, const MfTable *data,
 		ab_query_exec_args("DELETE FROM pg_temp." DATA_TABLE " WHERE loid <> ALL ($1)",
 						   1, types, values, false, 0);
 	}
-	if (count_of("SELECT pg_catalog.count(*) FROM pg_temp." DATA_TABLE
-				 " WHERE pg_catalog.length(data) > " CppAsString2(LOBLKSIZE)) > 0)
+	if (count_of(psprintf("SELECT pg_catalog.count(*) FROM pg_temp." DATA_TABLE
+						  " WHERE pg_catalog.length(data) > %s OR pageno < 0", page)) > 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the large objects of backup \"%s\" have pages larger than this server's %d bytes",
-						m->backup_id, (int) LOBLKSIZE),
-				 errdetail("The backup was made by a server built with another block size.")));
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the large objects of backup \"%s\" have pages that are not of %s bytes",
+						m->backup_id, page)));
+	check_lock_budget(m);
 	(void) count_of("SELECT pg_catalog.count(pg_catalog.lo_unlink(l.oid)) "
 					"FROM pg_temp." META_TABLE " l WHERE EXISTS "
 					"(SELECT 1 FROM pg_catalog.pg_largeobject_metadata x WHERE x.oid = l.oid)");
-	n = count_of("SELECT pg_catalog.count(pg_catalog.lo_create(oid)) "
-				 "FROM pg_temp." META_TABLE);
-	(void) count_of("SELECT pg_catalog.count(pg_catalog.lo_put(loid, pageno::pg_catalog.int8 * "
-					CppAsString2(LOBLKSIZE) ", data)) "
-					"FROM (SELECT * FROM pg_temp." DATA_TABLE " ORDER BY loid, pageno) d");
-	restore_owners_and_privileges(&q, m);
+	n = create_all(m);
+	(void) count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_put(loid, pageno::pg_catalog.int8 * %s, data)) "
+							 "FROM pg_temp." DATA_TABLE, page));
+	/* a last page may be empty: the length is where the last page ends */
+	(void) count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_truncate64("
+							 "pg_catalog.lo_open(loid, %d), len)) "
+							 "FROM (SELECT loid, pg_catalog.max(pageno::pg_catalog.int8 * %s "
+							 "  + pg_catalog.length(data)) AS len "
+							 "  FROM pg_temp." DATA_TABLE " GROUP BY loid) d",
+							 INV_WRITE, page));
+	grant_privileges(&q, m);
 	ab_query_exec("DROP TABLE pg_temp." META_TABLE ", pg_temp." DATA_TABLE, false, 0);
 	ab_query_end(&q);
-
 	return n;
 }
 
 int64
 ab_restore_large_objects(const char *backup_id, ArrayType *oids)
 {
-	Manifest   *m = NULL;
-	const MfTable *meta;
-	const MfTable *data;
+	Manifest   *m;
 	volatile int64 n = 0;
 
 	PreventCommandIfReadOnly("aibackup_restore_large_objects()");
@@ -200,22 +294,12 @@ ab_restore_large_objects(const char *backup_id, ArrayType *oids)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to restore large objects"),
 				 errdetail("A backup's large objects are every role's: only superusers and members of pg_read_all_data read them.")));
-	if (backup_id != NULL)
-	{
-		ab_repo_check_backup_id(backup_id);
-		ab_repo_check_folder_unique();
-		m = ab_restore_read_backup(ab_s3_client(), get_database_name(MyDatabaseId),
-								   backup_id);
-		meta = lo_entry(m, "pg_largeobject_metadata");
-	}
-	else
-		meta = ab_restore_find_table("pg_catalog.pg_largeobject_metadata", NULL, &m);
-	data = lo_entry(m, "pg_largeobject");
+	m = find_backup(backup_id);
 
 	ab_progress_begin("restore", m->backup_id);
 	PG_TRY();
 	{
-		n = restore_from(m, meta, data, oids);
+		n = restore_from(m, oids);
 	}
 	PG_FINALLY();
 	{

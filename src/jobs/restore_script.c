@@ -75,9 +75,9 @@ data_file(const MfTable *t)
 
 /*
  * The large objects, in plain SQL: their catalogs' rows into temporary
- * tables, then lo_create and lo_put page by page (2 kB pages, as
- * PostgreSQL's default block size makes them).  Owners and privileges are
- * the restoring role's: roles are the cluster's.
+ * tables, then lo_create, lo_put page by page (of the source's page size),
+ * and lo_truncate to where the last page ends (it may be empty).  Owners
+ * and privileges are the restoring role's: roles are the cluster's.
  */
 static void
 append_large_objects(StringInfo buf, const Script *s)
@@ -85,7 +85,7 @@ append_large_objects(StringInfo buf, const Script *s)
 	const MfTable *meta = mf_find_table(s->m, "pg_catalog", "pg_largeobject_metadata");
 	const MfTable *data = mf_find_table(s->m, "pg_catalog", "pg_largeobject");
 
-	if (meta == NULL || data == NULL ||
+	if (meta == NULL || data == NULL || s->m->lo_page_size <= 0 ||
 		strcmp(meta->status, "ok") != 0 || strcmp(data->status, "ok") != 0)
 		return;
 	appendStringInfo(buf,
@@ -96,11 +96,15 @@ append_large_objects(StringInfo buf, const Script *s)
 					 "CREATE TEMPORARY TABLE aibackup_lo_data (loid pg_catalog.oid, pageno pg_catalog.int4, data pg_catalog.bytea);\n"
 					 "\\copy aibackup_lo_data FROM '%s' WITH (FORMAT csv, HEADER true)\n"
 					 "SELECT pg_catalog.count(pg_catalog.lo_create(oid)) AS large_objects FROM pg_temp.aibackup_lo_meta;\n"
-					 "SELECT pg_catalog.count(pg_catalog.lo_put(loid, pageno::pg_catalog.int8 * 2048, data)) AS pages "
-					 "FROM (SELECT * FROM pg_temp.aibackup_lo_data ORDER BY loid, pageno) d;\n"
+					 "SELECT pg_catalog.count(pg_catalog.lo_put(loid, pageno::pg_catalog.int8 * " INT64_FORMAT ", data)) AS pages "
+					 "FROM pg_temp.aibackup_lo_data;\n"
+					 "SELECT pg_catalog.count(pg_catalog.lo_truncate64(pg_catalog.lo_open(loid, 131072), len)) AS lengths "
+					 "FROM (SELECT loid, pg_catalog.max(pageno::pg_catalog.int8 * " INT64_FORMAT " + pg_catalog.length(data)) AS len "
+					 "FROM pg_temp.aibackup_lo_data GROUP BY loid) d;\n"
 					 "DROP TABLE pg_temp.aibackup_lo_meta, pg_temp.aibackup_lo_data;\n"
 					 "COMMIT;\n",
-					 data_file(meta), data_file(data));
+					 data_file(meta), data_file(data),
+					 (int64) s->m->lo_page_size, (int64) s->m->lo_page_size);
 }
 
 /*

@@ -189,7 +189,7 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 							   "  OR (c.oid IN ('pg_catalog.pg_largeobject_metadata'::pg_catalog.regclass, "
 							   "                'pg_catalog.pg_largeobject'::pg_catalog.regclass) "
 							   "      AND EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata) "
-							   "      AND pg_catalog.has_table_privilege(c.oid, 'SELECT'))) ");
+							   "      AND pg_catalog.has_table_privilege('pg_catalog.pg_largeobject'::pg_catalog.regclass, 'SELECT'))) ");
 	appendStringInfoString(&sql, "ORDER BY n.nspname = 'pg_catalog', n.nspname, c.relname");
 
 	ab_query_begin(&q);
@@ -215,6 +215,24 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 		MemoryContextSwitchTo(old);
 	}
 	ab_query_end(&q);
+
+	/* the large objects' two catalogs go together, or not at all */
+	if (relids == NIL)
+	{
+		int			catalogs = 0;
+		ListCell   *lc;
+
+		foreach(lc, tables)
+			catalogs += strcmp(((AbTable *) lfirst(lc))->schema, "pg_catalog") == 0;
+		if (catalogs == 1)
+		{
+			foreach(lc, tables)
+			{
+				if (strcmp(((AbTable *) lfirst(lc))->schema, "pg_catalog") == 0)
+					tables = foreach_delete_current(tables, lc);
+			}
+		}
+	}
 
 	/* a table named explicitly and dropped since is said, not left out */
 	if (relids != NIL && list_length(tables) < list_length(relids))
@@ -297,4 +315,28 @@ ab_catalog_sequences(void)
 	}
 	ab_query_end(&q);
 	return seqs;
+}
+
+List *
+ab_catalog_lo_owners(void)
+{
+	List	   *roles = NIL;
+	AbQuery		q;
+
+	ab_query_begin(&q);
+	ab_query_exec("SELECT DISTINCT lomowner, pg_catalog.pg_get_userbyid(lomowner) "
+				  "FROM pg_catalog.pg_largeobject_metadata", true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		AbRole	   *r = MemoryContextAllocZero(q.outer, sizeof(AbRole));
+		MemoryContext old;
+
+		r->oid = (Oid) strtoul(ab_query_value(&q, i, 1), NULL, 10);
+		r->name = ab_query_value(&q, i, 2);
+		old = MemoryContextSwitchTo(q.outer);
+		roles = lappend(roles, r);
+		MemoryContextSwitchTo(old);
+	}
+	ab_query_end(&q);
+	return roles;
 }

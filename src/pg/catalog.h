@@ -42,4 +42,14 @@ extern List *ab_catalog_tables(List *relids, bool apply_exclude);
 /* sequences in the same schemas, with their current values */
 extern List *ab_catalog_sequences(void);
 
+/* a role that owns large objects */
+typedef struct AbRole
+{
+	Oid			oid;
+	char	   *name;
+} AbRole;
+
+/* the owners of the large objects the active snapshot sees */
+extern List *ab_catalog_lo_owners(void);
+
 #endif							/* AIBACKUP_CATALOG_H */

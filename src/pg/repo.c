@@ -504,6 +504,13 @@ manifest_convert(const Manifest *m, MfConv *cv)
 			rt->ddls[j].sql = conv_str(cv, t->ddls[j].sql, false, "definition");
 		}
 	}
+	r->lo_owners = palloc0(sizeof(MfRole) * Max(m->nlo_owners, 1));
+	for (int i = 0; i < m->nlo_owners; i++)
+	{
+		r->lo_owners[i].oid = m->lo_owners[i].oid;
+		r->lo_owners[i].name = conv_str(cv, m->lo_owners[i].name, false,
+										"large object owner");
+	}
 	r->nsequences = m->nsequences;
 	r->sequences = palloc0(sizeof(MfSequence) * Max(m->nsequences, 1));
 	for (int i = 0; i < m->nsequences; i++)
