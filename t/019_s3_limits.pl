@@ -105,7 +105,7 @@ for my $run (1, 2)
 
 ($ret, $out, $err) = aws_cli('s3', 'ls', '--recursive', "s3://$ENV{S3_BUCKET}/$prefix/postgres/$ids[1]/");
 my @keys = map { (split ' ', $_, 4)[3] } grep { /\S/ } split /\n/, $out;
-is(scalar(@keys), 7, 'the second backup holds seven objects: three tables, their definitions and the manifest')
+is(scalar(@keys), 9, 'the second backup holds nine objects: three tables, their definitions, restore.sql, restore/public.sql and the manifest')
   or diag($out);
 
 is($node->safe_psql('postgres',

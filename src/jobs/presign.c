@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_largeobject.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -164,9 +165,14 @@ ab_presign_backup(const char *backup_id, long seconds, List *schemas)
 		const MfTable *t = &m->tables[i];
 
 		CHECK_FOR_INTERRUPTS();
-		if (strcmp(t->status, "ok") == 0 &&
-			(schemas == NIL || in_schemas(schemas, t->schema)))
-			sign_table(&s, m, t);
+		if (strcmp(t->status, "ok") != 0 ||
+			(schemas != NIL && !in_schemas(schemas, t->schema)))
+			continue;
+		/* the large objects, for those who may read them all */
+		if (strcmp(t->schema, "pg_catalog") == 0 &&
+			pg_class_aclcheck(LargeObjectRelationId, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+			continue;
+		sign_table(&s, m, t);
 	}
 	if (schemas == NIL)
 	{

@@ -348,13 +348,19 @@ script_text(const Script *s, const char *schema, const char *relpath)
 	}
 	for (int i = 0; i < m->nsequences; i++)
 		append_setval(&buf, s, i, schema);
+
+	/*
+	 * What may fail alone: the large objects (their files may not have been
+	 * downloaded: signing them needs more than reading the tables), each
+	 * foreign key (the table it references may not be here).
+	 */
+	appendStringInfoString(&buf, "-- from here on, what fails does so alone\n"
+						   "\\set ON_ERROR_STOP off\n");
 	if (schema == NULL)
 		append_large_objects(&buf, s);
-
 	if (fks)
 	{
-		appendStringInfoString(&buf, "-- foreign keys, each on its own: one whose table is not here fails alone\n"
-							   "\\set ON_ERROR_STOP off\n");
+		appendStringInfoString(&buf, "-- foreign keys, each on its own\n");
 		for (int i = 0; i < m->ntables; i++)
 			if (in_script(s, i, schema))
 				appendStringInfoString(&buf, s->parts[i].fk);
