@@ -683,8 +683,8 @@ ab_recreate_plan(AbRecreate *r)
 			/*
 			 * Privileges run no code: with or without the whole definition.
 			 * But only on a table its old owner owns again: TRIGGER granted
-			 * on a table a superuser now owns would run the grantee's code
-			 * as whoever writes to it.
+			 * on a table a superuser now owns would run the grantee's code as
+			 * whoever writes to it.
 			 */
 			if (r->with_grants && r->owner_kept)
 				plan_grants(r, d);

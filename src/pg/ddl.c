@@ -273,11 +273,13 @@ capture_columns(DdlAll *a)
 static void
 capture_constraints(DdlAll *a)
 {
-	/* contype 'n' (NOT NULL, 18+) is the column's NOT NULL already */
+	/*
+	 * contype 'n' (NOT NULL, 18+) is the column's NOT NULL already; a key
+	 * into a partitioned table has a clone per partition, which is not ours
+	 */
 	run(a, "SELECT c.conname, c.contype, pg_catalog.pg_get_constraintdef(c.oid), c.conrelid "
 		"FROM pg_catalog.pg_constraint c "
 		"WHERE c.conrelid = ANY ($1) AND c.contype IN ('c', 'p', 'u', 'x', 'f') "
-		/* a key into a partitioned table has a clone per partition: not ours */
 		"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint p "
 		"    WHERE p.oid = c.conparentid AND p.conrelid = c.conrelid) "
 		"ORDER BY c.conrelid, c.contype = 'f', c.conname");
