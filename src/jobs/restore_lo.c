@@ -180,15 +180,28 @@ create_all(const Manifest *m)
 		Oid			role = owner_here(m, m->lo_owners[i].oid);
 		Oid			save_userid;
 		int			save_sec_context;
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		bool		isnull;
 
 		if (!OidIsValid(role))
 			continue;
+		/* read as the caller (the temporary table is the caller's) */
+		ab_query_exec(psprintf("SELECT pg_catalog.array_agg(oid)::pg_catalog.text "
+							   "FROM pg_temp." META_TABLE " WHERE lomowner = " INT64_FORMAT,
+							   m->lo_owners[i].oid), false, 0);
+		if (SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) == NULL)
+			continue;			/* none of its (when some OIDs were asked for) */
+		values[0] = CStringGetTextDatum(SPI_getvalue(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 1));
 		GetUserIdAndSecContext(&save_userid, &save_sec_context);
 		SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-		n += count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_create(oid)) "
-							   "FROM pg_temp." META_TABLE " WHERE lomowner = " INT64_FORMAT,
-							   m->lo_owners[i].oid));
+		ab_query_exec_args("SELECT pg_catalog.count(pg_catalog.lo_create(o)) "
+						   "FROM pg_catalog.unnest($1::pg_catalog.oid[]) o",
+						   1, types, values, false, 0);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
+		n += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										 1, &isnull));
 		appendStringInfo(&done, ", " INT64_FORMAT, m->lo_owners[i].oid);
 	}
 	n += count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_create(oid)) "
