@@ -618,6 +618,29 @@ backup_table_call(void *arg)
 	PopActiveSnapshot();
 }
 
+/*
+ * Run fn in a subtransaction; false, with a WARNING that what is left out
+ * of the backup, when it fails.  The data matters more than what is around
+ * it, but a cancel, a shutdown or running out of memory ends the backup.
+ */
+static bool
+run_or_leave_out(void (*fn) (void *), void *arg, const char *what)
+{
+	ErrorData  *edata = ab_subxact_run(fn, arg);
+
+	if (edata == NULL)
+		return true;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errmsg("aibackup: %s are left out of this backup: %s",
+					what, edata->message)));
+	FreeErrorData(edata);
+	return false;
+}
+
 typedef struct DefinitionsCall
 {
 	List	   *tables;
@@ -642,22 +665,14 @@ static void
 capture_definitions(List *tables, Manifest *m, AbDdlParts *parts)
 {
 	DefinitionsCall call = {tables, m, parts};
-	ErrorData  *edata;
 
 	ab_progress_phase("reading definitions");
-	edata = ab_subxact_run(capture_definitions_call, &call);
-	if (edata == NULL)
+	if (run_or_leave_out(capture_definitions_call, &call,
+						 "the definitions of the tables"))
 		return;
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
-		ReThrowError(edata);
-	ereport(WARNING,
-			(errmsg("aibackup: the definitions of the tables are left out of this backup: %s",
-					edata->message)));
 	for (int i = 0; i < m->ntables; i++)
 		mf_clear_definition(&m->tables[i]);
 	memset(parts, 0, sizeof(AbDdlParts) * m->ntables);
-	FreeErrorData(edata);
 }
 
 typedef struct ScriptsCall
@@ -683,21 +698,10 @@ static void
 restore_scripts(S3Client *client, Manifest *m, AbDdlParts *parts)
 {
 	ScriptsCall call = {client, m, parts};
-	ErrorData  *edata;
 
 	ab_progress_phase("writing restore scripts");
-	edata = ab_subxact_run(restore_scripts_call, &call);
-	if (edata == NULL)
-		return;
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
-		ReThrowError(edata);
-	ereport(WARNING,
-			(errmsg("aibackup: the restore scripts are left out of this backup: %s",
-					edata->message)));
-	m->restore_scripts = false;
-	FreeErrorData(edata);
+	if (!run_or_leave_out(restore_scripts_call, &call, "the restore scripts"))
+		m->restore_scripts = false;
 }
 
 /*
