@@ -58,8 +58,11 @@ has_large_objects(const Manifest *m)
 		strcmp(meta->status, "ok") == 0 && strcmp(data->status, "ok") == 0;
 }
 
-/* backup_id's manifest, or the newest with large objects */
-static Manifest *
+/*
+ * backup_id's manifest, or the newest with large objects.  (Not inlined
+ * into a function with PG_TRY: its loop's variables are not volatile.)
+ */
+static pg_noinline Manifest *
 find_backup(const char *backup_id)
 {
 	char	   *dbname = get_database_name(MyDatabaseId);
