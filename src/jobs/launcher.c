@@ -446,7 +446,7 @@ static bool
 debris_pass(List *dbs)
 {
 	MemoryContext old = CurrentMemoryContext;
-	bool		ok = true;
+	volatile bool ok = true;
 
 	PG_TRY();
 	{
