@@ -729,8 +729,9 @@ ab_recreate_plan(AbRecreate *r)
 				 errhint("The whole definition is in aibackup_table_ddl(); apply the rest by hand.")));
 	if (fks_left_out > 0)
 		ereport(WARNING,
-				(errmsg("the %d foreign keys of table %s are not restored",
-						fks_left_out, r->qualname),
+				(errmsg_plural("%d foreign key of table %s is not restored",
+							   "%d foreign keys of table %s are not restored",
+							   fks_left_out, fks_left_out, r->qualname),
 				 errdetail("%s; a foreign key is checked with code of the types it compares, which may run only as that role.",
 						   r->owner_note),
 				 errhint("They are in aibackup_table_ddl(); add them by hand.")));

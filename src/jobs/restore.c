@@ -1168,7 +1168,6 @@ open_object(S3Client *client, const Manifest *m, const MfTable *t,
 	}
 }
 
-/* check, lock or create, and load: everything after the object is open */
 /*
  * Open t's object, checked to be there and whole, as a stream in the
  * encoding COPY must convert from.
@@ -1209,6 +1208,7 @@ open_stream(S3Client *client, const Manifest *m, const MfTable *t,
 	}
 }
 
+/* check, lock or create, and load: everything after the object is open */
 static uint64
 restore_into(const Manifest *m, const MfTable *t, const char *target,
 			 const AbRestoreOptions *opts, RestoreStream *rs, char **qualname)

@@ -13,10 +13,12 @@
  * use another table's); then each table in a transaction of its own
  * (CREATE TABLE, a \copy of its data, its constraints, indexes, comments,
  * row security and policies), so that thousands of tables need no more
- * locks than one; the sequences' values.  It stops at the first error.
- * Foreign keys come last, each on its own: the table one references may
- * not be there (it failed, was excluded, or is in a schema not
- * downloaded), and psql then reports that key and goes on.  A partition
+ * locks than one; the sequences' values.  Up to there it stops at the
+ * first error.  Then what may fail alone: the large objects (restore.sql
+ * only; their files need more rights to sign than the tables'), and the
+ * foreign keys, each on its own (the table one references may not be
+ * there: it failed, was excluded, or is in a schema not downloaded); psql
+ * reports such a failure and goes on.  A partition
  * comes back as a table of its own (its ATTACH is a comment), as in the
  * table's own script.
  *
