@@ -108,6 +108,7 @@ SELECT * FROM aibackup_presign_backup('not a backup id');
 --
 SELECT aibackup_restore_large_objects('not a backup id');
 SELECT aibackup_restore_large_objects(NULL, '{1,NULL}');
+SELECT aibackup_restore_large_objects(NULL, '{}');
 
 --
 -- aibackup_take_over_folder

@@ -334,6 +334,11 @@ aibackup_restore_large_objects(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("oids must not contain NULL")));
+	if (oids != NULL && ArrayGetNItems(ARR_NDIM(oids), ARR_DIMS(oids)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("oids must not be empty"),
+				 errhint("Pass NULL for every large object.")));
 	PG_RETURN_INT64(ab_restore_large_objects(PG_ARGISNULL(0) ? NULL :
 											 text_to_cstring(PG_GETARG_TEXT_PP(0)),
 											 oids));

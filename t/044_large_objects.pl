@@ -115,7 +115,7 @@ $node->safe_psql($db, "CREATE ROLE someone LOGIN; GRANT EXECUTE ON FUNCTION aiba
 ($ret, $out, $err) = $node->psql($db, 'SELECT aibackup_restore_large_objects()', extra_params => [ '-U', 'someone' ]);
 like($err, qr/permission denied to restore large objects/, 'a granted role that cannot read everything may not');
 ($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('pg_catalog.pg_largeobject')");
-like($err, qr/holds large objects, not a table to restore.*\nHINT:  Restore them with aibackup_restore_large_objects/s,
+like($err, qr/is a system catalog, not a table to restore.*\nHINT:  Restore the large objects with aibackup_restore_large_objects/s,
 	'aibackup_restore_table() points to it');
 
 # --- restore.sql, in an empty database ---

@@ -1256,9 +1256,10 @@ ab_restore_table(const char *source, const char *backup_id, const char *target,
 	if (strcmp(t->schema, "pg_catalog") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s.%s\" of backup \"%s\" holds large objects, not a table to restore",
+				 errmsg("\"%s.%s\" of backup \"%s\" is a system catalog, not a table to restore",
 						t->schema, t->name, m->backup_id),
-				 errhint("Restore them with aibackup_restore_large_objects().")));
+				 strncmp(t->name, "pg_largeobject", 14) == 0 ?
+				 errhint("Restore the large objects with aibackup_restore_large_objects().") : 0));
 
 	/* the object is there and whole, before anything changes */
 	open_stream(client, m, t, &rs);
