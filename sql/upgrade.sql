@@ -91,7 +91,9 @@ SELECT has_function_privilege('regress_aibackup_upgrade',
 DROP EXTENSION aibackup;
 CREATE EXTENSION aibackup VERSION '0.2';
 CREATE VIEW regress_uses_restore AS SELECT aibackup_restore_table('x') AS n;
+\set SHOW_CONTEXT never
 ALTER EXTENSION aibackup UPDATE;
+\set SHOW_CONTEXT errors
 SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
 DROP VIEW regress_uses_restore;
 ALTER EXTENSION aibackup UPDATE;
