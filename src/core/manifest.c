@@ -218,6 +218,12 @@ mf_free(Manifest *m)
 	free(m);
 }
 
+bool
+mf_system_schema(const char *schema)
+{
+	return schema != NULL && strcmp(schema, "pg_catalog") == 0;
+}
+
 const MfTable *
 mf_find_table(const Manifest *m, const char *schema, const char *name)
 {

@@ -152,6 +152,13 @@ extern char *mf_to_json(const Manifest *m);
 extern Manifest *mf_parse(const char *json, size_t len,
 						  char *errbuf, size_t errlen);
 
+/*
+ * Is a table of schema a system catalog?  Only the large objects' two
+ * catalogs are backed up that way (as tables, but restored by
+ * aibackup_restore_large_objects(), with no definition and no script).
+ */
+extern bool mf_system_schema(const char *schema);
+
 /* find a table by exact schema and name; NULL if absent */
 extern const MfTable *mf_find_table(const Manifest *m, const char *schema,
 									const char *name);

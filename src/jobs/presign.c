@@ -169,7 +169,7 @@ ab_presign_backup(const char *backup_id, long seconds, List *schemas)
 			(schemas != NIL && !in_schemas(schemas, t->schema)))
 			continue;
 		/* the large objects, for those who may read them all */
-		if (strcmp(t->schema, "pg_catalog") == 0 &&
+		if (mf_system_schema(t->schema) &&
 			pg_class_aclcheck(LargeObjectRelationId, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 			continue;
 		sign_table(&s, m, t);
@@ -193,7 +193,7 @@ ab_presign_backup(const char *backup_id, long seconds, List *schemas)
 			for (int i = 0; i < m->ntables && !any_ok; i++)
 				any_ok = strcmp(m->tables[i].status, "ok") == 0 &&
 					strcmp(m->tables[i].schema, lfirst(lc)) == 0 &&
-					strcmp(m->tables[i].schema, "pg_catalog") != 0;
+					!mf_system_schema(m->tables[i].schema);
 			if (any_ok)
 				sign(&s, ab_repo_script_key(dbname, m->backup_id, lfirst(lc)));
 		}

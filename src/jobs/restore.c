@@ -1253,7 +1253,7 @@ ab_restore_table(const char *source, const char *backup_id, const char *target,
 	t = locate(client, dbname, backup_id, src_names, source, &m);
 	t = truncated_entry(m, t);
 	check_storage(m, t);
-	if (strcmp(t->schema, "pg_catalog") == 0)
+	if (mf_system_schema(t->schema))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s.%s\" of backup \"%s\" is a system catalog, not a table to restore",

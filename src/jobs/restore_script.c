@@ -56,13 +56,6 @@ typedef struct Script
 	const Owned **seq_owner;	/* and who owns it, or NULL */
 } Script;
 
-/* pg_catalog.pg_largeobject or its _metadata: the large objects */
-static bool
-large_objects_table(const MfTable *t)
-{
-	return strcmp(t->schema, "pg_catalog") == 0;
-}
-
 /* the data file of t, <schema>.<table>.csv as downloaded and gunzipped */
 static char *
 data_file(const MfTable *t)
@@ -120,7 +113,7 @@ in_script(const Script *s, int i, const char *schema)
 	const MfTable *t = &s->m->tables[i];
 
 	return strcmp(t->status, "ok") == 0 && s->parts[i].pre != NULL &&
-		t->extension == NULL && !large_objects_table(t) &&
+		t->extension == NULL && !mf_system_schema(t->schema) &&
 		(schema == NULL || strcmp(t->schema, schema) == 0);
 }
 
@@ -402,7 +395,7 @@ ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts)
 	for (int i = 0; i < m->ntables; i++)
 	{
 		if (strcmp(m->tables[i].status, "ok") == 0 && parts[i].pre == NULL &&
-			!large_objects_table(&m->tables[i]))
+			!mf_system_schema(m->tables[i].schema))
 			return;
 	}
 

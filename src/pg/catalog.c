@@ -223,12 +223,12 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 		ListCell   *lc;
 
 		foreach(lc, tables)
-			catalogs += strcmp(((AbTable *) lfirst(lc))->schema, "pg_catalog") == 0;
+			catalogs += mf_system_schema(((AbTable *) lfirst(lc))->schema);
 		if (catalogs == 1)
 		{
 			foreach(lc, tables)
 			{
-				if (strcmp(((AbTable *) lfirst(lc))->schema, "pg_catalog") == 0)
+				if (mf_system_schema(((AbTable *) lfirst(lc))->schema))
 					tables = foreach_delete_current(tables, lc);
 			}
 		}

@@ -473,7 +473,7 @@ ab_ddl_capture(List *tables, MfTable *mts, AbDdlParts *parts)
 		DdlCtx	   *c = &a.ctx[i];
 
 		c->relid = t->relid;
-		c->catalog = strcmp(t->schema, "pg_catalog") == 0;
+		c->catalog = mf_system_schema(t->schema);
 		c->mt = &mts[i];
 		c->parts = parts ? &parts[i] : NULL;
 		c->qualname = quote_qualified_identifier(t->schema, t->name);
