@@ -10,8 +10,8 @@
  * Both objects are loaded, checked whole, into temporary tables; then, in
  * the caller's transaction, each large object that exists is unlinked,
  * created again under its OID and written page by page (a page missing
- * from a sparse object stays a hole), and cut to its length (a last page
- * may be empty).  A superuser creates each as the role that owned it, when
+ * from a sparse object stays a hole); one whose last page is empty is cut
+ * to where that page starts.  A superuser creates each as the role that owned it, when
  * that role exists (by name); anyone else owns what they restore, and can
  * replace only large objects they own.  Privileges come back to the roles
  * that exist.
@@ -134,16 +134,21 @@ count_of(const char *sql)
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* the role that owned source owner OID lomowner, here; InvalidOid if none */
+/*
+ * The role that owned the large objects of m->lo_owners[i], here; InvalidOid
+ * if none, or if an earlier entry has the same source OID (a manifest made
+ * by hand).
+ */
 static Oid
-owner_here(const Manifest *m, int64 lomowner)
+owner_here(const Manifest *m, int i)
 {
-	for (int i = 0; i < m->nlo_owners; i++)
+	for (int j = 0; j < i; j++)
 	{
-		if (m->lo_owners[i].oid == lomowner)
-			return get_role_oid(m->lo_owners[i].name, true);
+		if (m->lo_owners[j].oid == m->lo_owners[i].oid)
+			return InvalidOid;
 	}
-	return InvalidOid;
+	return m->lo_owners[i].name == NULL ? InvalidOid :
+		get_role_oid(m->lo_owners[i].name, true);
 }
 
 /*
@@ -175,17 +180,17 @@ create_all(const Manifest *m)
 {
 	int64		n = 0;
 	StringInfoData done;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
 
 	initStringInfo(&done);
-	appendStringInfoString(&done, "0");
+	appendStringInfoChar(&done, '{');
 	for (int i = 0; superuser() && i < m->nlo_owners; i++)
 	{
-		Oid			role = owner_here(m, m->lo_owners[i].oid);
+		Oid			role = owner_here(m, i);
 		Oid			save_userid;
 		int			save_sec_context;
-		Oid			types[1] = {TEXTOID};
-		Datum		values[1];
-		bool		isnull;
 
 		if (!OidIsValid(role))
 			continue;
@@ -205,11 +210,17 @@ create_all(const Manifest *m)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		n += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										 1, &isnull));
-		appendStringInfo(&done, ", " INT64_FORMAT, m->lo_owners[i].oid);
+		appendStringInfo(&done, "%s" INT64_FORMAT, done.len > 1 ? "," : "",
+						 m->lo_owners[i].oid);
 	}
-	n += count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_create(oid)) "
-						   "FROM pg_temp." META_TABLE " WHERE lomowner NOT IN (%s)",
-						   done.data));
+	appendStringInfoChar(&done, '}');
+	values[0] = CStringGetTextDatum(done.data);
+	ab_query_exec_args("SELECT pg_catalog.count(pg_catalog.lo_create(oid)) "
+					   "FROM pg_temp." META_TABLE
+					   " WHERE lomowner IS NULL OR lomowner <> ALL ($1::pg_catalog.oid[])",
+					   1, types, values, false, 0);
+	n += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									 1, &isnull));
 	return n;
 }
 
@@ -285,12 +296,17 @@ restore_from(const Manifest *m, ArrayType *oids)
 	n = create_all(m);
 	(void) count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_put(loid, pageno::pg_catalog.int8 * %s, data)) "
 							 "FROM pg_temp." DATA_TABLE, page));
-	/* a last page may be empty: the length is where the last page ends */
+
+	/*
+	 * A last page may be empty (grown by lo_truncate): lo_put wrote nothing
+	 * there, so cut those, and only those, to where it starts.
+	 */
 	(void) count_of(psprintf("SELECT pg_catalog.count(pg_catalog.lo_truncate64("
-							 "pg_catalog.lo_open(loid, %d), len)) "
-							 "FROM (SELECT loid, pg_catalog.max(pageno::pg_catalog.int8 * %s "
-							 "  + pg_catalog.length(data)) AS len "
-							 "  FROM pg_temp." DATA_TABLE " GROUP BY loid) d",
+							 "pg_catalog.lo_open(d.loid, %d), d.pageno::pg_catalog.int8 * %s)) "
+							 "FROM pg_temp." DATA_TABLE " d "
+							 "WHERE pg_catalog.length(d.data) = 0 AND d.pageno = "
+							 "(SELECT pg_catalog.max(x.pageno) FROM pg_temp." DATA_TABLE " x "
+							 " WHERE x.loid = d.loid)",
 							 INV_WRITE, page));
 	grant_privileges(&q, m);
 	ab_query_exec("DROP TABLE pg_temp." META_TABLE ", pg_temp." DATA_TABLE, false, 0);

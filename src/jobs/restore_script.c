@@ -71,7 +71,7 @@ data_file(const MfTable *t)
 /*
  * The large objects, in plain SQL: their catalogs' rows into temporary
  * tables, then lo_create, lo_put page by page (of the source's page size),
- * and lo_truncate to where the last page ends (it may be empty).  Owners
+ * and lo_truncate those whose last page is empty (grown by truncation).  Owners
  * and privileges are the restoring role's: roles are the cluster's.
  */
 static void
@@ -93,9 +93,10 @@ append_large_objects(StringInfo buf, const Script *s)
 					 "SELECT pg_catalog.count(pg_catalog.lo_create(oid)) AS large_objects FROM pg_temp.aibackup_lo_meta;\n"
 					 "SELECT pg_catalog.count(pg_catalog.lo_put(loid, pageno::pg_catalog.int8 * " INT64_FORMAT ", data)) AS pages "
 					 "FROM pg_temp.aibackup_lo_data;\n"
-					 "SELECT pg_catalog.count(pg_catalog.lo_truncate64(pg_catalog.lo_open(loid, 131072), len)) AS lengths "
-					 "FROM (SELECT loid, pg_catalog.max(pageno::pg_catalog.int8 * " INT64_FORMAT " + pg_catalog.length(data)) AS len "
-					 "FROM pg_temp.aibackup_lo_data GROUP BY loid) d;\n"
+					 "SELECT pg_catalog.count(pg_catalog.lo_truncate64(pg_catalog.lo_open(d.loid, 131072), "
+					 "d.pageno::pg_catalog.int8 * " INT64_FORMAT ")) AS lengths "
+					 "FROM pg_temp.aibackup_lo_data d WHERE pg_catalog.length(d.data) = 0 AND d.pageno = "
+					 "(SELECT pg_catalog.max(x.pageno) FROM pg_temp.aibackup_lo_data x WHERE x.loid = d.loid);\n"
 					 "DROP TABLE pg_temp.aibackup_lo_meta, pg_temp.aibackup_lo_data;\n"
 					 "COMMIT;\n",
 					 data_file(meta), data_file(data),

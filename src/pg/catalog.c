@@ -324,8 +324,10 @@ ab_catalog_lo_owners(void)
 	AbQuery		q;
 
 	ab_query_begin(&q);
-	ab_query_exec("SELECT DISTINCT lomowner, pg_catalog.pg_get_userbyid(lomowner) "
-				  "FROM pg_catalog.pg_largeobject_metadata", true, 0);
+	/* the roles as the snapshot sees them (not the syscache: renamed since) */
+	ab_query_exec("SELECT DISTINCT m.lomowner, r.rolname "
+				  "FROM pg_catalog.pg_largeobject_metadata m "
+				  "JOIN pg_catalog.pg_roles r ON r.oid = m.lomowner", true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		AbRole	   *r = MemoryContextAllocZero(q.outer, sizeof(AbRole));

@@ -508,8 +508,9 @@ manifest_convert(const Manifest *m, MfConv *cv)
 	for (int i = 0; i < m->nlo_owners; i++)
 	{
 		r->lo_owners[i].oid = m->lo_owners[i].oid;
-		r->lo_owners[i].name = conv_str(cv, m->lo_owners[i].name, false,
-										"large object owner");
+		/* not spelled here: nobody's (a '?' could name another role) */
+		r->lo_owners[i].name = m->lo_owners[i].name == NULL ? NULL :
+			convert_or_null(m->lo_owners[i].name, cv->from, cv->to);
 	}
 	r->nsequences = m->nsequences;
 	r->sequences = palloc0(sizeof(MfSequence) * Max(m->nsequences, 1));
