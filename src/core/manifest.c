@@ -91,6 +91,31 @@ mf_add_table(Manifest *m)
 	return t;
 }
 
+static void mf_free_table(MfTable *t);
+
+MfTable *
+mf_add_partitioned(Manifest *m)
+{
+	MfTable    *t;
+
+	if (m == NULL)
+		return NULL;
+	t = mf_grow((void **) &m->partitioned, m->npartitioned, sizeof(MfTable));
+	if (t != NULL)
+		m->npartitioned++;
+	return t;
+}
+
+void
+mf_clear_partitioned(Manifest *m)
+{
+	for (int i = 0; i < m->npartitioned; i++)
+		mf_free_table(&m->partitioned[i]);
+	free(m->partitioned);
+	m->partitioned = NULL;
+	m->npartitioned = 0;
+}
+
 MfColumn *
 mf_add_column(MfTable *t)
 {
@@ -205,6 +230,7 @@ mf_free(Manifest *m)
 	for (i = 0; i < m->ntables; i++)
 		mf_free_table(&m->tables[i]);
 	free(m->tables);
+	mf_clear_partitioned(m);
 	for (i = 0; i < m->nsequences; i++)
 	{
 		free(m->sequences[i].schema);
@@ -224,16 +250,16 @@ mf_system_schema(const char *schema)
 	return schema != NULL && strcmp(schema, "pg_catalog") == 0;
 }
 
-const MfTable *
-mf_find_table(const Manifest *m, const char *schema, const char *name)
+static const MfTable *
+find_in(const MfTable *arr, int n, const char *schema, const char *name)
 {
 	int			i;
 
-	if (m == NULL || schema == NULL || name == NULL)
+	if (schema == NULL || name == NULL)
 		return NULL;
-	for (i = 0; i < m->ntables; i++)
+	for (i = 0; i < n; i++)
 	{
-		const MfTable *t = &m->tables[i];
+		const MfTable *t = &arr[i];
 
 		if (t->schema != NULL && t->name != NULL &&
 			strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0)
@@ -242,13 +268,26 @@ mf_find_table(const Manifest *m, const char *schema, const char *name)
 	return NULL;
 }
 
+const MfTable *
+mf_find_table(const Manifest *m, const char *schema, const char *name)
+{
+	return m ? find_in(m->tables, m->ntables, schema, name) : NULL;
+}
+
+const MfTable *
+mf_find_partitioned(const Manifest *m, const char *schema, const char *name)
+{
+	return m ? find_in(m->partitioned, m->npartitioned, schema, name) : NULL;
+}
+
 /* ----------------------------------------------------------------
  * Writing
  * ----------------------------------------------------------------
  */
 
+/* a table; data: its object's fields (not for a partitioned table) */
 static void
-write_table(JsonOut *arr, const MfTable *t)
+write_table(JsonOut *arr, const MfTable *t, bool data)
 {
 	JsonOut		o;
 	JsonOut		cols;
@@ -263,15 +302,18 @@ write_table(JsonOut *arr, const MfTable *t)
 	json_out_str(&o, "parent", t->parent);
 	if (t->extension)
 		json_out_str(&o, "extension", t->extension);
-	json_out_str(&o, "status", t->status);
-	json_out_str(&o, "error", t->error);
-	json_out_str(&o, "object_key", t->object_key);
-	json_out_str(&o, "format", t->format);
-	json_out_str(&o, "compression", t->compression);
-	json_out_int(&o, "rows", t->rows);
-	json_out_int(&o, "raw_bytes", t->raw_bytes);
-	json_out_int(&o, "compressed_bytes", t->compressed_bytes);
-	json_out_str(&o, "sha256", t->sha256);
+	if (data)
+	{
+		json_out_str(&o, "status", t->status);
+		json_out_str(&o, "error", t->error);
+		json_out_str(&o, "object_key", t->object_key);
+		json_out_str(&o, "format", t->format);
+		json_out_str(&o, "compression", t->compression);
+		json_out_int(&o, "rows", t->rows);
+		json_out_int(&o, "raw_bytes", t->raw_bytes);
+		json_out_int(&o, "compressed_bytes", t->compressed_bytes);
+		json_out_str(&o, "sha256", t->sha256);
+	}
 
 	json_out_key(&o, "columns");
 	json_out_open(&cols, o.b, o.indent, '[');
@@ -340,8 +382,17 @@ mf_to_json(const Manifest *m)
 	json_out_key(&top, "tables");
 	json_out_open(&arr, &b, top.indent, '[');
 	for (i = 0; i < m->ntables; i++)
-		write_table(&arr, &m->tables[i]);
+		write_table(&arr, &m->tables[i], true);
 	json_out_close(&arr, ']');
+
+	if (m->npartitioned > 0)
+	{
+		json_out_key(&top, "partitioned");
+		json_out_open(&arr, &b, top.indent, '[');
+		for (i = 0; i < m->npartitioned; i++)
+			write_table(&arr, &m->partitioned[i], false);
+		json_out_close(&arr, ']');
+	}
 
 	json_out_key(&top, "sequences");
 	json_out_open(&arr, &b, top.indent, '[');
@@ -598,8 +649,10 @@ read_column(MfReader *r, const JsonValue *jc, const char *where, MfColumn *c)
 	return true;
 }
 
+/* a table; data: with its object's fields (not for a partitioned table) */
 static bool
-read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
+read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t,
+		   bool data)
 {
 	const JsonValue *cols;
 	const JsonValue *defs;
@@ -613,9 +666,9 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t)
 		!get_str(r, jt, where, "parent", false, &t->parent) ||
 		!get_str(r, jt, where, "extension", false, &t->extension) ||
 		!get_str(r, jt, where, "owner", false, &t->owner) ||
-		!get_str(r, jt, where, "status", true, &t->status) ||
+		!get_str(r, jt, where, "status", data, &t->status) ||
 		!get_str(r, jt, where, "error", false, &t->error) ||
-		!get_str(r, jt, where, "object_key", true, &t->object_key) ||
+		!get_str(r, jt, where, "object_key", data, &t->object_key) ||
 		!get_str(r, jt, where, "format", false, &t->format) ||
 		!get_str(r, jt, where, "compression", false, &t->compression) ||
 		!get_str(r, jt, where, "sha256", false, &t->sha256) ||
@@ -686,6 +739,7 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 {
 	const JsonValue *fmt;
 	const JsonValue *tables;
+	const JsonValue *parts;
 	const JsonValue *seqs;
 	const JsonValue *owners;
 	size_t		i;
@@ -732,6 +786,7 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 		!get_str(r, root, "", "snapshot_lsn", false, &m->snapshot_lsn) ||
 		!get_bool(r, root, "", "restore_scripts", &m->restore_scripts) ||
 		!get_array(r, root, "", "tables", true, &tables) ||
+		!get_array(r, root, "", "partitioned", false, &parts) ||
 		!get_array(r, root, "", "sequences", false, &seqs) ||
 		!get_int(r, root, "", "large_object_page_size", 0, INT32_MAX,
 				 &m->lo_page_size) ||
@@ -749,7 +804,21 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 			return false;
 		}
 		snprintf(where, sizeof(where), "tables[%zu]", i);
-		if (!read_table(r, tables->items[i], where, t))
+		if (!read_table(r, tables->items[i], where, t, true))
+			return false;
+	}
+	for (i = 0; parts != NULL && i < parts->count; i++)
+	{
+		char		where[64];
+		MfTable    *t = mf_add_partitioned(m);
+
+		if (t == NULL)
+		{
+			mf_error(r, "out of memory");
+			return false;
+		}
+		snprintf(where, sizeof(where), "partitioned[%zu]", i);
+		if (!read_table(r, parts->items[i], where, t, false))
 			return false;
 	}
 	for (i = 0; seqs != NULL && i < seqs->count; i++)

@@ -45,6 +45,8 @@ typedef struct MfColumn
  *	policy		name; sql: what follows "CREATE POLICY name ON table"
  *	row_security sql: "enable" or "force"
  *	partition_of name: the parent, qualified; sql: its bound
+ *	partition_by sql: a partitioned table's key (pg_get_partkeydef: "RANGE
+ *				(ts)")
  *	acl			sql: the table's aclitem[] as text
  * Readers skip kinds they do not know.
  */
@@ -123,6 +125,10 @@ typedef struct Manifest
 									 * are in the backup's folder (0.3 on) */
 	int			ntables;
 	MfTable    *tables;
+	int			npartitioned;	/* the partitioned tables above them (0.3 on):
+								 * no data (status, object_key and sha256
+								 * NULL), their definitions only */
+	MfTable    *partitioned;
 	int			nsequences;
 	MfSequence *sequences;
 	int64_t		lo_page_size;	/* bytes per pg_largeobject page in the
@@ -136,8 +142,12 @@ extern Manifest *mf_new(void);
 
 /* append a zeroed table / sequence and return it (NULL on OOM) */
 extern MfTable *mf_add_table(Manifest *m);
+extern MfTable *mf_add_partitioned(Manifest *m);
 extern MfColumn *mf_add_column(MfTable *t);
 extern MfDdl *mf_add_ddl(MfTable *t);
+
+/* drop every partitioned table's entry */
+extern void mf_clear_partitioned(Manifest *m);
 
 /* drop t's definition (pieces and script) */
 extern void mf_clear_definition(MfTable *t);
@@ -162,5 +172,10 @@ extern bool mf_system_schema(const char *schema);
 /* find a table by exact schema and name; NULL if absent */
 extern const MfTable *mf_find_table(const Manifest *m, const char *schema,
 									const char *name);
+
+/* find a partitioned table by exact schema and name; NULL if absent */
+extern const MfTable *mf_find_partitioned(const Manifest *m,
+										  const char *schema,
+										  const char *name);
 
 #endif							/* AIBACKUP_MANIFEST_H */

@@ -437,6 +437,40 @@ table_job_free(TableJob *j)
 }
 
 /* stream one table to S3 and fill its manifest entry */
+/*
+ * The columns of rel as COPY writes them into mt: from the relation as it
+ * is now that it is locked (a definition read before the lock could
+ * differ).  Types are schema-qualified so a restore does not depend on its
+ * search_path.
+ */
+static void
+record_columns(Relation rel, MfTable *mt)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			nestlevel = NewGUCNestLevel();
+
+	/* with an empty search_path only types outside pg_catalog are qualified */
+	(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, ERROR, false);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		MfColumn   *mc;
+
+		if (att->attisdropped || att->attgenerated != '\0')
+			continue;
+		mc = mf_add_column(mt);
+		if (mc == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		mc->name = mf_name(NameStr(att->attname));
+		mc->type = mf_name(format_type_extended(att->atttypid, att->atttypmod,
+												FORMAT_TYPE_TYPEMOD_GIVEN));
+		mc->position = att->attnum;
+		mc->not_null = ab_att_not_null(rel, att);
+	}
+	AtEOXact_GUC(false, nestlevel);
+}
+
 static void
 backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 {
@@ -474,40 +508,7 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 	rel = table_open(t->relid, NoLock); /* locked by lock_tables */
 	mt->owner = mf_owner(GetUserNameFromId(rel->rd_rel->relowner, true));
 
-	/*
-	 * The columns as COPY will write them: from the relation as it is now
-	 * that it is locked (a definition read before the lock could differ).
-	 * Types are schema-qualified so a restore does not depend on its
-	 * search_path.
-	 */
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-		int			nestlevel = NewGUCNestLevel();
-
-		/*
-		 * with an empty search_path only types outside pg_catalog are
-		 * qualified
-		 */
-		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, ERROR, false);
-		for (int i = 0; i < desc->natts; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, i);
-			MfColumn   *mc;
-
-			if (att->attisdropped || att->attgenerated != '\0')
-				continue;
-			mc = mf_add_column(mt);
-			if (mc == NULL)
-				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-			mc->name = mf_name(NameStr(att->attname));
-			mc->type = mf_name(format_type_extended(att->atttypid, att->atttypmod,
-													FORMAT_TYPE_TYPEMOD_GIVEN));
-			mc->position = att->attnum;
-			mc->not_null = ab_att_not_null(rel, att);
-		}
-		AtEOXact_GUC(false, nestlevel);
-	}
+	record_columns(rel, mt);
 
 	/*
 	 * Size for the part size: heap and TOAST, now that it is locked.  Rows
@@ -657,6 +658,63 @@ capture_definitions_call(void *arg)
 }
 
 /*
+ * Lock the partitioned tables above the leaves, and record each with its
+ * owner, columns and definition; the parts of their scripts into parts.
+ */
+static void
+capture_partitioned_call(void *arg)
+{
+	DefinitionsCall *call = arg;
+	ListCell   *lc;
+
+	call->tables = lock_tables(call->tables);
+	foreach(lc, call->tables)
+	{
+		AbTable    *t = lfirst(lc);
+		MfTable    *mt = mf_add_partitioned(call->m);
+		Relation	rel;
+
+		if (mt == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		mt->schema = mf_name(t->schema);
+		mt->name = mf_name(t->name);
+		mt->relid = t->relid;
+		mt->parent = mf_name(t->parent);
+		rel = table_open(t->relid, NoLock); /* locked by lock_tables */
+		mt->owner = mf_owner(GetUserNameFromId(rel->rd_rel->relowner, true));
+		record_columns(rel, mt);
+		table_close(rel, NoLock);
+	}
+	ab_ddl_capture(call->tables, call->m->partitioned, call->parts);
+}
+
+/*
+ * The partitioned tables above the tables backed up, locked as they are
+ * (ACCESS SHARE), read under the backup's snapshot: a restore recreates a
+ * whole partitioned table from them.  If they cannot be read, the backup
+ * goes on without them, and says so; their parts into *parts.
+ */
+static void
+capture_partitioned(List *tables, Snapshot snap, Manifest *m,
+					AbDdlParts **parts)
+{
+	DefinitionsCall call;
+	List	   *parents;
+
+	PushActiveSnapshot(snap);
+	parents = ab_catalog_partitioned(tables);
+	PopActiveSnapshot();
+	*parts = palloc0(sizeof(AbDdlParts) * (list_length(parents) + 1));
+	call.tables = parents;
+	call.m = m;
+	call.parts = *parts;
+	if (parents != NIL &&
+		!run_or_leave_out(capture_partitioned_call, &call,
+						  "the definitions of the partitioned tables"))
+		mf_clear_partitioned(m);
+}
+
+/*
  * Every table's definition, read at once after the locks.  The data
  * matters more: if the catalogs cannot be read so, the backup goes on
  * without definitions, and says so.
@@ -680,6 +738,7 @@ typedef struct ScriptsCall
 	S3Client   *client;
 	Manifest   *m;
 	AbDdlParts *parts;
+	AbDdlParts *pparts;
 } ScriptsCall;
 
 static void
@@ -687,7 +746,7 @@ restore_scripts_call(void *arg)
 {
 	ScriptsCall *call = arg;
 
-	ab_restore_scripts_put(call->client, call->m, call->parts);
+	ab_restore_scripts_put(call->client, call->m, call->parts, call->pparts);
 }
 
 /*
@@ -695,9 +754,10 @@ restore_scripts_call(void *arg)
  * cannot be written, the backup goes on without them, and says so.
  */
 static void
-restore_scripts(S3Client *client, Manifest *m, AbDdlParts *parts)
+restore_scripts(S3Client *client, Manifest *m, AbDdlParts *parts,
+				AbDdlParts *pparts)
 {
-	ScriptsCall call = {client, m, parts};
+	ScriptsCall call = {client, m, parts, pparts};
 
 	ab_progress_phase("writing restore scripts");
 	if (!run_or_leave_out(restore_scripts_call, &call, "the restore scripts"))
@@ -853,6 +913,7 @@ backup_run(List *relids, bool scheduled)
 	char		lsn[64];
 	MemoryContext tablecxt;
 	AbDdlParts *parts;
+	AbDdlParts *pparts = NULL;
 
 	/*
 	 * Any snapshot of a transaction that has written shows its own
@@ -926,6 +987,7 @@ backup_run(List *relids, bool scheduled)
 		(void) manifest_table(m, lfirst(lc));
 	parts = palloc0(sizeof(AbDdlParts) * (list_length(tables) + 1));
 	capture_definitions(tables, m, parts);
+	capture_partitioned(tables, snap, m, &pparts);
 	ab_progress_phase("copying");
 
 	tablecxt = AllocSetContextCreate(CurrentMemoryContext, "aibackup table",
@@ -1037,7 +1099,7 @@ backup_run(List *relids, bool scheduled)
 	m->status = ab_repo_mstrdup(res->status);
 	m->finished_at = ab_repo_mstrdup(ab_repo_iso_utc(GetCurrentTimestamp()));
 	if (res->tables_ok > 0)
-		restore_scripts(client, m, parts);
+		restore_scripts(client, m, parts, pparts);
 	ab_progress_phase("writing manifest");
 	ab_repo_check_backup_objects(client, m);
 	ab_repo_write_manifest(client, m);

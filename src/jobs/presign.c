@@ -26,6 +26,7 @@
 
 #include "jobs/presign.h"
 #include "jobs/restore.h"
+#include "jobs/restore_int.h"
 #include "pg/repo.h"
 #include "pg/repo_index.h"
 #include "pg/s3_session.h"
@@ -83,7 +84,22 @@ ab_presign_table(const char *source, const char *backup_id, long seconds)
 
 	t = ab_restore_find_table(source, backup_id, &m);
 	signer_init(&s, m, seconds);
-	sign_table(&s, m, t);
+	if (t->status == NULL)
+	{
+		/* a partitioned table: the objects of every partition below it */
+		List	   *parents;
+		List	   *leaves;
+		ListCell   *lc;
+
+		ab_repo_partition_tree(m, t, &parents, &leaves);
+		foreach(lc, leaves)
+		{
+			if (ab_restore_entry_ok(lfirst(lc)))
+				sign_table(&s, m, lfirst(lc));
+		}
+	}
+	else
+		sign_table(&s, m, t);
 	if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
 		sign(&s, ab_repo_manifest_key(dbname, m->backup_id));
 	return s.rows;

@@ -26,6 +26,7 @@ typedef struct AbRecreate
 	bool		with_fks;		/* its foreign keys too (with full only) */
 	bool		with_grants;	/* and its privileges (when owner_kept) */
 	bool		owner_kept;		/* the new owner is the recorded one */
+	bool		as_partition;	/* to be attached to a recreated parent */
 	/* set by ab_recreate_plan */
 	char	   *qualname;
 	List	   *seqs;			/* the sequences it owns */
@@ -35,6 +36,23 @@ typedef struct AbRecreate
 
 /* does t carry a definition (backups made since it is recorded)? */
 extern bool ab_recreate_possible(const MfTable *t);
+
+/*
+ * The partition key of partitioned table t ("RANGE (ts)"), or NULL if t
+ * records none.  plain_only: only a key of plain columns of built-in types
+ * with their default operator classes (comparing them runs PostgreSQL's own
+ * functions only), rebuilt from its column names; NULL for any other.
+ */
+extern char *ab_recreate_partition_key(const MfTable *t, bool plain_only);
+
+/*
+ * "ALTER TABLE parent ATTACH PARTITION child bound" for partition t (whose
+ * bound its definition records), checked: one statement of that kind, on
+ * those two tables (qualified), with a bound of literals only.  ERROR if t
+ * records no bound, or not a valid one.
+ */
+extern char *ab_recreate_attach_sql(const Manifest *m, const MfTable *t,
+									const char *parent, const char *child);
 
 /*
  * Build every statement, checking each: parsed, it must be exactly one

@@ -58,6 +58,7 @@
 #include "core/s3.h"
 #include "jobs/recreate.h"
 #include "jobs/restore.h"
+#include "jobs/restore_int.h"
 #include "pg/compat.h"
 #include "pg/copy.h"
 #include "pg/query.h"
@@ -327,6 +328,15 @@ truncated(const char *s)
 	return r;
 }
 
+/* entry i of the tables, then of the partitioned tables, of m */
+static const MfTable *
+entry(const Manifest *m, int i)
+{
+	if (i < m->ntables)
+		return &m->tables[i];
+	return &m->partitioned[i - m->ntables];
+}
+
 /*
  * The entry of table schema.name (as typed, so truncated), NULL if absent;
  * ERROR if two tables of the backup have that name once truncated.
@@ -336,9 +346,9 @@ find_table(const Manifest *m, const char *schema, const char *name)
 {
 	const MfTable *found = NULL;
 
-	for (int i = 0; i < m->ntables; i++)
+	for (int i = 0; i < m->ntables + m->npartitioned; i++)
 	{
-		const MfTable *t = &m->tables[i];
+		const MfTable *t = entry(m, i);
 
 		if (strcmp(truncated(t->name), name) != 0 ||
 			strcmp(truncated(t->schema), schema) != 0)
@@ -361,8 +371,8 @@ find_table(const Manifest *m, const char *schema, const char *name)
  * table a restore creates and the columns it loads are named so.  ERROR if
  * two of its columns become one.
  */
-static const MfTable *
-truncated_entry(const Manifest *m, const MfTable *t)
+const MfTable *
+ab_restore_truncated_entry(const Manifest *m, const MfTable *t)
 {
 	MfTable    *r = palloc(sizeof(MfTable));
 
@@ -412,11 +422,13 @@ find_in_manifest(const Manifest *m, List *names)
 			if (nsp && (t = find_table(m, nsp, linitial(names))) != NULL)
 				return t;
 		}
-		for (int i = 0; i < m->ntables; i++)
+		for (int i = 0; i < m->ntables + m->npartitioned; i++)
 		{
-			if (strcmp(truncated(m->tables[i].name), linitial(names)) == 0)
+			const MfTable *t = entry(m, i);
+
+			if (strcmp(truncated(t->name), linitial(names)) == 0)
 			{
-				found = &m->tables[i];
+				found = t;
 				matches++;
 			}
 		}
@@ -515,9 +527,8 @@ backup_has_column(const MfTable *t, const char *name)
 	return false;
 }
 
-/* the target's columns (as COPY sees them) must be the backup's, by name */
-static void
-check_columns(Oid relid, const MfTable *t, const char *qualname)
+void
+ab_restore_check_columns(Oid relid, const MfTable *t, const char *qualname)
 {
 	Relation	rel = table_open(relid, NoLock);	/* locked by the caller */
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -556,9 +567,11 @@ check_columns(Oid relid, const MfTable *t, const char *qualname)
 }
 
 static char *
-create_table_sql(const char *schema, const char *name, const MfTable *t)
+create_table_sql(const char *schema, const char *name, const MfTable *t,
+				 const Manifest *m)
 {
 	StringInfoData q;
+	char	   *partkey = NULL;
 
 	initStringInfo(&q);
 	appendStringInfo(&q, "CREATE TABLE %s (",
@@ -581,6 +594,22 @@ create_table_sql(const char *schema, const char *name, const MfTable *t)
 						 t->columns[i].not_null ? " NOT NULL" : "");
 	}
 	appendStringInfoChar(&q, ')');
+
+	/*
+	 * A partitioned table without its whole definition: only a key that runs
+	 * PostgreSQL's own comparisons, rebuilt from its column names.
+	 */
+	if (ab_recreate_partition_key(t, false) != NULL &&
+		(partkey = ab_recreate_partition_key(t, true)) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot recreate partitioned table \"%s.%s\" of backup \"%s\": its partition key \"%s\" is code, which may run only as the role that owned it",
+						t->schema, t->name, m->backup_id,
+						ab_recreate_partition_key(t, false)),
+				 errdetail("The key uses expressions, operator classes, collations or types that are not PostgreSQL's own, and the table will not be owned by an ordinary role that owned it at the backup."),
+				 errhint("Restore as a role that may act as the table's owner, or create the partitioned table by hand (aibackup_table_ddl()) and restore into it.")));
+	if (partkey)
+		appendStringInfo(&q, " PARTITION BY %s", partkey);
 	return q.data;
 }
 
@@ -645,9 +674,8 @@ restrict_search_path(void)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
-/* fn(arg) as role, in a security-restricted operation, settings undone */
-static void
-run_as_owner(Oid role, void (*fn) (AbRecreate *), AbRecreate *arg)
+void
+ab_restore_as_owner(Oid role, void (*fn) (void *), void *arg)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -705,6 +733,12 @@ ab_restore_read_backup(S3Client *c, const char *dbname, const char *backup_id)
 	return m;
 }
 
+bool
+ab_restore_entry_ok(const MfTable *t)
+{
+	return t->status == NULL || strcmp(t->status, "ok") == 0;
+}
+
 /* find the backup and its table entry */
 static const MfTable *
 locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
@@ -722,7 +756,7 @@ locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("backup \"%s\" has no table \"%s\"", backup_id, source),
 					 errhint("aibackup_list_tables('%s') lists its tables.", backup_id)));
-		if (strcmp(t->status, "ok") != 0)
+		if (!ab_restore_entry_ok(t))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("table \"%s.%s\" failed in backup \"%s\"", t->schema, t->name, backup_id),
@@ -739,7 +773,7 @@ locate(S3Client *c, const char *dbname, const char *backup_id, List *names,
 		while (ab_walk_next(w, &b))
 		{
 			t = find_in_manifest(b.manifest, names);
-			if (t && strcmp(t->status, "ok") == 0)
+			if (t && ab_restore_entry_ok(t))
 			{
 				ab_walk_end(w);
 				*mp = b.manifest;
@@ -864,14 +898,20 @@ lock_existing_target(const MfTable *t, RangeVar *rv, char **qualname)
 	if (!OidIsValid(relid))
 		return InvalidOid;
 	*qualname = locked_qualname(relid);
+	ab_restore_check_rls(relid, *qualname);
+	check_no_referencing_fk(relid, *qualname);
+	ab_restore_check_columns(relid, t, *qualname);
+	return relid;
+}
+
+void
+ab_restore_check_rls(Oid relid, const char *qualname)
+{
 	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cannot restore into %s: row-level security is enabled for this role", *qualname),
+				 errmsg("cannot restore into %s: row-level security is enabled for this role", qualname),
 				 errhint("Restore as the table's owner or a role with BYPASSRLS, or into a new table.")));
-	check_no_referencing_fk(relid, *qualname);
-	check_columns(relid, t, *qualname);
-	return relid;
 }
 
 /*
@@ -953,14 +993,21 @@ check_new_table_types(Oid relid, Oid owner, const char *qualname)
 	table_close(rel, NoLock);
 }
 
+static void
+recreate_create(void *arg)
+{
+	ab_recreate_create((AbRecreate *) arg);
+}
+
 /*
  * Create the missing target from the manifest's columns, then give it to
  * the role that owned the table at backup time, when that role still exists
  * and the caller may act as it (as ALTER TABLE OWNER requires).
  */
-static Oid
-create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
-			  char **qualname, AbRecreate *r, const AbRestoreOptions *opts)
+Oid
+ab_restore_create_table(const Manifest *m, const MfTable *t, RangeVar *rv,
+						char **qualname, AbRecreate *r,
+						const AbRestoreOptions *opts, bool as_partition)
 {
 	Oid			nsp;
 	Oid			relid;
@@ -1009,6 +1056,7 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 			strcmp(r->name, t->name) != 0;
 		r->with_fks = opts->foreign_keys;
 		r->with_grants = opts->grants;
+		r->as_partition = as_partition;
 		r->owner_kept = OidIsValid(recorded) && new_owner == recorded;
 
 		/*
@@ -1038,7 +1086,7 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 
 		if (acl != ACLCHECK_OK)
 			aclcheck_error(acl, OBJECT_SCHEMA, get_namespace_name(nsp));
-		run_as_owner(recorded, ab_recreate_create, r);
+		ab_restore_as_owner(recorded, recreate_create, r);
 		owner = InvalidOid;		/* it owns it already */
 	}
 
@@ -1049,8 +1097,8 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 	 */
 	ab_query_begin(&q);
 	if (r->t == NULL || !r->full)
-		ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t),
-					  false, 0);
+		ab_query_exec(create_table_sql(get_namespace_name(nsp), rv->relname, t,
+									   m), false, 0);
 	if (OidIsValid(owner))
 		ab_query_exec(psprintf("ALTER TABLE %s OWNER TO %s", *qualname,
 							   quote_identifier(t->owner)), false, 0);
@@ -1061,6 +1109,22 @@ create_target(const Manifest *m, const MfTable *t, RangeVar *rv,
 		elog(ERROR, "table %s vanished after it was created", *qualname);
 	check_new_table_types(relid, new_owner, *qualname);
 	return relid;
+}
+
+void
+ab_restore_check_truncate(Relation rel)
+{
+	/* what TRUNCATE itself refuses */
+	if (RELATION_IS_OTHER_TEMP(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot restore into temporary tables of other sessions")));
+	if (!allowSystemTableMods && IsSystemClass(RelationGetRelid(rel), rel->rd_rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: \"%s\" is a system catalog",
+						RelationGetRelationName(rel))));
+	CheckTableNotInUse(rel, "TRUNCATE");
 }
 
 /*
@@ -1088,19 +1152,7 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
 
 	rel = table_open(relid, NoLock);	/* ACCESS EXCLUSIVE since the lookup */
 	if (truncate)
-	{
-		/* what TRUNCATE itself refuses */
-		if (RELATION_IS_OTHER_TEMP(rel))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot restore into temporary tables of other sessions")));
-		if (!allowSystemTableMods && IsSystemClass(relid, rel->rd_rel))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied: \"%s\" is a system catalog",
-							RelationGetRelationName(rel))));
-		CheckTableNotInUse(rel, "TRUNCATE");
-	}
+		ab_restore_check_truncate(rel);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(rel->rd_rel->relowner,
@@ -1126,6 +1178,29 @@ load_as_owner(Oid relid, bool truncate, const MfTable *t, RestoreStream *rs,
 	ab_sequences_catch_up(relid, save_userid);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return rows;
+}
+
+static void open_stream(S3Client *client, const Manifest *m, const MfTable *t,
+						RestoreStream *rs);
+
+uint64
+ab_restore_fill(const Manifest *m, const MfTable *t, Oid relid, AbRecreate *r)
+{
+	RestoreStream rs;
+	volatile uint64 rows = 0;
+
+	check_storage(m, t);
+	open_stream(ab_s3_client(), m, t, &rs);
+	PG_TRY();
+	{
+		rows = load_as_owner(relid, false, t, &rs, r);
+	}
+	PG_FINALLY();
+	{
+		stream_free(&rs);
+	}
+	PG_END_TRY();
 	return rows;
 }
 
@@ -1223,7 +1298,7 @@ restore_into(const Manifest *m, const MfTable *t, const char *target,
 	relid = lock_existing_target(t, rv, qualname);
 	if (!OidIsValid(relid))
 	{
-		relid = create_target(m, t, rv, qualname, &r, opts);
+		relid = ab_restore_create_table(m, t, rv, qualname, &r, opts, false);
 		created = true;
 	}
 	ab_progress_table(relid, *qualname, 0, 1);
@@ -1251,7 +1326,9 @@ ab_restore_table(const char *source, const char *backup_id, const char *target,
 	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	t = locate(client, dbname, backup_id, src_names, source, &m);
-	t = truncated_entry(m, t);
+	if (t->status == NULL)
+		return ab_restore_partitioned(m, t, target, opts);
+	t = ab_restore_truncated_entry(m, t);
 	check_storage(m, t);
 	if (mf_system_schema(t->schema))
 		ereport(ERROR,

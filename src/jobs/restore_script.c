@@ -18,9 +18,11 @@
  * only; their files need more rights to sign than the tables'), and the
  * foreign keys, each on its own (the table one references may not be
  * there: it failed, was excluded, or is in a schema not downloaded); psql
- * reports such a failure and goes on.  A partition
- * comes back as a table of its own (its ATTACH is a comment), as in the
- * table's own script.
+ * reports such a failure and goes on.  Partitioned tables come before the
+ * tables (each parent before its children, each attached to its parent
+ * when that is in the script); a partition is created as a table of its
+ * own, loaded, completed, then attached in the same transaction, as
+ * pg_dump does for a partitioned table's data.
  *
  * The scripts are in the database's encoding, as the data is, and say so
  * to psql.
@@ -42,7 +44,8 @@
 typedef struct Owned
 {
 	const char *seq;			/* quoted and qualified */
-	int			table;			/* index in m->tables */
+	int			table;			/* index in m->tables, or m->partitioned */
+	bool		partitioned;	/* which */
 	const MfDdl *piece;			/* kind "sequence" or "identity" */
 } Owned;
 
@@ -50,6 +53,7 @@ typedef struct Script
 {
 	const Manifest *m;
 	const AbDdlParts *parts;
+	const AbDdlParts *pparts;	/* of m->partitioned */
 	Owned	   *owned;			/* sorted by seq */
 	int			nowned;
 	char	  **seq_qual;		/* m->sequences[i], quoted and qualified */
@@ -118,6 +122,44 @@ in_script(const Script *s, int i, const char *schema)
 		(schema == NULL || strcmp(t->schema, schema) == 0);
 }
 
+/* partitioned table i goes into the script for schema (NULL: all) */
+static bool
+parent_in_script(const Script *s, int i, const char *schema)
+{
+	const MfTable *t = &s->m->partitioned[i];
+
+	return s->pparts[i].pre != NULL &&
+		(schema == NULL || strcmp(t->schema, schema) == 0);
+}
+
+/*
+ * "ALTER TABLE parent ATTACH PARTITION t bound": once t is complete, when
+ * t was a partition of a table this script creates (else its own script's
+ * comment says what it was).
+ */
+static void
+append_attach(StringInfo buf, const Script *s, const MfTable *t,
+			  const char *schema)
+{
+	for (int k = 0; k < t->nddl; k++)
+	{
+		const MfDdl *d = &t->ddls[k];
+
+		if (strcmp(d->kind, "partition_of") != 0 || d->name == NULL)
+			continue;
+		for (int i = 0; i < s->m->npartitioned; i++)
+		{
+			const MfTable *p = &s->m->partitioned[i];
+
+			if (parent_in_script(s, i, schema) &&
+				strcmp(quote_qualified_identifier(p->schema, p->name), d->name) == 0)
+				appendStringInfo(buf, "ALTER TABLE %s ATTACH PARTITION %s %s;\n",
+								 d->name, quote_qualified_identifier(t->schema, t->name),
+								 d->sql);
+		}
+	}
+}
+
 /* what to do by hand for the tables of extensions */
 static void
 append_extension_tables(StringInfo buf, const Script *s, const char *schema)
@@ -152,7 +194,7 @@ cmp_owned(const void *a, const void *b)
 static const Owned *
 find_owned(const Script *s, const char *seq)
 {
-	Owned		probe = {seq, 0, NULL};
+	Owned		probe = {seq, 0, false, NULL};
 
 	return bsearch(&probe, s->owned, s->nowned, sizeof(Owned), cmp_owned);
 }
@@ -229,7 +271,10 @@ append_setval(StringInfo buf, const Script *s, int i, const char *schema)
 	{
 		const MfTable *t = &s->m->tables[o->table];
 
-		if (!in_script(s, o->table, schema))
+		if (o->partitioned)
+			t = &s->m->partitioned[o->table];
+		if (o->partitioned ? !parent_in_script(s, o->table, schema) :
+			!in_script(s, o->table, schema))
 			return;				/* its table is not in this script */
 		if (strcmp(o->piece->kind, "identity") == 0)
 			/* CREATE TABLE names the sequence itself */
@@ -281,6 +326,11 @@ script_schemas(const Script *s, const char *schema, bool with_extensions)
 			 (schema == NULL || strcmp(t->schema, schema) == 0)))
 			names = lappend(names, t->schema);
 	}
+	for (int i = 0; i < s->m->npartitioned; i++)
+	{
+		if (parent_in_script(s, i, schema))
+			names = lappend(names, s->m->partitioned[i].schema);
+	}
 	for (int i = 0; i < s->m->nsequences; i++)
 	{
 		if (free_sequence(s, i, schema))
@@ -327,10 +377,25 @@ script_text(const Script *s, const char *schema, const char *relpath)
 		if (free_sequence(s, i, schema))
 			appendStringInfo(&buf, "CREATE SEQUENCE IF NOT EXISTS %s;  -- options not recorded\n",
 							 s->seq_qual[i]);
+	for (int i = 0; i < m->npartitioned; i++)
+		if (parent_in_script(s, i, schema))
+			appendStringInfoString(&buf, s->pparts[i].seq);
 	for (int i = 0; i < m->ntables; i++)
 		if (in_script(s, i, schema))
 			appendStringInfoString(&buf, s->parts[i].seq);
 
+	/* partitioned tables, each parent before its children: no data */
+	for (int i = 0; i < m->npartitioned; i++)
+	{
+		if (!parent_in_script(s, i, schema))
+			continue;
+		appendStringInfoString(&buf, "BEGIN;\n");
+		appendStringInfoString(&buf, s->pparts[i].pre);
+		appendStringInfoString(&buf, s->pparts[i].post);
+		append_attach(&buf, s, &m->partitioned[i], schema);
+		appendStringInfoString(&buf, "COMMIT;\n");
+		fks = fks || s->pparts[i].fk[0] != '\0';
+	}
 	for (int i = 0; i < m->ntables; i++)
 	{
 		if (!in_script(s, i, schema))
@@ -339,6 +404,7 @@ script_text(const Script *s, const char *schema, const char *relpath)
 		appendStringInfoString(&buf, s->parts[i].pre);
 		append_copy(&buf, &m->tables[i]);
 		appendStringInfoString(&buf, s->parts[i].post);
+		append_attach(&buf, s, &m->tables[i], schema);
 		appendStringInfoString(&buf, "COMMIT;\n");
 		fks = fks || s->parts[i].fk[0] != '\0';
 	}
@@ -357,6 +423,9 @@ script_text(const Script *s, const char *schema, const char *relpath)
 	if (fks)
 	{
 		appendStringInfoString(&buf, "-- foreign keys, each on its own\n");
+		for (int i = 0; i < m->npartitioned; i++)
+			if (parent_in_script(s, i, schema))
+				appendStringInfoString(&buf, s->pparts[i].fk);
 		for (int i = 0; i < m->ntables; i++)
 			if (in_script(s, i, schema))
 				appendStringInfoString(&buf, s->parts[i].fk);
@@ -384,10 +453,32 @@ put_script(S3Client *c, const Script *s, const char *schema)
 	MemoryContextDelete(cxt);
 }
 
-void
-ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts)
+/* the sequences entry t (index i) owns, into s->owned */
+static void
+add_owned(Script *s, const MfTable *t, int i, bool partitioned, int *cap)
 {
-	Script		s = {m, parts, NULL, 0, NULL, NULL};
+	for (int k = 0; k < t->nddl; k++)
+	{
+		const MfDdl *d = &t->ddls[k];
+
+		if (strcmp(d->kind, "sequence") == 0 || strcmp(d->kind, "identity") == 0)
+		{
+			if (s->nowned == *cap)
+				s->owned = repalloc(s->owned, sizeof(Owned) * (*cap *= 2));
+			s->owned[s->nowned].seq = d->name;
+			s->owned[s->nowned].table = i;
+			s->owned[s->nowned].partitioned = partitioned;
+			s->owned[s->nowned].piece = d;
+			s->nowned++;
+		}
+	}
+}
+
+void
+ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts,
+					   const AbDdlParts *pparts)
+{
+	Script		s = {m, parts, pparts, NULL, 0, NULL, NULL};
 	int			cap = 16;
 	List	   *schemas;
 	ListCell   *lc;
@@ -402,24 +493,9 @@ ab_restore_scripts_put(S3Client *c, Manifest *m, const AbDdlParts *parts)
 
 	s.owned = palloc(sizeof(Owned) * cap);
 	for (int i = 0; i < m->ntables; i++)
-	{
-		const MfTable *t = &m->tables[i];
-
-		for (int k = 0; k < t->nddl; k++)
-		{
-			const MfDdl *d = &t->ddls[k];
-
-			if (strcmp(d->kind, "sequence") == 0 || strcmp(d->kind, "identity") == 0)
-			{
-				if (s.nowned == cap)
-					s.owned = repalloc(s.owned, sizeof(Owned) * (cap *= 2));
-				s.owned[s.nowned].seq = d->name;
-				s.owned[s.nowned].table = i;
-				s.owned[s.nowned].piece = d;
-				s.nowned++;
-			}
-		}
-	}
+		add_owned(&s, &m->tables[i], i, false, &cap);
+	for (int i = 0; i < m->npartitioned; i++)
+		add_owned(&s, &m->partitioned[i], i, true, &cap);
 	qsort(s.owned, s.nowned, sizeof(Owned), cmp_owned);
 	s.seq_qual = palloc(sizeof(char *) * (m->nsequences + 1));
 	s.seq_owner = palloc(sizeof(Owned *) * (m->nsequences + 1));

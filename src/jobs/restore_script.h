@@ -13,10 +13,12 @@
 /*
  * Write the restore scripts of m (its strings in the server encoding), whose
  * tables are copied and whose definitions were read into parts (one per
- * table of m, in its order), and set m->restore_scripts.  Writes nothing when
+ * table of m, in its order) and pparts (one per partitioned table), and set
+ * m->restore_scripts.  Writes nothing when
  * the definitions could not be read.  ERROR on an S3 failure.
  */
 extern void ab_restore_scripts_put(S3Client *c, Manifest *m,
-								   const AbDdlParts *parts);
+								   const AbDdlParts *parts,
+								   const AbDdlParts *pparts);
 
 #endif							/* AIBACKUP_RESTORE_SCRIPT_H */

@@ -25,7 +25,9 @@
 #include "postgres.h"
 
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -255,6 +257,59 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 		}
 	}
 	return tables;
+}
+
+List *
+ab_catalog_partitioned(List *tables)
+{
+	List	   *parents = NIL;
+	Datum	   *oids;
+	int			n = 0;
+	Oid			type = OIDARRAYOID;
+	Datum		arg;
+	AbQuery		q;
+	ListCell   *lc;
+
+	oids = palloc(sizeof(Datum) * Max(list_length(tables), 1));
+	foreach(lc, tables)
+	{
+		AbTable    *t = lfirst(lc);
+
+		if (t->parent != NULL)
+			oids[n++] = ObjectIdGetDatum(t->relid);
+	}
+	if (n == 0)
+		return NIL;
+	arg = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true,
+										  TYPALIGN_INT));
+
+	ab_query_begin(&q);
+	ab_query_exec_args("SELECT c.oid, n.nspname, c.relname, c.relkind, "
+					   "  pn.nspname, p.relname, 0, NULL::pg_catalog.name "
+					   "FROM pg_catalog.pg_class c "
+					   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+					   "LEFT JOIN pg_catalog.pg_inherits i "
+					   "  ON i.inhrelid = c.oid AND c.relispartition "
+					   "LEFT JOIN pg_catalog.pg_class p ON p.oid = i.inhparent "
+					   "LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace "
+					   "WHERE c.relkind = 'p' AND c.oid IN ("
+					   "  SELECT a.relid FROM pg_catalog.unnest($1) l(oid), "
+					   "    pg_catalog.pg_partition_ancestors(l.oid) a) "
+					   "ORDER BY (SELECT pg_catalog.count(*) "
+					   "  FROM pg_catalog.pg_partition_ancestors(c.oid)), "
+					   "  n.nspname, c.relname",
+					   1, &type, &arg, true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char		relkind;
+		AbTable    *t = table_from_row(&q, i, &relkind);
+		MemoryContext old = MemoryContextSwitchTo(q.outer);
+
+		parents = lappend(parents, t);
+		MemoryContextSwitchTo(old);
+	}
+	ab_query_end(&q);
+	return parents;
 }
 
 List *

@@ -39,6 +39,14 @@ typedef struct AbSequence
  */
 extern List *ab_catalog_tables(List *relids, bool apply_exclude);
 
+/*
+ * The partitioned tables above tables (AbTable, leaf partitions among
+ * them): every ancestor, so a partition of a partition has its whole chain.
+ * Sorted root first (by depth), then schema, name; each one's parent set.
+ * Nothing is locked here.
+ */
+extern List *ab_catalog_partitioned(List *tables);
+
 /* sequences in the same schemas, with their current values */
 extern List *ab_catalog_sequences(void);
 

@@ -115,6 +115,13 @@ ab_truncate_one(Relation rel)
 #endif
 }
 
+/*
+ * 17 gives a partitioned table's identity columns to its partitions (their
+ * values come from the parent's sequence) and refuses to attach a table
+ * with an identity column of its own.
+ */
+#define AB_PARTITION_IDENTITY_INHERITED (PG_VERSION_NUM >= 170000)
+
 /* the PID of the process running a virtual transaction, 0 if gone */
 static inline int
 ab_vxid_pid(VirtualTransactionId vxid)

@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 
 #include "pg/catalog.h"
+#include "pg/compat.h"
 #include "pg/ddl.h"
 #include "pg/query.h"
 #include "pg/repo.h"
@@ -34,6 +35,8 @@ typedef struct DdlCtx
 	char	   *qualname;		/* the table, quoted and qualified */
 	List	   *identity;		/* (column, options) of identity columns */
 	char	   *owner;
+	char	   *partkey;		/* a partitioned table's key, or NULL */
+	bool		is_partition;
 	int			ncols;
 	StringInfoData seq;			/* CREATE SEQUENCE of those it owns */
 	StringInfoData pre;			/* CREATE TABLE */
@@ -211,6 +214,26 @@ identity_options(List *identity, const char *col)
 	return NULL;
 }
 
+/* a partitioned table's key ("RANGE (ts)"); which tables are partitions */
+static void
+capture_partitioning(DdlAll *a)
+{
+	run(a, "SELECT CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, "
+		"  c.relispartition, c.oid "
+		"FROM pg_catalog.pg_class c "
+		"WHERE c.oid = ANY ($1) AND (c.relkind = 'p' OR c.relispartition) "
+		"ORDER BY c.oid");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		DdlCtx	   *c = row_ctx(a, i, 3);
+
+		c->partkey = val(a, i, 1);	/* in the caller's context */
+		c->is_partition = strcmp(val(a, i, 2), "t") == 0;
+		if (c->partkey)
+			add_piece(c, "partition_by", NULL, NULL, c->partkey);
+	}
+}
+
 /* one piece per column, and the CREATE TABLE statements */
 static void
 capture_columns(DdlAll *a)
@@ -240,6 +263,7 @@ capture_columns(DdlAll *a)
 		char	   *generated = val(a, i, 6);
 		char	   *def = val(a, i, 7);
 		char	   *coll = val(a, i, 3);
+		int			script_len = -1;	/* the script's column ends here */
 		StringInfoData col;
 
 		initStringInfo(&col);
@@ -254,6 +278,9 @@ capture_columns(DdlAll *a)
 		{
 			const char *opts = identity_options(c->identity, name);
 
+			/* the script attaches a partition, which takes its parent's */
+			if (c->is_partition && AB_PARTITION_IDENTITY_INHERITED)
+				script_len = col.len;
 			appendStringInfo(&col, " GENERATED %s AS IDENTITY%s%s%s",
 							 identity_kind[0] == 'a' ? "ALWAYS" : "BY DEFAULT",
 							 opts ? " (" : "", opts ? opts : "", opts ? ")" : "");
@@ -263,11 +290,21 @@ capture_columns(DdlAll *a)
 		if (strcmp(val(a, i, 4), "t") == 0)
 			appendStringInfoString(&col, " NOT NULL");
 		add_piece(c, "column", name, NULL, col.data);
-		appendStringInfo(&c->pre, "%s\n    %s %s", c->ncols++ ? "," : "",
-						 quote_identifier(name), col.data);
+		appendStringInfo(&c->pre, "%s\n    %s %.*s%s", c->ncols++ ? "," : "",
+						 quote_identifier(name),
+						 script_len >= 0 ? script_len : col.len, col.data,
+						 script_len >= 0 && strcmp(val(a, i, 4), "t") == 0 ?
+						 " NOT NULL" : "");
 	}
 	for (int k = 0; k < a->n; k++)
-		appendStringInfoString(&a->ctx[k].pre, "\n);\n");
+	{
+		DdlCtx	   *c = &a->ctx[k];
+
+		appendStringInfoString(&c->pre, "\n)");
+		if (c->partkey)
+			appendStringInfo(&c->pre, " PARTITION BY %s", c->partkey);
+		appendStringInfoString(&c->pre, ";\n");
+	}
 }
 
 static void
@@ -427,10 +464,15 @@ finish_script(DdlCtx *c)
 
 	initStringInfo(&all);
 	ab_ddl_script_settings(&all, GetDatabaseEncodingName());
-	appendStringInfo(&all, "-- %s, as aibackup found it at the backup's snapshot.\n"
-					 "-- Load the data between the table and what follows it:\n"
-					 "--   \\copy %s FROM 'data.csv' (FORMAT csv, HEADER)\n",
-					 ab_ddl_in_comment(c->qualname), ab_ddl_in_comment(c->qualname));
+	appendStringInfo(&all, "-- %s, as aibackup found it at the backup's snapshot.\n",
+					 ab_ddl_in_comment(c->qualname));
+	if (c->partkey)
+		appendStringInfoString(&all, "-- A partitioned table: it holds no rows of its own.  Create it before\n"
+							   "-- its partitions, then attach each one (ATTACH PARTITION below them).\n");
+	else
+		appendStringInfo(&all, "-- Load the data between the table and what follows it:\n"
+						 "--   \\copy %s FROM 'data.csv' (FORMAT csv, HEADER)\n",
+						 ab_ddl_in_comment(c->qualname));
 	appendStringInfoString(&all, c->seq.data);
 	appendStringInfoString(&all, c->pre.data);
 	appendStringInfoString(&all, c->post.data);
@@ -491,6 +533,7 @@ ab_ddl_capture(List *tables, MfTable *mts, AbDdlParts *parts)
 
 	ab_query_begin(&q);
 	capture_sequences(&a);
+	capture_partitioning(&a);
 	capture_columns(&a);
 	capture_constraints(&a);
 	capture_indexes(&a);

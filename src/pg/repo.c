@@ -31,9 +31,11 @@
 #include "common/string.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 #include "utils/memutils.h"
+#include "utils/varlena.h"
 
 #include "core/buf.h"
 #include "pg/repo.h"
@@ -433,6 +435,53 @@ conv_str(MfConv *cv, const char *s, bool strict, const char *field)
 }
 
 /*
+ * Table t of a manifest into rt; strict: its names and data fields must
+ * convert exactly (a table backed up).
+ */
+static void
+convert_table(MfConv *cv, const MfTable *t, MfTable *rt, bool strict)
+{
+	*rt = *t;					/* numbers; every string is replaced below */
+#define CONV(field, strict) rt->field = conv_str(cv, t->field, (strict), "table " #field)
+	CONV(schema, strict);
+	CONV(name, strict);
+	CONV(parent, strict);
+	CONV(extension, strict);
+	CONV(status, true);
+	CONV(error, false);
+	CONV(object_key, strict);
+	CONV(format, strict);
+	CONV(compression, strict);
+	CONV(sha256, strict);
+	CONV(ddl, false);
+	CONV(owner, strict);
+#undef CONV
+	rt->columns = palloc0(sizeof(MfColumn) * Max(t->ncolumns, 1));
+	for (int j = 0; j < t->ncolumns; j++)
+	{
+		rt->columns[j] = t->columns[j];
+		rt->columns[j].name = conv_str(cv, t->columns[j].name, strict,
+									   "column name");
+		rt->columns[j].type = conv_str(cv, t->columns[j].type, strict,
+									   "column type");
+	}
+
+	/*
+	 * The definition is text for people and for a best-effort recreation: a
+	 * character with no equivalent becomes '?' rather than make the backup,
+	 * or its data, unusable.
+	 */
+	rt->ddls = palloc0(sizeof(MfDdl) * Max(t->nddl, 1));
+	for (int j = 0; j < t->nddl; j++)
+	{
+		rt->ddls[j].kind = conv_str(cv, t->ddls[j].kind, false, "definition kind");
+		rt->ddls[j].name = conv_str(cv, t->ddls[j].name, false, "definition name");
+		rt->ddls[j].target = conv_str(cv, t->ddls[j].target, false, "definition target");
+		rt->ddls[j].sql = conv_str(cv, t->ddls[j].sql, false, "definition");
+	}
+}
+
+/*
  * A copy of m (palloc'd, in CurrentMemoryContext) with every string
  * converted.  The backup's own fields and the entries of tables backed up
  * must convert exactly; error messages and the entries of failed tables
@@ -460,49 +509,25 @@ manifest_convert(const Manifest *m, MfConv *cv)
 	r->ntables = m->ntables;
 	r->tables = palloc0(sizeof(MfTable) * Max(m->ntables, 1));
 	for (int i = 0; i < m->ntables; i++)
+		convert_table(cv, &m->tables[i], &r->tables[i],
+					  m->tables[i].status != NULL &&
+					  strcmp(m->tables[i].status, "ok") == 0);
+
+	/*
+	 * A partitioned table's entry is a definition only: one whose names do
+	 * not convert exactly is left out (a '?' could name another table).
+	 */
+	r->npartitioned = 0;
+	r->partitioned = palloc0(sizeof(MfTable) * Max(m->npartitioned, 1));
+	for (int i = 0; i < m->npartitioned; i++)
 	{
-		const MfTable *t = &m->tables[i];
-		MfTable    *rt = &r->tables[i];
-		bool		strict = t->status != NULL && strcmp(t->status, "ok") == 0;
+		MfConv		probe = *cv;
 
-		*rt = *t;				/* numbers; every string is replaced below */
-#define CONV(field, strict) rt->field = conv_str(cv, t->field, (strict), "table " #field)
-		CONV(schema, strict);
-		CONV(name, strict);
-		CONV(parent, strict);
-		CONV(extension, strict);
-		CONV(status, true);
-		CONV(error, false);
-		CONV(object_key, strict);
-		CONV(format, strict);
-		CONV(compression, strict);
-		CONV(sha256, strict);
-		CONV(ddl, false);
-		CONV(owner, strict);
-#undef CONV
-		rt->columns = palloc0(sizeof(MfColumn) * Max(t->ncolumns, 1));
-		for (int j = 0; j < t->ncolumns; j++)
-		{
-			rt->columns[j] = t->columns[j];
-			rt->columns[j].name = conv_str(cv, t->columns[j].name, strict,
-										   "column name");
-			rt->columns[j].type = conv_str(cv, t->columns[j].type, strict,
-										   "column type");
-		}
-
-		/*
-		 * The definition is text for people and for a best-effort recreation:
-		 * a character with no equivalent becomes '?' rather than make the
-		 * backup, or its data, unusable.
-		 */
-		rt->ddls = palloc0(sizeof(MfDdl) * Max(t->nddl, 1));
-		for (int j = 0; j < t->nddl; j++)
-		{
-			rt->ddls[j].kind = conv_str(cv, t->ddls[j].kind, false, "definition kind");
-			rt->ddls[j].name = conv_str(cv, t->ddls[j].name, false, "definition name");
-			rt->ddls[j].target = conv_str(cv, t->ddls[j].target, false, "definition target");
-			rt->ddls[j].sql = conv_str(cv, t->ddls[j].sql, false, "definition");
-		}
+		probe.bad = NULL;
+		convert_table(&probe, &m->partitioned[i], &r->partitioned[r->npartitioned],
+					  true);
+		if (probe.bad == NULL)
+			r->npartitioned++;
 	}
 	r->lo_owners = palloc0(sizeof(MfRole) * Max(m->nlo_owners, 1));
 	for (int i = 0; i < m->nlo_owners; i++)
@@ -632,6 +657,60 @@ ab_repo_check_table_object(const Manifest *m, const MfTable *t)
 						m->backup_id, t->object_key, t->schema, t->name),
 				 errdetail("A backup's objects are under \"%s\".", folder),
 				 errhint("The manifest was edited or moved; restore from another backup.")));
+}
+
+/*
+ * Is t's parent one of parents?  Its name is as quote_ident() wrote it in
+ * the source (a keyword of this version may not have been one there): it
+ * is compared split, unquoted.
+ */
+static bool
+parent_in(const MfTable *t, List *parents)
+{
+	List	   *parts;
+	ListCell   *lc;
+
+	if (t->parent == NULL ||
+		!SplitIdentifierString(pstrdup(t->parent), '.', &parts) ||
+		list_length(parts) != 2)
+		return false;
+	foreach(lc, parents)
+	{
+		const MfTable *p = lfirst(lc);
+
+		if (strcmp(p->schema, linitial(parts)) == 0 &&
+			strcmp(p->name, lsecond(parts)) == 0)
+			return true;
+	}
+	return false;
+}
+
+void
+ab_repo_partition_tree(const Manifest *m, const MfTable *p, List **parents,
+					   List **leaves)
+{
+	*parents = list_make1((MfTable *) p);
+	*leaves = NIL;
+	/* whatever the manifest's order: each is added after its parent */
+	for (bool grew = true; grew;)
+	{
+		grew = false;
+		for (int i = 0; i < m->npartitioned; i++)
+		{
+			const MfTable *t = &m->partitioned[i];
+
+			if (!list_member_ptr(*parents, t) && parent_in(t, *parents))
+			{
+				*parents = lappend(*parents, (MfTable *) t);
+				grew = true;
+			}
+		}
+	}
+	for (int i = 0; i < m->ntables; i++)
+	{
+		if (parent_in(&m->tables[i], *parents))
+			*leaves = lappend(*leaves, &m->tables[i]);
+	}
 }
 
 char *

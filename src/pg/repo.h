@@ -92,6 +92,15 @@ extern void ab_repo_check_table_object(const Manifest *m, const MfTable *t);
 /* the backup's folder, "<prefix>/<database>/<backup_id>/" */
 extern char *ab_repo_backup_folder(const char *dbname, const char *backup_id);
 
+/*
+ * The tree below partitioned table p, an entry of m->partitioned: into
+ * *parents the partitioned tables of m below it (p first, each after its
+ * own parent), into *leaves the tables of m that are partitions of one of
+ * them (MfTable pointers into m, failed ones included).
+ */
+extern void ab_repo_partition_tree(const Manifest *m, const MfTable *p,
+								   List **parents, List **leaves);
+
 /* true if s looks like a backup id */
 extern bool ab_repo_valid_backup_id(const char *s);
 

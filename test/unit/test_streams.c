@@ -1449,6 +1449,66 @@ test_manifest_roundtrip(void)
 	mf_free(m);
 }
 
+/* partitioned tables: definitions only, in their own array */
+static void
+test_manifest_partitioned(void)
+{
+	Manifest   *m = mf_new();
+	Manifest   *p;
+	MfTable    *t = mf_add_table(m);
+	MfTable    *pt = mf_add_partitioned(m);
+	MfColumn   *c = mf_add_column(pt);
+	MfDdl	   *d = mf_add_ddl(pt);
+	char	   *json;
+	char	   *json2;
+	char		err[256];
+
+	m->backup_id = strdup("20261201T000000Z");
+	m->database = strdup("db");
+	m->status = strdup("ok");
+	t->schema = strdup("public");
+	t->name = strdup("m1");
+	t->parent = strdup("public.m");
+	t->status = strdup("ok");
+	t->object_key = strdup("p/db/20261201T000000Z/public.m1.csv.gz");
+	pt->schema = strdup("public");
+	pt->name = strdup("m");
+	pt->relid = 16400;
+	pt->owner = strdup("app");
+	c->name = strdup("ts");
+	c->type = strdup("date");
+	c->position = 1;
+	d->kind = strdup("partition_by");
+	d->sql = strdup("RANGE (ts)");
+
+	json = mf_to_json(m);
+	ok(json && strstr(json, "\"partitioned\"") != NULL, "manifest: partitioned tables are written");
+	ok(json && strstr(strstr(json, "\"partitioned\""), "\"status\"") == NULL &&
+	   strstr(strstr(json, "\"partitioned\""), "\"object_key\"") == NULL,
+	   "manifest: with no data fields");
+	p = json ? mf_parse(json, strlen(json), err, sizeof(err)) : NULL;
+	ok(p && p->npartitioned == 1 && p->ntables == 1, "manifest: partitioned tables parse back");
+	ok(p && p->partitioned[0].status == NULL && p->partitioned[0].relid == 16400 &&
+	   strcmp(p->partitioned[0].owner, "app") == 0 && p->partitioned[0].ncolumns == 1 &&
+	   p->partitioned[0].nddl == 1 &&
+	   strcmp(p->partitioned[0].ddls[0].sql, "RANGE (ts)") == 0,
+	   "manifest: a partitioned table's fields survive the round trip");
+	ok(p && mf_find_partitioned(p, "public", "m") == &p->partitioned[0] &&
+	   mf_find_table(p, "public", "m") == NULL &&
+	   mf_find_partitioned(p, "public", "m1") == NULL,
+	   "manifest: partitioned tables are found apart from tables");
+	json2 = p ? mf_to_json(p) : NULL;
+	is_str(json2, json, "manifest: and written back to the same bytes");
+	if (p)
+		mf_clear_partitioned(p);
+	ok(p && p->npartitioned == 0 && p->partitioned == NULL && p->ntables == 1,
+	   "manifest: mf_clear_partitioned drops them, and only them");
+	free(json2);
+	free(json);
+	mf_free(p);
+	mf_free(m);
+}
+
 static void
 test_manifest_many(void)
 {
@@ -1904,6 +1964,7 @@ main(void)
 
 	test_manifest_golden();
 	test_manifest_roundtrip();
+	test_manifest_partitioned();
 	test_manifest_many();
 	test_manifest_reject();
 	test_manifest_fuzz(5000);

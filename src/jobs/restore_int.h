@@ -1,0 +1,60 @@
+/*
+ * restore_int.h
+ *		What restore.c shares with restore_partitioned.c: the steps of a
+ *		table's restore, each one checked as for a table of its own.
+ */
+#ifndef AIBACKUP_RESTORE_INT_H
+#define AIBACKUP_RESTORE_INT_H
+
+#include "core/manifest.h"
+#include "jobs/recreate.h"
+#include "jobs/restore.h"
+#include "nodes/primnodes.h"
+#include "utils/relcache.h"
+
+/* a table entry of a backup (status "ok"), or a partitioned table's */
+extern bool ab_restore_entry_ok(const MfTable *t);
+
+/* t with its names truncated as this database stores them */
+extern const MfTable *ab_restore_truncated_entry(const Manifest *m,
+												 const MfTable *t);
+
+/* the checks on a locked target: row security, and its columns */
+extern void ab_restore_check_rls(Oid relid, const char *qualname);
+extern void ab_restore_check_columns(Oid relid, const MfTable *t,
+									 const char *qualname);
+
+/* what TRUNCATE refuses of a locked rel, before it is emptied */
+extern void ab_restore_check_truncate(Relation rel);
+
+/*
+ * Create table t of m as rv (missing), owned as the options say, its whole
+ * definition run as its owner when that is an ordinary role (r filled for
+ * ab_restore_fill); *qualname set.  as_partition: it will be attached to a
+ * recreated parent.  Returns its OID.
+ */
+extern Oid	ab_restore_create_table(const Manifest *m, const MfTable *t,
+									RangeVar *rv, char **qualname,
+									AbRecreate *r,
+									const AbRestoreOptions *opts,
+									bool as_partition);
+
+/*
+ * Load t's object into the new table relid as its owner, then complete its
+ * definition (r, from ab_restore_create_table); the rows loaded.
+ */
+extern uint64 ab_restore_fill(const Manifest *m, const MfTable *t, Oid relid,
+							  AbRecreate *r);
+
+/*
+ * fn(arg) as role, in a security-restricted operation with search_path
+ * pinned, settings undone after.
+ */
+extern void ab_restore_as_owner(Oid role, void (*fn) (void *), void *arg);
+
+/* restore.c's entry for a partitioned table (restore_partitioned.c) */
+extern int64 ab_restore_partitioned(const Manifest *m, const MfTable *p,
+									const char *target,
+									const AbRestoreOptions *opts);
+
+#endif							/* AIBACKUP_RESTORE_INT_H */

@@ -1,0 +1,460 @@
+/*
+ * restore_partitioned.c
+ *		Restoring a partitioned table whole: every partition the backup
+ *		holds below it, in the caller's transaction, all or nothing.
+ *
+ * In place (the partitioned table exists): the caller needs INSERT and
+ * TRUNCATE on it, as for a table, and TRUNCATE on each partition, as
+ * TRUNCATE of a partitioned table requires.  Every partition is emptied,
+ * then each backed-up partition's rows are loaded through the partitioned
+ * table, as its owner: rows go to the partitions now in place (partitions
+ * split, merged or renamed since the backup are no obstacle); a row no
+ * partition takes fails the restore, which then changes nothing.
+ *
+ * Recreated (it was dropped): the partitioned tables first, root down,
+ * each attached to its parent while empty; then each partition as a table
+ * of its own, as a dropped table is recreated (created, loaded, then its
+ * keys and indexes built), then attached: PostgreSQL adopts the indexes and
+ * constraints that match the parent's, as when pg_dump attaches a
+ * partition.  ATTACH runs as the parent's owner, who must own the
+ * partition too.  Each table is created and owned as restore.c creates a
+ * dropped table; a partitioned table whose definition may not run as its
+ * owner keeps a key of plain columns only (restore.c refuses any other).
+ *
+ * Under another name: refused; a partitioned table comes back under its own
+ * name, or its partitions one at a time under new names.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/varlena.h"
+
+#include "jobs/recreate.h"
+#include "jobs/restore_int.h"
+#include "pg/compat.h"
+#include "pg/query.h"
+#include "pg/repo.h"
+#include "pg/state.h"
+
+/* what the owner does in place: empty every partition, load, catch up */
+typedef struct InPlace
+{
+	const Manifest *m;
+	Oid			relid;			/* the partitioned table */
+	List	   *members;		/* it and every table below it, locked */
+	List	   *leaves;			/* the backup's partitions (truncated) */
+	Oid			caller;
+	uint64		rows;
+} InPlace;
+
+/* a table of the tree as recreated */
+typedef struct Made
+{
+	const MfTable *t;			/* the manifest's entry, as named there */
+	Oid			relid;
+	char	   *qualname;
+} Made;
+
+static Oid
+rel_owner(Oid relid)
+{
+	Relation	rel = table_open(relid, NoLock);
+	Oid			owner = rel->rd_rel->relowner;
+
+	table_close(rel, NoLock);
+	return owner;
+}
+
+/*
+ * RangeVarGetRelidExtended's callback: the target must be a partitioned
+ * table the caller may fill and empty, checked before it is locked.
+ */
+static void
+partitioned_lock_check(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
+{
+	char		relkind;
+	AclResult	acl;
+
+	if (!OidIsValid(relid))
+		return;
+	relkind = get_rel_relkind(relid);
+	if (relkind == '\0')
+		return;					/* dropped meanwhile: the lookup retries */
+	if (relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a partitioned table", rv->relname),
+				 errdetail("The backup holds a partitioned table of that name; restoring it whole restores into a partitioned table, or recreates one."),
+				 errhint("Drop or rename \"%s\" first, or restore the backup's partitions one at a time.",
+						 rv->relname)));
+	acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, rv->relname);
+	acl = pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, rv->relname);
+}
+
+/* no foreign key from outside the tree may point into it */
+static void
+check_not_referenced(List *members, const char *qualname)
+{
+	Datum		arg;
+	Datum	   *oids = palloc(sizeof(Datum) * list_length(members));
+	Oid			type = OIDARRAYOID;
+	AbQuery		q;
+	char	   *con = NULL;
+	char	   *from = NULL;
+	ListCell   *lc;
+
+	foreach(lc, members)
+		oids[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
+	arg = PointerGetDatum(construct_array(oids, list_length(members), OIDOID,
+										  sizeof(Oid), true, TYPALIGN_INT));
+	ab_query_begin(&q);
+	ab_query_exec_args("SELECT c.conname, c.conrelid::pg_catalog.regclass::pg_catalog.text "
+					   "FROM pg_catalog.pg_constraint c "
+					   "WHERE c.contype = 'f' AND c.confrelid = ANY ($1) "
+					   "  AND NOT c.conrelid = ANY ($1) "
+					   "ORDER BY 1 LIMIT 1", 1, &type, &arg, true, 1);
+	if (SPI_processed > 0)
+	{
+		con = ab_query_value(&q, 0, 1);
+		from = ab_query_value(&q, 0, 2);
+	}
+	ab_query_end(&q);
+	if (con != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot replace the rows of partitioned table %s: constraint \"%s\" of table %s references it",
+						qualname, con, from),
+				 errdetail("Emptying a referenced table would break or cascade into the referencing table."),
+				 errhint("Restore the partitions into new tables one at a time and reconcile, or drop the constraint first.")));
+}
+
+/*
+ * As the partitioned table's owner: empty every partition, load through it,
+ * and move the sequences of its columns past the rows.
+ */
+static void
+fill_in_place(void *arg)
+{
+	InPlace    *ip = arg;
+	Relation	rel;
+	ListCell   *lc;
+
+	foreach(lc, ip->members)
+	{
+		Relation	member = table_open(lfirst_oid(lc), NoLock);
+
+		if (member->rd_rel->relkind == RELKIND_RELATION)
+		{
+			ab_restore_check_truncate(member);
+			ab_truncate_one(member);
+		}
+		table_close(member, NoLock);
+	}
+	CommandCounterIncrement();
+
+	rel = table_open(ip->relid, NoLock);
+	foreach(lc, ip->leaves)
+	{
+		const MfTable *t = lfirst(lc);
+
+		ab_progress_table(ip->relid, psprintf("%s.%s", t->schema, t->name),
+						  foreach_current_index(lc), list_length(ip->leaves));
+		ab_progress_phase("downloading");
+		ip->rows += ab_restore_load_object(ip->m, t, rel);
+	}
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+
+	/* through the partitioned table: its owner may not read a partition */
+	ab_sequences_catch_up(ip->relid, ip->caller);
+}
+
+static uint64
+restore_in_place(const Manifest *m, const MfTable *root, List *leaves,
+				 Oid relid)
+{
+	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													  get_rel_name(relid));
+	InPlace		ip;
+	ListCell   *lc;
+
+	memset(&ip, 0, sizeof(ip));
+	ip.m = m;
+	ip.relid = relid;
+	ip.caller = GetUserId();
+	ip.members = find_all_inheritors(relid, AccessExclusiveLock, NULL);
+	foreach(lc, ip.members)
+	{
+		Oid			member = lfirst_oid(lc);
+		AclResult	acl;
+
+		if (get_rel_relkind(member) == RELKIND_FOREIGN_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot restore partitioned table %s in place: its partition \"%s\" is a foreign table",
+							qualname, get_rel_name(member)),
+					 errhint("Restore the partitions one at a time.")));
+		acl = pg_class_aclcheck(member, GetUserId(), ACL_TRUNCATE);
+		if (acl != ACLCHECK_OK)
+			aclcheck_error(acl, OBJECT_TABLE, get_rel_name(member));
+	}
+	ab_restore_check_rls(relid, qualname);
+	check_not_referenced(ip.members, qualname);
+	ab_restore_check_columns(relid, root, qualname);
+	foreach(lc, leaves)
+	{
+		const MfTable *t = ab_restore_truncated_entry(m, lfirst(lc));
+
+		ab_restore_check_columns(relid, t, qualname);
+		ip.leaves = lappend(ip.leaves, (MfTable *) t);
+	}
+	ab_restore_as_owner(rel_owner(relid), fill_in_place, &ip);
+	return ip.rows;
+}
+
+/* the recreated table t's parent, among made[0..n) */
+static Made *
+made_parent(Made *made, int n, const MfTable *t)
+{
+	List	   *parts;
+
+	if (t->parent != NULL &&
+		SplitIdentifierString(pstrdup(t->parent), '.', &parts) &&
+		list_length(parts) == 2)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			if (strcmp(made[i].t->schema, linitial(parts)) == 0 &&
+				strcmp(made[i].t->name, lsecond(parts)) == 0)
+				return &made[i];
+		}
+	}
+	elog(ERROR, "partition \"%s.%s\" has no parent in the backup", t->schema,
+		 t->name);
+	return NULL;				/* keep compiler quiet */
+}
+
+static void
+run_statement(void *arg)
+{
+	AbQuery		q;
+
+	ab_query_begin(&q);
+	ab_query_exec((const char *) arg, false, 0);
+	ab_query_end(&q);
+}
+
+static void
+finish_definition(void *arg)
+{
+	ab_recreate_finish((AbRecreate *) arg);
+}
+
+/* the sequences of the partitioned tables' own columns, past the data */
+typedef struct CatchUp
+{
+	Made	   *made;
+	int			n;
+	Oid			caller;
+} CatchUp;
+
+static void
+catch_up_parents(void *arg)
+{
+	CatchUp    *c = arg;
+
+	for (int i = 0; i < c->n; i++)
+		ab_sequences_catch_up(c->made[i].relid, c->caller);
+}
+
+/*
+ * Attach the recreated child to its recreated parent, as the parent's
+ * owner, who must own the child too (ALTER TABLE ... ATTACH PARTITION asks
+ * for both): attaching builds or adopts the child's indexes and checks its
+ * rows against the bound, code of the parent's definition.
+ */
+static void
+attach(const Manifest *m, const Made *parent, const Made *child)
+{
+	Oid			owner = rel_owner(parent->relid);
+
+	if (rel_owner(child->relid) != owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot attach %s to %s: the two tables are owned by different roles",
+						child->qualname, parent->qualname),
+				 errdetail("A partition is attached by the role that owns both tables."),
+				 errhint("Restore the partitions one at a time, and attach them by hand.")));
+	ab_restore_as_owner(owner, run_statement,
+						ab_recreate_attach_sql(m, child->t, parent->qualname,
+											   child->qualname));
+}
+
+/* one table of the tree, created under its own (truncated) name */
+static Made
+create_member(const Manifest *m, const MfTable *t, bool as_partition,
+			  AbRecreate *r, const AbRestoreOptions *opts)
+{
+	const MfTable *tt = ab_restore_truncated_entry(m, t);
+	Made		made;
+
+	made.t = t;
+	made.relid = ab_restore_create_table(m, tt, makeRangeVar(pstrdup(tt->schema),
+															 pstrdup(tt->name), -1),
+										 &made.qualname, r, opts, as_partition);
+	return made;
+}
+
+static uint64
+restore_recreated(const Manifest *m, List *parents, List *leaves,
+				  const AbRestoreOptions *opts)
+{
+	Made	   *made = palloc0(sizeof(Made) * list_length(parents));
+	int			n = 0;
+	uint64		rows = 0;
+	ListCell   *lc;
+
+	/* every name free first: nothing is created when one is taken */
+	foreach(lc, list_concat_copy(parents, leaves))
+	{
+		const MfTable *t = ab_restore_truncated_entry(m, lfirst(lc));
+		Oid			nsp = get_namespace_oid(t->schema, true);
+
+		if (OidIsValid(nsp) && OidIsValid(get_relname_relid(t->name, nsp)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("cannot recreate partitioned table \"%s.%s\": table \"%s.%s\", which the backup holds below it, exists",
+							((MfTable *) linitial(parents))->schema,
+							((MfTable *) linitial(parents))->name, t->schema, t->name),
+					 errhint("Drop or rename it first, or restore the backup's partitions one at a time.")));
+	}
+
+	foreach(lc, parents)
+	{
+		AbRecreate	r;
+
+		memset(&r, 0, sizeof(r));
+		made[n] = create_member(m, lfirst(lc), n > 0, &r, opts);
+		if (r.t != NULL)
+			ab_restore_as_owner(rel_owner(made[n].relid), finish_definition, &r);
+		CommandCounterIncrement();
+		if (n > 0)
+			attach(m, made_parent(made, n, made[n].t), &made[n]);
+		n++;
+	}
+	foreach(lc, leaves)
+	{
+		AbRecreate	r;
+		Made		leaf;
+
+		memset(&r, 0, sizeof(r));
+		ab_progress_table(made[0].relid, made[0].qualname,
+						  foreach_current_index(lc), list_length(leaves));
+		leaf = create_member(m, lfirst(lc), true, &r, opts);
+		rows += ab_restore_fill(m, ab_restore_truncated_entry(m, leaf.t),
+								leaf.relid, &r);
+		CommandCounterIncrement();
+		attach(m, made_parent(made, n, leaf.t), &leaf);
+	}
+	CommandCounterIncrement();
+	{
+		CatchUp		c = {made, n, GetUserId()};
+
+		ab_restore_as_owner(rel_owner(made[0].relid), catch_up_parents, &c);
+	}
+	return rows;
+}
+
+int64
+ab_restore_partitioned(const Manifest *m, const MfTable *p, const char *target,
+					   const AbRestoreOptions *opts)
+{
+	const MfTable *root = ab_restore_truncated_entry(m, p);
+	List	   *parents;
+	List	   *leaves;
+	RangeVar   *rv = makeRangeVar(pstrdup(root->schema), pstrdup(root->name), -1);
+	Oid			relid;
+	volatile uint64 rows = 0;
+	char	   *qualname;
+	ListCell   *lc;
+
+	if (target != NULL)
+	{
+		List	   *names = NIL;
+		RangeVar   *trv;
+
+		if (!SplitIdentifierString(pstrdup(target), '.', &names) || names == NIL ||
+			list_length(names) > 2)
+			elog(ERROR, "invalid target table name \"%s\"", target);	/* checked */
+		trv = list_length(names) == 2 ?
+			makeRangeVar(linitial(names), lsecond(names), -1) :
+			makeRangeVar(NULL, linitial(names), -1);
+		if (strcmp(get_namespace_name(RangeVarGetCreationNamespace(trv)), root->schema) != 0 ||
+			strcmp(trv->relname, root->name) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot restore partitioned table \"%s.%s\" under another name",
+							root->schema, root->name),
+					 errdetail("A partitioned table is restored whole under its own name: into it, or recreated when it was dropped."),
+					 errhint("Restore its partitions one at a time into new tables (target_table), or rename the existing table first.")));
+	}
+
+	ab_repo_partition_tree(m, p, &parents, &leaves);
+	foreach(lc, leaves)
+	{
+		const MfTable *t = lfirst(lc);
+
+		if (!ab_restore_entry_ok(t))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("partition \"%s.%s\" of \"%s.%s\" failed in backup \"%s\"",
+							t->schema, t->name, p->schema, p->name, m->backup_id),
+					 errdetail("%s", t->error ? t->error : "No reason was recorded."),
+					 errhint("Restore the partitioned table from another backup, or its other partitions one at a time.")));
+	}
+
+	/*
+	 * Reading the rows of every partition: the partitioned table's SELECT
+	 * reads them all, as a query through it does.
+	 */
+	ab_restore_check_read(root, "restore");
+
+	ab_progress_begin("restore", m->backup_id);
+	ab_progress_phase("checking");
+	PG_TRY();
+	{
+		relid = RangeVarGetRelidExtended(rv, AccessExclusiveLock, RVR_MISSING_OK,
+										 partitioned_lock_check, NULL);
+		if (OidIsValid(relid))
+			rows = restore_in_place(m, root, leaves, relid);
+		else
+			rows = restore_recreated(m, parents, leaves, opts);
+	}
+	PG_FINALLY();
+	{
+		ab_progress_end();
+	}
+	PG_END_TRY();
+
+	qualname = quote_qualified_identifier(root->schema, root->name);
+	ereport(NOTICE,
+			(errmsg("restored " UINT64_FORMAT " rows into %s and its %d partitions from backup \"%s\"",
+					rows, qualname, list_length(leaves), m->backup_id)));
+	return (int64) rows;
+}
