@@ -302,6 +302,8 @@ write_table(JsonOut *arr, const MfTable *t, bool data)
 	json_out_str(&o, "parent", t->parent);
 	if (t->extension)
 		json_out_str(&o, "extension", t->extension);
+	if (!data)
+		json_out_int(&o, "partitions", t->partitions);
 	if (data)
 	{
 		json_out_str(&o, "status", t->status);
@@ -666,23 +668,35 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t,
 		!get_str(r, jt, where, "parent", false, &t->parent) ||
 		!get_str(r, jt, where, "extension", false, &t->extension) ||
 		!get_str(r, jt, where, "owner", false, &t->owner) ||
-		!get_str(r, jt, where, "status", data, &t->status) ||
-		!get_str(r, jt, where, "error", false, &t->error) ||
-		!get_str(r, jt, where, "object_key", data, &t->object_key) ||
-		!get_str(r, jt, where, "format", false, &t->format) ||
-		!get_str(r, jt, where, "compression", false, &t->compression) ||
-		!get_str(r, jt, where, "sha256", false, &t->sha256) ||
 		!get_str(r, jt, where, "ddl", false, &t->ddl) ||
-		!get_int(r, jt, where, "rows", INT64_MIN, INT64_MAX, &t->rows) ||
-		!get_int(r, jt, where, "raw_bytes", INT64_MIN, INT64_MAX,
-				 &t->raw_bytes) ||
-		!get_int(r, jt, where, "compressed_bytes", INT64_MIN, INT64_MAX,
-				 &t->compressed_bytes) ||
 		!get_int(r, jt, where, "relid", 0, UINT32_MAX, &relid) ||
 		!get_array(r, jt, where, "columns", false, &cols) ||
 		!get_array(r, jt, where, "definition", false, &defs))
 		return false;
 	t->relid = (uint32_t) relid;
+
+	/* a partitioned table has no data: whatever such fields say is ignored */
+	if (data &&
+		(!get_str(r, jt, where, "status", true, &t->status) ||
+		 !get_str(r, jt, where, "error", false, &t->error) ||
+		 !get_str(r, jt, where, "object_key", true, &t->object_key) ||
+		 !get_str(r, jt, where, "format", false, &t->format) ||
+		 !get_str(r, jt, where, "compression", false, &t->compression) ||
+		 !get_str(r, jt, where, "sha256", false, &t->sha256) ||
+		 !get_int(r, jt, where, "rows", INT64_MIN, INT64_MAX, &t->rows) ||
+		 !get_int(r, jt, where, "raw_bytes", INT64_MIN, INT64_MAX,
+				  &t->raw_bytes) ||
+		 !get_int(r, jt, where, "compressed_bytes", INT64_MIN, INT64_MAX,
+				  &t->compressed_bytes)))
+		return false;
+	if (!data)
+	{
+		int64_t		n = 0;
+
+		if (!get_int(r, jt, where, "partitions", 0, INT32_MAX, &n))
+			return false;
+		t->partitions = (int) n;
+	}
 
 	for (i = 0; defs != NULL && i < defs->count; i++)
 	{

@@ -85,6 +85,9 @@ typedef struct MfTable
 	int			nddl;			/* the definition, in pieces; 0 in manifests
 								 * made before it was recorded */
 	MfDdl	   *ddls;
+	int			partitions;		/* a partitioned table's: the partitions with
+								 * data below it at the snapshot (the backup
+								 * is whole for it when it holds them all) */
 } MfTable;
 
 typedef struct MfSequence

@@ -436,7 +436,6 @@ table_job_free(TableJob *j)
 	j->sha = NULL;
 }
 
-/* stream one table to S3 and fill its manifest entry */
 /*
  * The columns of rel as COPY writes them into mt: from the relation as it
  * is now that it is locked (a definition read before the lock could
@@ -471,6 +470,7 @@ record_columns(Relation rel, MfTable *mt)
 	AtEOXact_GUC(false, nestlevel);
 }
 
+/* stream one table to S3 and fill its manifest entry */
 static void
 backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 {
@@ -680,6 +680,7 @@ capture_partitioned_call(void *arg)
 		mt->name = mf_name(t->name);
 		mt->relid = t->relid;
 		mt->parent = mf_name(t->parent);
+		mt->partitions = t->partitions;
 		rel = table_open(t->relid, NoLock); /* locked by lock_tables */
 		mt->owner = mf_owner(GetUserNameFromId(rel->rd_rel->relowner, true));
 		record_columns(rel, mt);
@@ -689,10 +690,11 @@ capture_partitioned_call(void *arg)
 }
 
 /*
- * The partitioned tables above the tables backed up, locked as they are
- * (ACCESS SHARE), read under the backup's snapshot: a restore recreates a
- * whole partitioned table from them.  If they cannot be read, the backup
- * goes on without them, and says so; their parts into *parts.
+ * The partitioned tables above the tables backed up, found under the
+ * backup's snapshot, then locked (ACCESS SHARE) and read as the tables'
+ * definitions are: a restore recreates a whole partitioned table from them.
+ * If they cannot be read, the backup goes on without them, and says so;
+ * their parts into *parts.
  */
 static void
 capture_partitioned(List *tables, Snapshot snap, Manifest *m,

@@ -84,7 +84,7 @@ ab_presign_table(const char *source, const char *backup_id, long seconds)
 
 	t = ab_restore_find_table(source, backup_id, &m);
 	signer_init(&s, m, seconds);
-	if (t->status == NULL)
+	if (ab_repo_is_partitioned(m, t))
 	{
 		/* a partitioned table: the objects of every partition below it */
 		List	   *parents;

@@ -406,7 +406,10 @@ plan_foreign_key(AbRecreate *r, const MfDdl *d)
 	if (r->renamed && at != NULL)
 		def = psprintf("%.*sREFERENCES %s(%s", (int) (at - def), def,
 					   r->qualname, at + strlen(self));
-	sql = psprintf("ALTER TABLE ONLY %s ADD CONSTRAINT %s %s", r->qualname,
+	/* a partitioned table's key is its partitions' too: no ONLY */
+	sql = psprintf("ALTER TABLE %s%s ADD CONSTRAINT %s %s",
+				   ab_recreate_partition_key(r->t, false) ? "" : "ONLY ",
+				   r->qualname,
 				   quote_identifier(object_name(r, d->name ? d->name : "", false)),
 				   def);
 	stmt = (AlterTableStmt *) parse_one(r, "foreign key", sql, T_AlterTableStmt);
@@ -743,12 +746,13 @@ ab_recreate_partition_key(const MfTable *t, bool plain_only)
 	return out.data;
 }
 
-/* a bound value: a literal, a cast literal, MINVALUE or MAXVALUE */
+/*
+ * A bound value as pg_get_expr() writes one: a literal (with no type:
+ * even a cast runs code, a domain's CHECK), MINVALUE or MAXVALUE.
+ */
 static bool
 literal_datum(Node *n)
 {
-	if (IsA(n, TypeCast))
-		n = ((TypeCast *) n)->arg;
 	if (IsA(n, A_Const))
 		return true;
 	if (IsA(n, ColumnRef) && list_length(((ColumnRef *) n)->fields) == 1 &&

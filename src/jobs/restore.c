@@ -696,8 +696,8 @@ ab_restore_as_owner(Oid role, void (*fn) (void *), void *arg)
  * Both fields are optional (absent in early manifests: that was the only
  * shape); anything else was written by a newer version.
  */
-static void
-check_storage(const Manifest *m, const MfTable *t)
+void
+ab_restore_check_storage(const Manifest *m, const MfTable *t)
 {
 	if ((t->format == NULL || strcmp(t->format, "csv") == 0) &&
 		(t->compression == NULL || strcmp(t->compression, "gzip") == 0))
@@ -1185,13 +1185,14 @@ static void open_stream(S3Client *client, const Manifest *m, const MfTable *t,
 						RestoreStream *rs);
 
 uint64
-ab_restore_fill(const Manifest *m, const MfTable *t, Oid relid, AbRecreate *r)
+ab_restore_fill(S3Client *client, const Manifest *m, const MfTable *t,
+				Oid relid, AbRecreate *r)
 {
 	RestoreStream rs;
 	volatile uint64 rows = 0;
 
-	check_storage(m, t);
-	open_stream(ab_s3_client(), m, t, &rs);
+	ab_restore_check_storage(m, t);
+	open_stream(client, m, t, &rs);
 	PG_TRY();
 	{
 		rows = load_as_owner(relid, false, t, &rs, r);
@@ -1326,10 +1327,10 @@ ab_restore_table(const char *source, const char *backup_id, const char *target,
 	ab_repo_check_folder_unique();
 	client = ab_s3_client();
 	t = locate(client, dbname, backup_id, src_names, source, &m);
-	if (t->status == NULL)
-		return ab_restore_partitioned(m, t, target, opts);
+	if (ab_repo_is_partitioned(m, t))
+		return ab_restore_partitioned(client, m, t, target, opts);
 	t = ab_restore_truncated_entry(m, t);
-	check_storage(m, t);
+	ab_restore_check_storage(m, t);
 	if (mf_system_schema(t->schema))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -1392,14 +1393,15 @@ ab_restore_table_ddl(const char *source, const char *backup_id)
 }
 
 uint64
-ab_restore_load_object(const Manifest *m, const MfTable *t, Relation rel)
+ab_restore_load_object(S3Client *client, const Manifest *m, const MfTable *t,
+					   Relation rel)
 {
 	RestoreStream rs;
 	List	   *attnames = NIL;
 	volatile uint64 rows = 0;
 
-	check_storage(m, t);
-	open_stream(ab_s3_client(), m, t, &rs);
+	ab_restore_check_storage(m, t);
+	open_stream(client, m, t, &rs);
 	for (int i = 0; i < t->ncolumns; i++)
 		attnames = lappend(attnames, makeString(pstrdup(t->columns[i].name)));
 	PG_TRY();

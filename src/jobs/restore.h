@@ -54,10 +54,11 @@ extern const MfTable *ab_restore_find_table(const char *source,
 /*
  * Load the object of t, an entry of m, checked whole and converted from the
  * backup's encoding, into rel (locked for COPY FROM, and the caller's to
- * fill: no privilege or owner change here); the rows loaded.
+ * fill: no privilege or owner change here), through client; the rows
+ * loaded.
  */
-extern uint64 ab_restore_load_object(const Manifest *m, const MfTable *t,
-									 Relation rel);
+extern uint64 ab_restore_load_object(S3Client *client, const Manifest *m,
+									 const MfTable *t, Relation rel);
 
 /*
  * ERROR unless the caller may read the backed-up rows of t ("permission

@@ -7,6 +7,7 @@
 #define AIBACKUP_RESTORE_INT_H
 
 #include "core/manifest.h"
+#include "core/s3.h"
 #include "jobs/recreate.h"
 #include "jobs/restore.h"
 #include "nodes/primnodes.h"
@@ -43,8 +44,11 @@ extern Oid	ab_restore_create_table(const Manifest *m, const MfTable *t,
  * Load t's object into the new table relid as its owner, then complete its
  * definition (r, from ab_restore_create_table); the rows loaded.
  */
-extern uint64 ab_restore_fill(const Manifest *m, const MfTable *t, Oid relid,
-							  AbRecreate *r);
+extern uint64 ab_restore_fill(S3Client *client, const Manifest *m,
+							  const MfTable *t, Oid relid, AbRecreate *r);
+
+/* ERROR unless t's object is in a format this version reads */
+extern void ab_restore_check_storage(const Manifest *m, const MfTable *t);
 
 /*
  * fn(arg) as role, in a security-restricted operation with search_path
@@ -53,8 +57,8 @@ extern uint64 ab_restore_fill(const Manifest *m, const MfTable *t, Oid relid,
 extern void ab_restore_as_owner(Oid role, void (*fn) (void *), void *arg);
 
 /* restore.c's entry for a partitioned table (restore_partitioned.c) */
-extern int64 ab_restore_partitioned(const Manifest *m, const MfTable *p,
-									const char *target,
+extern int64 ab_restore_partitioned(S3Client *client, const Manifest *m,
+									const MfTable *p, const char *target,
 									const AbRestoreOptions *opts);
 
 #endif							/* AIBACKUP_RESTORE_INT_H */

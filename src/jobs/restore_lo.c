@@ -114,7 +114,8 @@ load_temp(const Manifest *m, const char *name, const char *table,
 	relid = RangeVarGetRelid(makeRangeVar("pg_temp", (char *) table, -1),
 							 AccessExclusiveLock, false);
 	rel = table_open(relid, NoLock);
-	(void) ab_restore_load_object(m, mf_find_table(m, "pg_catalog", name), rel);
+	(void) ab_restore_load_object(ab_s3_client(), m,
+								  mf_find_table(m, "pg_catalog", name), rel);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
 }

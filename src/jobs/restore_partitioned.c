@@ -51,6 +51,7 @@
 /* what the owner does in place: empty every partition, load, catch up */
 typedef struct InPlace
 {
+	S3Client   *client;
 	const Manifest *m;
 	Oid			relid;			/* the partitioned table */
 	List	   *members;		/* it and every table below it, locked */
@@ -145,8 +146,8 @@ check_not_referenced(List *members, const char *qualname)
 }
 
 /*
- * As the partitioned table's owner: empty every partition, load through it,
- * and move the sequences of its columns past the rows.
+ * As the partitioned table's owner, who owns every partition: empty them,
+ * load through it, and move the sequences of every table past the rows.
  */
 static void
 fill_in_place(void *arg)
@@ -176,18 +177,19 @@ fill_in_place(void *arg)
 		ab_progress_table(ip->relid, psprintf("%s.%s", t->schema, t->name),
 						  foreach_current_index(lc), list_length(ip->leaves));
 		ab_progress_phase("downloading");
-		ip->rows += ab_restore_load_object(ip->m, t, rel);
+		ip->rows += ab_restore_load_object(ip->client, ip->m, t, rel);
 	}
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
 
-	/* through the partitioned table: its owner may not read a partition */
-	ab_sequences_catch_up(ip->relid, ip->caller);
+	/* every table's own sequences: the owner owns them all */
+	foreach(lc, ip->members)
+		ab_sequences_catch_up(lfirst_oid(lc), ip->caller);
 }
 
 static uint64
-restore_in_place(const Manifest *m, const MfTable *root, List *leaves,
-				 Oid relid)
+restore_in_place(S3Client *client, const Manifest *m, const MfTable *root,
+				 List *leaves, Oid relid)
 {
 	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													  get_rel_name(relid));
@@ -195,6 +197,7 @@ restore_in_place(const Manifest *m, const MfTable *root, List *leaves,
 	ListCell   *lc;
 
 	memset(&ip, 0, sizeof(ip));
+	ip.client = client;
 	ip.m = m;
 	ip.relid = relid;
 	ip.caller = GetUserId();
@@ -213,6 +216,19 @@ restore_in_place(const Manifest *m, const MfTable *root, List *leaves,
 		acl = pg_class_aclcheck(member, GetUserId(), ACL_TRUNCATE);
 		if (acl != ACLCHECK_OK)
 			aclcheck_error(acl, OBJECT_TABLE, get_rel_name(member));
+
+		/*
+		 * The load runs every partition's triggers, constraints and index
+		 * expressions as the partitioned table's owner: code of another
+		 * role's partition must not run with that role's rights.
+		 */
+		if (rel_owner(member) != rel_owner(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot restore partitioned table %s in place: its partition \"%s\" is owned by another role",
+							qualname, get_rel_name(member)),
+					 errdetail("The rows are loaded as the partitioned table's owner, which would run that role's code."),
+					 errhint("Restore the partitions one at a time, or give them to the partitioned table's owner.")));
 	}
 	ab_restore_check_rls(relid, qualname);
 	check_not_referenced(ip.members, qualname);
@@ -322,8 +338,8 @@ create_member(const Manifest *m, const MfTable *t, bool as_partition,
 }
 
 static uint64
-restore_recreated(const Manifest *m, List *parents, List *leaves,
-				  const AbRestoreOptions *opts)
+restore_recreated(S3Client *client, const Manifest *m, List *parents,
+				  List *leaves, const AbRestoreOptions *opts)
 {
 	Made	   *made = palloc0(sizeof(Made) * list_length(parents));
 	int			n = 0;
@@ -367,7 +383,7 @@ restore_recreated(const Manifest *m, List *parents, List *leaves,
 		ab_progress_table(made[0].relid, made[0].qualname,
 						  foreach_current_index(lc), list_length(leaves));
 		leaf = create_member(m, lfirst(lc), true, &r, opts);
-		rows += ab_restore_fill(m, ab_restore_truncated_entry(m, leaf.t),
+		rows += ab_restore_fill(client, m, ab_restore_truncated_entry(m, leaf.t),
 								leaf.relid, &r);
 		CommandCounterIncrement();
 		attach(m, made_parent(made, n, leaf.t), &leaf);
@@ -382,8 +398,8 @@ restore_recreated(const Manifest *m, List *parents, List *leaves,
 }
 
 int64
-ab_restore_partitioned(const Manifest *m, const MfTable *p, const char *target,
-					   const AbRestoreOptions *opts)
+ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
+					   const char *target, const AbRestoreOptions *opts)
 {
 	const MfTable *root = ab_restore_truncated_entry(m, p);
 	List	   *parents;
@@ -427,7 +443,22 @@ ab_restore_partitioned(const Manifest *m, const MfTable *p, const char *target,
 							t->schema, t->name, p->schema, p->name, m->backup_id),
 					 errdetail("%s", t->error ? t->error : "No reason was recorded."),
 					 errhint("Restore the partitioned table from another backup, or its other partitions one at a time.")));
+		ab_restore_check_storage(m, t);
+		ab_repo_check_table_object(m, t);
 	}
+
+	/*
+	 * Whole, or not at all: a backup of some of its partitions (named, or the
+	 * others excluded) would empty the others for nothing.
+	 */
+	if (list_length(leaves) != p->partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("backup \"%s\" holds %d of the %d partitions of \"%s.%s\"",
+						m->backup_id, list_length(leaves), p->partitions,
+						p->schema, p->name),
+				 errdetail("Restoring a partitioned table whole needs a backup of every partition below it."),
+				 errhint("Restore the partitions it holds one at a time, or restore from a backup of them all.")));
 
 	/*
 	 * Reading the rows of every partition: the partitioned table's SELECT
@@ -442,9 +473,9 @@ ab_restore_partitioned(const Manifest *m, const MfTable *p, const char *target,
 		relid = RangeVarGetRelidExtended(rv, AccessExclusiveLock, RVR_MISSING_OK,
 										 partitioned_lock_check, NULL);
 		if (OidIsValid(relid))
-			rows = restore_in_place(m, root, leaves, relid);
+			rows = restore_in_place(client, m, root, leaves, relid);
 		else
-			rows = restore_recreated(m, parents, leaves, opts);
+			rows = restore_recreated(client, m, parents, leaves, opts);
 	}
 	PG_FINALLY();
 	{

@@ -285,7 +285,13 @@ ab_catalog_partitioned(List *tables)
 
 	ab_query_begin(&q);
 	ab_query_exec_args("SELECT c.oid, n.nspname, c.relname, c.relkind, "
-					   "  pn.nspname, p.relname, 0, NULL::pg_catalog.name "
+					   "  pn.nspname, p.relname, 0, NULL::pg_catalog.name, "
+					   "  (WITH RECURSIVE d(oid) AS ("
+					   "     SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid "
+					   "     UNION ALL "
+					   "     SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid) "
+					   "   SELECT pg_catalog.count(*) FROM d JOIN pg_catalog.pg_class k ON k.oid = d.oid "
+					   "   WHERE k.relkind <> 'p') "
 					   "FROM pg_catalog.pg_class c "
 					   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 					   "LEFT JOIN pg_catalog.pg_inherits i "
@@ -305,6 +311,7 @@ ab_catalog_partitioned(List *tables)
 		AbTable    *t = table_from_row(&q, i, &relkind);
 		MemoryContext old = MemoryContextSwitchTo(q.outer);
 
+		t->partitions = atoi(ab_query_value(&q, i, 9));
 		parents = lappend(parents, t);
 		MemoryContextSwitchTo(old);
 	}

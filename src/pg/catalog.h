@@ -16,6 +16,8 @@ typedef struct AbTable
 	char	   *parent;			/* qualified partitioned parent, or NULL */
 	char	   *extension;		/* the extension it belongs to, or NULL */
 	int64		est_bytes;		/* for part sizing; refined once locked */
+	int			partitions;		/* a partitioned table's partitions with data
+								 * (all levels below it) */
 } AbTable;
 
 /* one sequence's state */

@@ -37,6 +37,7 @@ typedef struct DdlCtx
 	char	   *owner;
 	char	   *partkey;		/* a partitioned table's key, or NULL */
 	bool		is_partition;
+	char	   *attach;			/* a partition's ATTACH, as a comment */
 	int			ncols;
 	StringInfoData seq;			/* CREATE SEQUENCE of those it owns */
 	StringInfoData pre;			/* CREATE TABLE */
@@ -314,7 +315,8 @@ capture_constraints(DdlAll *a)
 	 * contype 'n' (NOT NULL, 18+) is the column's NOT NULL already; a key
 	 * into a partitioned table has a clone per partition, which is not ours
 	 */
-	run(a, "SELECT c.conname, c.contype, pg_catalog.pg_get_constraintdef(c.oid), c.conrelid "
+	run(a, "SELECT c.conname, c.contype, pg_catalog.pg_get_constraintdef(c.oid), "
+		"  c.contype = 'f' AND c.conparentid <> 0, c.conrelid "
 		"FROM pg_catalog.pg_constraint c "
 		"WHERE c.conrelid = ANY ($1) AND c.contype IN ('c', 'p', 'u', 'x', 'f') "
 		"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint p "
@@ -322,14 +324,23 @@ capture_constraints(DdlAll *a)
 		"ORDER BY c.conrelid, c.contype = 'f', c.conname");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		DdlCtx	   *c = row_ctx(a, i, 4);
+		DdlCtx	   *c = row_ctx(a, i, 5);
 		char	   *name = val(a, i, 1);
 		bool		fk = strcmp(val(a, i, 2), "f") == 0;
 		char	   *def = val(a, i, 3);
 
 		add_piece(c, fk ? "foreign_key" : "constraint", name, NULL, def);
+
+		/*
+		 * A partition's copy of its parent's key comes with the parent's
+		 * (scripts attach partitions); a partitioned table's key is its
+		 * partitions' too, so not ONLY.
+		 */
+		if (strcmp(val(a, i, 4), "t") == 0)
+			continue;
 		appendStringInfo(fk ? &c->fk : &c->post,
-						 "ALTER TABLE ONLY %s ADD CONSTRAINT %s %s;\n",
+						 "ALTER TABLE %s%s ADD CONSTRAINT %s %s;\n",
+						 fk && c->partkey ? "" : "ONLY ",
 						 c->qualname, quote_identifier(name), def);
 	}
 }
@@ -420,10 +431,13 @@ capture_security(DdlAll *a)
 			add_piece(c, "acl", NULL, NULL, acl);
 		if (strcmp(val(a, i, 4), "t") == 0 && val(a, i, 5) && val(a, i, 6))
 		{
+			MemoryContext old = MemoryContextSwitchTo(a->q->outer);
+
 			add_piece(c, "partition_of", val(a, i, 5), NULL, val(a, i, 6));
-			appendStringInfo(&c->post, "-- a partition of %s: ALTER TABLE %s ATTACH PARTITION %s %s;\n",
-							 ab_ddl_in_comment(val(a, i, 5)), ab_ddl_in_comment(val(a, i, 5)),
-							 ab_ddl_in_comment(c->qualname), ab_ddl_in_comment(val(a, i, 6)));
+			c->attach = psprintf("-- a partition of %s: ALTER TABLE %s ATTACH PARTITION %s %s;\n",
+								 ab_ddl_in_comment(val(a, i, 5)), ab_ddl_in_comment(val(a, i, 5)),
+								 ab_ddl_in_comment(c->qualname), ab_ddl_in_comment(val(a, i, 6)));
+			MemoryContextSwitchTo(old);
 		}
 	}
 
@@ -476,6 +490,8 @@ finish_script(DdlCtx *c)
 	appendStringInfoString(&all, c->seq.data);
 	appendStringInfoString(&all, c->pre.data);
 	appendStringInfoString(&all, c->post.data);
+	if (c->attach)
+		appendStringInfoString(&all, c->attach);
 	if (c->fk.len > 0)
 		appendStringInfo(&all, "-- foreign keys, once the tables they reference exist:\n%s",
 						 c->fk.data);

@@ -685,6 +685,13 @@ parent_in(const MfTable *t, List *parents)
 	return false;
 }
 
+bool
+ab_repo_is_partitioned(const Manifest *m, const MfTable *t)
+{
+	return m->npartitioned > 0 && t >= m->partitioned &&
+		t < m->partitioned + m->npartitioned;
+}
+
 void
 ab_repo_partition_tree(const Manifest *m, const MfTable *p, List **parents,
 					   List **leaves)

@@ -101,6 +101,9 @@ extern char *ab_repo_backup_folder(const char *dbname, const char *backup_id);
 extern void ab_repo_partition_tree(const Manifest *m, const MfTable *p,
 								   List **parents, List **leaves);
 
+/* is t an entry of m->partitioned (a table without data)? */
+extern bool ab_repo_is_partitioned(const Manifest *m, const MfTable *t);
+
 /* true if s looks like a backup id */
 extern bool ab_repo_valid_backup_id(const char *s);
 

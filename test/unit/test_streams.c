@@ -1475,6 +1475,7 @@ test_manifest_partitioned(void)
 	pt->name = strdup("m");
 	pt->relid = 16400;
 	pt->owner = strdup("app");
+	pt->partitions = 3;
 	c->name = strdup("ts");
 	c->type = strdup("date");
 	c->position = 1;
@@ -1489,6 +1490,7 @@ test_manifest_partitioned(void)
 	p = json ? mf_parse(json, strlen(json), err, sizeof(err)) : NULL;
 	ok(p && p->npartitioned == 1 && p->ntables == 1, "manifest: partitioned tables parse back");
 	ok(p && p->partitioned[0].status == NULL && p->partitioned[0].relid == 16400 &&
+	   p->partitioned[0].partitions == 3 &&
 	   strcmp(p->partitioned[0].owner, "app") == 0 && p->partitioned[0].ncolumns == 1 &&
 	   p->partitioned[0].nddl == 1 &&
 	   strcmp(p->partitioned[0].ddls[0].sql, "RANGE (ts)") == 0,
