@@ -48,6 +48,9 @@ CREATE TABLE part.m2025 PARTITION OF part.measurements
 CREATE INDEX m2025_v ON part.m2025 (v);
 COMMENT ON TABLE part.m2025 IS 'this year''s';
 CREATE TABLE part.m_rest PARTITION OF part.measurements DEFAULT;
+-- a partitioned partition with no partitions yet
+CREATE TABLE part.m2027 PARTITION OF part.measurements
+    FOR VALUES FROM ('2027-01-01') TO ('2028-01-01') PARTITION BY LIST (region);
 INSERT INTO part.measurements (ts, region, v)
   SELECT DATE '2024-01-01' + (g % 700), (ARRAY['eu', 'us', 'ca'])[g % 3 + 1], g
   FROM generate_series(1, 3000) g;
@@ -71,7 +74,7 @@ CREATE TABLE public.su_expr_a PARTITION OF public.su_expr FOR VALUES IN ('A');
 INSERT INTO public.su_expr VALUES ('a');
 SQL
 
-my @tree = qw(part.measurements part.m2024 part.m2024_eu part.m2024_us part.m2025 part.m_rest);
+my @tree = qw(part.measurements part.m2024 part.m2024_eu part.m2024_us part.m2025 part.m_rest part.m2027);
 
 sub rows_of
 {
@@ -97,8 +100,8 @@ my $id = $out;
 # --- what the manifest records ---
 my ($m) = manifest($prefix, $db, $id);
 my @parted = map { "$_->{schema}.$_->{name}" } @{ $m->{partitioned} // [] };
-is(join(',', @parted), 'part.byname,part.ev,part.measurements,public.su_expr,public.su_plain,part.m2024',
-	'every partitioned table above a partition, each after its parent');
+is(join(',', @parted), 'part.byname,part.ev,part.measurements,public.su_expr,public.su_plain,part.m2024,part.m2027',
+	'every partitioned table above a partition, and below one, each after its parent');
 my ($pm) = grep { $_->{name} eq 'measurements' } @{ $m->{partitioned} // [] };
 is(join(',', map { $_->{sql} } grep { $_->{kind} eq 'partition_by' } @{ $pm->{definition} }),
 	'RANGE (ts)', 'its partition key');

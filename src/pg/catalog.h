@@ -43,9 +43,10 @@ extern List *ab_catalog_tables(List *relids, bool apply_exclude);
 
 /*
  * The partitioned tables above tables (AbTable, leaf partitions among
- * them): every ancestor, so a partition of a partition has its whole chain.
- * Sorted root first (by depth), then schema, name; each one's parent set.
- * Nothing is locked here.
+ * them), and every partitioned table below those (one with no partitions
+ * is part of its parent's definition too).  Sorted root first (by depth),
+ * then schema, name; each one's parent and count of partitions with data
+ * set.  Nothing is locked here.
  */
 extern List *ab_catalog_partitioned(List *tables);
 
