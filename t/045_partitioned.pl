@@ -64,6 +64,10 @@ INSERT INTO part.ev (k, note) SELECT g, 'n' || g FROM generate_series(1, 200) g;
 CREATE TABLE part.byname (code text NOT NULL, n int) PARTITION BY RANGE (lower(code));
 CREATE TABLE part.byname_a PARTITION OF part.byname FOR VALUES FROM ('a') TO ('m');
 INSERT INTO part.byname VALUES ('Alpha', 1), ('beta', 2);
+CREATE TABLE part.kl (s text) PARTITION BY LIST (s);
+CREATE TABLE part.kl1 PARTITION OF part.kl FOR VALUES IN ('a', 'c\d');
+CREATE TABLE part.kl2 PARTITION OF part.kl DEFAULT;
+INSERT INTO part.kl VALUES ('a'), ('c\d'), ('cd');
 RESET ROLE;
 -- a superuser's: a plain key, and a key that is an expression
 CREATE TABLE public.su_plain (id int PRIMARY KEY, t text) PARTITION BY RANGE (id);
@@ -100,7 +104,7 @@ my $id = $out;
 # --- what the manifest records ---
 my ($m) = manifest($prefix, $db, $id);
 my @parted = map { "$_->{schema}.$_->{name}" } @{ $m->{partitioned} // [] };
-is(join(',', @parted), 'part.byname,part.ev,part.measurements,public.su_expr,public.su_plain,part.m2024,part.m2027',
+is(join(',', @parted), 'part.byname,part.ev,part.kl,part.measurements,public.su_expr,public.su_plain,part.m2024,part.m2027',
 	'every partitioned table above a partition, and below one, each after its parent');
 my ($pm) = grep { $_->{name} eq 'measurements' } @{ $m->{partitioned} // [] };
 is(join(',', map { $_->{sql} } grep { $_->{kind} eq 'partition_by' } @{ $pm->{definition} }),
@@ -214,6 +218,17 @@ is(describe('part.ev0'), $desc{'part.ev0'}, 'part.ev0: its \\d+ is the source\'s
 is(rows_of('part.ev'), $rows{'part.ev'}, 'part.ev: its rows');
 is($node->safe_psql($db, "INSERT INTO part.ev (k) VALUES (7) RETURNING id"), 201,
 	'the identity continues past the restored rows');
+
+# a bound with a backslash, restored by a session whose strings are not
+# standard: read as the deparser wrote it
+my $kl_bound = $node->safe_psql($db, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'part.kl1'::regclass");
+$node->safe_psql($db, 'DROP TABLE part.kl');
+($ret, $out, $err) = $node->psql($db, "SET standard_conforming_strings = off; SELECT aibackup_restore_table('part.kl')");
+is($ret, 0, 'restored under standard_conforming_strings = off') or diag($err);
+is($node->safe_psql($db, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'part.kl1'::regclass"),
+	$kl_bound, 'the bound with a backslash is the source\'s');
+is($node->safe_psql($db, "SELECT string_agg(s, ',' ORDER BY s) FROM part.kl1"), 'a,c\\d',
+	'and its rows are in its partition');
 
 # a partition's name taken: refused before anything is created
 $node->safe_psql($db, 'DROP TABLE part.measurements; CREATE TABLE part.m2025 (x int)');

@@ -789,6 +789,7 @@ ab_recreate_attach_sql(const Manifest *m, const MfTable *t,
 	AlterTableCmd *cmd;
 	PartitionCmd *pc;
 	List	   *names;
+	AbQuery		q;
 
 	for (int i = 0; i < t->nddl; i++)
 	{
@@ -802,6 +803,10 @@ ab_recreate_attach_sql(const Manifest *m, const MfTable *t,
 		bad_definition(&r, "partition bound", "(none)");
 	sql = psprintf("ALTER TABLE %s ATTACH PARTITION %s %s", parent, child,
 				   bound->sql);
+
+	/* parsed with standard strings, as it runs (query.c) */
+	ab_query_begin(&q);
+	MemoryContextSwitchTo(q.outer); /* no statement runs: it stays current */
 	stmt = (AlterTableStmt *) parse_one(&r, "partition bound", sql, T_AlterTableStmt);
 	if (list_length(stmt->cmds) != 1)
 		bad_definition(&r, "partition bound", sql);
@@ -826,6 +831,7 @@ ab_recreate_attach_sql(const Manifest *m, const MfTable *t,
 		!literal_datums(pc->bound->lowerdatums) ||
 		!literal_datums(pc->bound->upperdatums))
 		bad_definition(&r, "partition bound", sql);
+	ab_query_end(&q);
 	return sql;
 }
 

@@ -457,7 +457,7 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 				 errmsg("backup \"%s\" holds %d of the %d partitions of \"%s.%s\"",
 						m->backup_id, list_length(leaves), p->partitions,
 						p->schema, p->name),
-				 errdetail("Restoring a partitioned table whole needs a backup of every partition below it."),
+				 errdetail("Restoring a partitioned table whole needs a backup of every partition below it; one it does not hold was named out, excluded, failed, or is a foreign or temporary table."),
 				 errhint("Restore the partitions it holds one at a time, or restore from a backup of them all.")));
 
 	/*

@@ -405,7 +405,7 @@ capture_security(DdlAll *a)
 		"  (SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.relname) "
 		"   FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class p ON p.oid = h.inhparent "
 		"   JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace "
-		"   WHERE h.inhrelid = r.oid), "
+		"   WHERE h.inhrelid = r.oid AND NOT h.inhdetachpending), "
 		"  pg_catalog.pg_get_expr(r.relpartbound, r.oid), r.oid, "
 		"  pg_catalog.pg_get_userbyid(r.relowner) "
 		"FROM pg_catalog.pg_class r WHERE r.oid = ANY ($1) ORDER BY r.oid");

@@ -36,6 +36,10 @@ ab_query_begin(AbQuery *q)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, ERROR, false);
+	/* literals as the deparsers write them, whatever the session's setting */
+	(void) set_config_option("standard_conforming_strings", "on",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, ERROR, false);
 }
 
 void

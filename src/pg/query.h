@@ -20,7 +20,9 @@ typedef struct AbQuery
  * SPI_connect, then pin search_path.  Every query run before ab_query_end
  * resolves unqualified functions, operators, casts and types in pg_catalog
  * only: a database owner's same-named objects in public, or a search_path
- * set with ALTER DATABASE / ALTER ROLE, never take part.
+ * set with ALTER DATABASE / ALTER ROLE, never take part.  Literals are
+ * standard (standard_conforming_strings on), as PostgreSQL's deparsers
+ * write them: SQL parsed in between, for a check or to run, reads them so.
  *
  * Memory: SPI's procedure context is current in between and is deleted by
  * ab_query_end, with every List, string and tuple made there.  Build what
