@@ -168,7 +168,7 @@ $node->safe_psql($db, 'DELETE FROM part.measurements WHERE id = 3001');
 $node->safe_psql($db, 'CREATE TABLE part.refs (id bigint, ts date, region text, '
 	  . 'FOREIGN KEY (id, ts, region) REFERENCES part.measurements)');
 ($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.measurements', '$id')");
-like($err, qr/cannot replace the rows of partitioned table part\.measurements: constraint "refs_id_ts_region_fkey" of table part\.refs references it/,
+like($err, qr/cannot replace the rows of table part\.measurements: constraint "refs_id_ts_region_fkey" of table part\.refs references it/,
 	'a foreign key from outside the tree refuses an in-place restore');
 $node->safe_psql($db, 'DROP TABLE part.refs');
 $node->safe_psql($db, <<'SQL');

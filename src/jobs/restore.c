@@ -43,6 +43,7 @@
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -485,21 +486,27 @@ ab_restore_check_read(const MfTable *t, const char *action)
 				 errdetail("Row-level security limits what this role can read of it, and its backup holds every row.")));
 }
 
-/* refuse targets that other tables reference by foreign key */
-static void
-check_no_referencing_fk(Oid relid, const char *qualname)
+void
+ab_restore_check_not_referenced(List *relids, const char *qualname)
 {
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	Oid			types[1] = {OIDOID};
+	Datum	   *oids = palloc(sizeof(Datum) * Max(list_length(relids), 1));
+	Datum		arg;
+	Oid			type = OIDARRAYOID;
 	AbQuery		q;
 	char	   *con = NULL;
 	char	   *from = NULL;
+	ListCell   *lc;
 
+	foreach(lc, relids)
+		oids[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
+	arg = PointerGetDatum(construct_array(oids, list_length(relids), OIDOID,
+										  sizeof(Oid), true, TYPALIGN_INT));
 	ab_query_begin(&q);
 	ab_query_exec_args("SELECT c.conname, c.conrelid::pg_catalog.regclass::pg_catalog.text "
 					   "FROM pg_catalog.pg_constraint c "
-					   "WHERE c.contype = 'f' AND c.confrelid = $1 AND c.conrelid <> $1 "
-					   "ORDER BY 1 LIMIT 1", 1, types, args, true, 1);
+					   "WHERE c.contype = 'f' AND c.confrelid = ANY ($1) "
+					   "  AND NOT c.conrelid = ANY ($1) "
+					   "ORDER BY 1 LIMIT 1", 1, &type, &arg, true, 1);
 	if (SPI_processed > 0)
 	{
 		con = ab_query_value(&q, 0, 1);
@@ -512,7 +519,7 @@ check_no_referencing_fk(Oid relid, const char *qualname)
 				 errmsg("cannot replace the rows of table %s: constraint \"%s\" of table %s references it",
 						qualname, con, from),
 				 errdetail("Emptying a referenced table would break or cascade into the referencing table."),
-				 errhint("Restore into a new table (target_table) and reconcile, or restore the referencing tables too after dropping the constraint.")));
+				 errhint("Restore into a new table and reconcile, or drop the constraint, restore, and add it back (which checks it again).")));
 }
 
 /* does the backup hold a column of that name? */
@@ -837,10 +844,12 @@ load_verified(Relation rel, List *attnames, RestoreStream *rs)
  * each OID the name resolves to, before that OID is locked (again after a
  * concurrent rename): nobody queues an ACCESS EXCLUSIVE lock on a table
  * they may not empty, and the checks always apply to the OID that is locked.
+ * arg: the relkind the target must have (a table, or a partitioned table).
  */
 static void
 target_lock_check(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
 {
+	char		want = *(const char *) arg;
 	char		relkind;
 	AclResult	acl;
 
@@ -849,17 +858,31 @@ target_lock_check(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
 	relkind = get_rel_relkind(relid);
 	if (relkind == '\0')
 		return;					/* dropped meanwhile: the lookup retries */
-	if (relkind != RELKIND_RELATION)
+	if (relkind != want && want == RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", rv->relname),
 				 errhint("Restore into a plain table, or into a partition.")));
+	if (relkind != want)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a partitioned table", rv->relname),
+				 errdetail("The backup holds a partitioned table of that name; restoring it whole restores into a partitioned table, or recreates one."),
+				 errhint("Drop or rename \"%s\" first, or restore the backup's partitions one at a time.",
+						 rv->relname)));
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, rv->relname);
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, rv->relname);
+}
+
+Oid
+ab_restore_lock_target(RangeVar *rv, char relkind)
+{
+	return RangeVarGetRelidExtended(rv, AccessExclusiveLock, RVR_MISSING_OK,
+									target_lock_check, &relkind);
 }
 
 /* the target's name: target_table as given, or the source's own */
@@ -893,13 +916,12 @@ lock_existing_target(const MfTable *t, RangeVar *rv, char **qualname)
 {
 	Oid			relid;
 
-	relid = RangeVarGetRelidExtended(rv, AccessExclusiveLock, RVR_MISSING_OK,
-									 target_lock_check, NULL);
+	relid = ab_restore_lock_target(rv, RELKIND_RELATION);
 	if (!OidIsValid(relid))
 		return InvalidOid;
 	*qualname = locked_qualname(relid);
 	ab_restore_check_rls(relid, *qualname);
-	check_no_referencing_fk(relid, *qualname);
+	ab_restore_check_not_referenced(list_make1_oid(relid), *qualname);
 	ab_restore_check_columns(relid, t, *qualname);
 	return relid;
 }

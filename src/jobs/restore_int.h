@@ -20,6 +20,17 @@ extern bool ab_restore_entry_ok(const MfTable *t);
 extern const MfTable *ab_restore_truncated_entry(const Manifest *m,
 												 const MfTable *t);
 
+/*
+ * rv, if a table of that name exists, locked ACCESS EXCLUSIVE: it must be
+ * of relkind (a table, a partitioned table), and the caller may INSERT
+ * into it and TRUNCATE it (checked before the lock is queued).  InvalidOid
+ * when none exists.
+ */
+extern Oid	ab_restore_lock_target(RangeVar *rv, char relkind);
+
+/* no foreign key from outside relids may reference any of them */
+extern void ab_restore_check_not_referenced(List *relids, const char *qualname);
+
 /* the checks on a locked target: row security, and its columns */
 extern void ab_restore_check_rls(Oid relid, const char *qualname);
 extern void ab_restore_check_columns(Oid relid, const MfTable *t,

@@ -30,12 +30,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
-#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "storage/lmgr.h"
 #include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -76,73 +73,6 @@ rel_owner(Oid relid)
 
 	table_close(rel, NoLock);
 	return owner;
-}
-
-/*
- * RangeVarGetRelidExtended's callback: the target must be a partitioned
- * table the caller may fill and empty, checked before it is locked.
- */
-static void
-partitioned_lock_check(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
-{
-	char		relkind;
-	AclResult	acl;
-
-	if (!OidIsValid(relid))
-		return;
-	relkind = get_rel_relkind(relid);
-	if (relkind == '\0')
-		return;					/* dropped meanwhile: the lookup retries */
-	if (relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a partitioned table", rv->relname),
-				 errdetail("The backup holds a partitioned table of that name; restoring it whole restores into a partitioned table, or recreates one."),
-				 errhint("Drop or rename \"%s\" first, or restore the backup's partitions one at a time.",
-						 rv->relname)));
-	acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, rv->relname);
-	acl = pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE);
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, rv->relname);
-}
-
-/* no foreign key from outside the tree may point into it */
-static void
-check_not_referenced(List *members, const char *qualname)
-{
-	Datum		arg;
-	Datum	   *oids = palloc(sizeof(Datum) * list_length(members));
-	Oid			type = OIDARRAYOID;
-	AbQuery		q;
-	char	   *con = NULL;
-	char	   *from = NULL;
-	ListCell   *lc;
-
-	foreach(lc, members)
-		oids[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
-	arg = PointerGetDatum(construct_array(oids, list_length(members), OIDOID,
-										  sizeof(Oid), true, TYPALIGN_INT));
-	ab_query_begin(&q);
-	ab_query_exec_args("SELECT c.conname, c.conrelid::pg_catalog.regclass::pg_catalog.text "
-					   "FROM pg_catalog.pg_constraint c "
-					   "WHERE c.contype = 'f' AND c.confrelid = ANY ($1) "
-					   "  AND NOT c.conrelid = ANY ($1) "
-					   "ORDER BY 1 LIMIT 1", 1, &type, &arg, true, 1);
-	if (SPI_processed > 0)
-	{
-		con = ab_query_value(&q, 0, 1);
-		from = ab_query_value(&q, 0, 2);
-	}
-	ab_query_end(&q);
-	if (con != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot replace the rows of partitioned table %s: constraint \"%s\" of table %s references it",
-						qualname, con, from),
-				 errdetail("Emptying a referenced table would break or cascade into the referencing table."),
-				 errhint("Restore the partitions into new tables one at a time and reconcile, or drop the constraint first.")));
 }
 
 /*
@@ -231,7 +161,7 @@ restore_in_place(S3Client *client, const Manifest *m, const MfTable *root,
 					 errhint("Restore the partitions one at a time, or give them to the partitioned table's owner.")));
 	}
 	ab_restore_check_rls(relid, qualname);
-	check_not_referenced(ip.members, qualname);
+	ab_restore_check_not_referenced(ip.members, qualname);
 	ab_restore_check_columns(relid, root, qualname);
 	foreach(lc, leaves)
 	{
@@ -470,8 +400,7 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 	ab_progress_phase("checking");
 	PG_TRY();
 	{
-		relid = RangeVarGetRelidExtended(rv, AccessExclusiveLock, RVR_MISSING_OK,
-										 partitioned_lock_check, NULL);
+		relid = ab_restore_lock_target(rv, RELKIND_PARTITIONED_TABLE);
 		if (OidIsValid(relid))
 			rows = restore_in_place(client, m, root, leaves, relid);
 		else
