@@ -308,5 +308,17 @@ is(rows_of('part.measurements'), $full, 'and no partition was emptied');
 ($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.m2025')");
 is($ret, 0, 'the partition it holds restores alone') or diag($err);
 
+# --- a partitioned table named in a backup: its partitions ---
+($ret, $out, $err) = backup_now($node, $db, "ARRAY['part.m2024']::regclass[]");
+is($ret, 0, 'a backup naming a partitioned table') or diag($err);
+my $id3 = $out;
+($m) = manifest($prefix, $db, $id3);
+is(join(',', sort map { "$_->{schema}.$_->{name}" } @{ $m->{tables} }), 'part.m2024_eu,part.m2024_us',
+	'holds the partitions below it');
+$node->safe_psql($db, 'DELETE FROM part.m2024');
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.m2024', '$id3')");
+is($ret, 0, 'and restores it whole') or diag($err);
+is(rows_of('part.m2024'), $rows{'part.m2024'}, 'with its rows');
+
 $node->stop;
 done_testing();

@@ -143,6 +143,7 @@ List *
 ab_catalog_tables(List *relids, bool apply_exclude)
 {
 	List	   *tables = NIL;
+	List	   *seen = NIL;		/* the relids found */
 	List	   *patterns = NIL;
 	char	   *bad;
 	StringInfoData sql;
@@ -171,13 +172,20 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 		ListCell   *lc;
 		bool		first = true;
 
-		appendStringInfoString(&sql, "WHERE c.oid IN (");
+		/* the tables named, and the partitions below a partitioned one */
+		appendStringInfoString(&sql, "WHERE c.oid IN (WITH RECURSIVE d(oid) AS (VALUES ");
 		foreach(lc, relids)
 		{
-			appendStringInfo(&sql, "%s%u", first ? "" : ",", lfirst_oid(lc));
+			appendStringInfo(&sql, "%s(%u::pg_catalog.oid)", first ? "" : ", ",
+							 lfirst_oid(lc));
 			first = false;
 		}
-		appendStringInfoString(&sql, ") ");
+		appendStringInfoString(&sql,
+							   " UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i "
+							   "  JOIN d ON i.inhparent = d.oid "
+							   "  JOIN pg_catalog.pg_class k ON k.oid = d.oid AND k.relkind = 'p' "
+							   "  WHERE NOT i.inhdetachpending) "
+							   "SELECT oid FROM d) ");
 	}
 	else
 		appendStringInfoString(&sql,
@@ -200,15 +208,24 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 	{
 		char		relkind;
 		AbTable    *t = table_from_row(&q, i, &relkind);
+		bool		named = relids != NIL && list_member_oid(relids, t->relid);
 		MemoryContext old;
 
-		if (relids != NIL && relkind != RELKIND_RELATION)
+		if (named)
+		{
+			old = MemoryContextSwitchTo(q.outer);
+			seen = lappend_oid(seen, t->relid);
+			MemoryContextSwitchTo(old);
+		}
+		if (named && relkind != RELKIND_RELATION &&
+			relkind != RELKIND_PARTITIONED_TABLE)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s.%s\" is not a table with data of its own",
-							ab_repo_quotable(t->schema), ab_repo_quotable(t->name)),
-					 relkind == RELKIND_PARTITIONED_TABLE ?
-					 errhint("Name its partitions instead.") : 0));
+							ab_repo_quotable(t->schema), ab_repo_quotable(t->name))));
+		/* below a partitioned table named: its partitions with data */
+		if (relids != NIL && relkind != RELKIND_RELATION)
+			continue;
 		if (relids == NIL && ab_excluded(patterns, t->schema, t->name))
 			continue;
 		/* the list must outlive SPI's context: grow it in the caller's */
@@ -237,19 +254,15 @@ ab_catalog_tables(List *relids, bool apply_exclude)
 	}
 
 	/* a table named explicitly and dropped since is said, not left out */
-	if (relids != NIL && list_length(tables) < list_length(relids))
+	if (relids != NIL && list_length(seen) < list_length(relids))
 	{
 		ListCell   *lc;
 
 		foreach(lc, relids)
 		{
 			Oid			relid = lfirst_oid(lc);
-			bool		found = false;
-			ListCell   *lc2;
 
-			foreach(lc2, tables)
-				found = found || ((AbTable *) lfirst(lc2))->relid == relid;
-			if (!found)
+			if (!list_member_oid(seen, relid))
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_TABLE),
 						 errmsg("table with OID %u does not exist", relid),

@@ -35,8 +35,9 @@ typedef struct AbSequence
  * partitions in non-system schemas, not members of an extension (but its
  * configuration tables, pg_extension_config_dump's), not other sessions'
  * temporary tables, minus aibackup.exclude when apply_exclude.  When relids is not
- * NIL, exactly those tables (exclusions do not apply; a relation that is
- * not a table is an error).  Sorted by schema, name.  Columns are not
+ * NIL, exactly those tables, and the partitions with data below a
+ * partitioned one (exclusions do not apply; a relation that is not a table
+ * is an error).  Sorted by schema, name.  Columns are not
  * read here: they are taken from the relation once it is locked.
  */
 extern List *ab_catalog_tables(List *relids, bool apply_exclude);
