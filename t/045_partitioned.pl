@@ -3,7 +3,7 @@
 # comments, owner), and aibackup_restore_table() on the partitioned table
 # restores every partition the backup holds below it, in place or, when it
 # was dropped, recreated root down with each partition attached after its
-# data and keys.  Three levels, a default partition, a serial and an
+# data and keys; or next to the original under a new name.  Three levels, a default partition, a serial and an
 # identity column on partitioned tables, an owner who is an ordinary role
 # and one who is a superuser; rows routed through partitions changed since
 # the backup; what is refused, and that a refusal changes nothing.
@@ -187,10 +187,42 @@ $node->safe_psql($db, 'GRANT TRUNCATE ON ALL TABLES IN SCHEMA part TO loader');
 	extra_params => [ '-U', 'loader' ]);
 is($ret, 0, 'with it, a granted role restores in place') or diag($err);
 is(rows_of('part.measurements'), $rows{'part.measurements'}, 'and every row is back');
-($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.measurements', '$id', 'part.other')");
-like($err, qr/cannot restore partitioned table "part\.measurements" under another name/,
-	'under another name: refused, and says how instead');
-like($err, qr/HINT:  Restore its partitions one at a time/, 'with a hint');
+
+# --- under another name, next to the original ---
+my $orig_rows = rows_of('part.measurements');
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.measurements', '$id', 'part.measurements_then')");
+is($ret, 0, 'restored whole under another name, next to the original') or diag($err);
+like($err, qr/restored 3000 rows into part\.measurements_then and its 4 partitions/, 'the NOTICE names it');
+is(rows_of('part.measurements_then'), $rows{'part.measurements'}, 'with every row');
+is(rows_of('part.measurements'), $orig_rows, 'and the original untouched');
+is($node->safe_psql($db, "SELECT string_agg(c.relname || ' ' || pg_get_expr(c.relpartbound, c.oid), ', ' ORDER BY c.relname) "
+	  . "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'part.measurements_then'::regclass"),
+	"measurements_then_m2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'), "
+	  . "measurements_then_m2025 FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'), "
+	  . "measurements_then_m2027 FOR VALUES FROM ('2027-01-01') TO ('2028-01-01'), "
+	  . "measurements_then_m_rest DEFAULT",
+	'its partitions are named after it, with their bounds');
+is($node->safe_psql($db, "SELECT pg_get_partkeydef('part.measurements_then'::regclass) || ' / ' || "
+	  . "pg_get_partkeydef('part.measurements_then_m2024'::regclass)"), 'RANGE (ts) / LIST (region)',
+	'partitioned as the original');
+is($node->safe_psql($db, "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint "
+	  . "WHERE conrelid = 'part.measurements_then'::regclass AND contype IN ('p', 'c')"),
+	'measurements_then_pkey,measurements_then_v_check', 'its keys renamed after it');
+is($node->safe_psql($db, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+	  . "WHERE c.relnamespace = 'part'::regnamespace AND NOT i.indisvalid"), 0, 'every index is valid');
+like($node->safe_psql($db, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef "
+	  . "WHERE adrelid = 'part.measurements_then_m2025'::regclass AND adnum = 1"),
+	qr/measurements_then_id_seq/, 'a partition\'s default follows its new parent\'s sequence');
+my $seq_before = $node->safe_psql($db, 'SELECT last_value FROM part.measurements_id_seq');
+is($node->safe_psql($db, "INSERT INTO part.measurements_then (ts) VALUES ('2025-06-01') RETURNING id"), 3001,
+	'an INSERT into it continues past its rows');
+is($node->safe_psql($db, 'SELECT last_value FROM part.measurements_id_seq'), $seq_before,
+	'without the original\'s sequence');
+$node->safe_psql($db, 'DELETE FROM part.measurements_then');
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.measurements', '$id', 'part.measurements_then')");
+is($ret, 0, 'again into that name: in place, into the copy') or diag($err);
+is(rows_of('part.measurements_then'), $rows{'part.measurements'}, 'every row is back');
+$node->safe_psql($db, 'DROP TABLE part.measurements_then');
 
 # --- dropped: recreated root down ---
 $node->safe_psql($db, 'DROP TABLE part.measurements, part.ev');

@@ -96,9 +96,8 @@ parse_one(AbRecreate *r, const char *what, const char *sql, NodeTag tag)
 	return stmt;
 }
 
-/* cand, or cand with a number, free among the relations of nsp */
-static char *
-unique_relname(const char *cand, Oid nsp)
+char *
+ab_recreate_unique_relname(const char *cand, Oid nsp)
 {
 	char	   *name = (char *) cand;
 
@@ -114,17 +113,28 @@ unique_relname(const char *cand, Oid nsp)
 	return name;
 }
 
-/* a name for an object of the new table, unique among relations if need be */
+/*
+ * A name for an object of the new table, unique among relations if need
+ * be.  Under a new name, one that began with the table's old name begins
+ * with its new one; in a partitioned tree recreated under a new root name,
+ * one that began with the root's old name (a constraint it inherited, which
+ * ATTACH matches by name) begins with the root's new one.
+ */
 static char *
 object_name(AbRecreate *r, const char *orig, bool relation)
 {
 	size_t		n = strlen(r->t->name);
+	size_t		rn = r->root_old ? strlen(r->root_old) : 0;
 	char	   *cand = (char *) orig;
 
-	if (r->renamed && strncmp(orig, r->t->name, n) == 0)
+	if (r->renamed && strncmp(orig, r->t->name, n) == 0 && n >= rn)
+		cand = psprintf("%s%s", r->name, orig + n);
+	else if (r->root_old && strncmp(orig, r->root_old, rn) == 0)
+		cand = psprintf("%s%s", r->root_new, orig + rn);
+	else if (r->renamed && strncmp(orig, r->t->name, n) == 0)
 		cand = psprintf("%s%s", r->name, orig + n);
 	cand = pnstrdup(cand, pg_mbcliplen(cand, strlen(cand), NAMEDATALEN - 1));
-	return relation ? unique_relname(cand, r->nsp) : cand;
+	return relation ? ab_recreate_unique_relname(cand, r->nsp) : cand;
 }
 
 static void
@@ -184,7 +194,7 @@ plan_sequences(AbRecreate *r)
 		s->new_qual = quote_qualified_identifier(r->schema,
 												 r->renamed ?
 												 ChooseRelationName(r->name, s->column, "seq", r->nsp, false) :
-												 unique_relname(s->old_name, r->nsp));
+												 ab_recreate_unique_relname(s->old_name, r->nsp));
 		sql = psprintf("CREATE SEQUENCE %s %s", s->new_qual, d->sql);
 		stmt = (CreateSeqStmt *) parse_one(r, "owned sequence", sql, T_CreateSeqStmt);
 		if (stmt->sequence == NULL || stmt->sequence->schemaname == NULL ||
@@ -226,7 +236,10 @@ without_identity(const char *sql)
 	return (char *) sql;
 }
 
-/* a column's text, its serial default pointed at the new sequence */
+/*
+ * A column's text, its serial default pointed at the new sequence: its own,
+ * or a recreated parent's (a partition's default is its parent's).
+ */
 static char *
 column_sql(AbRecreate *r, const MfDdl *d)
 {
@@ -235,7 +248,7 @@ column_sql(AbRecreate *r, const MfDdl *d)
 	if (r->as_partition && AB_PARTITION_IDENTITY_INHERITED)
 		return without_identity(d->sql);
 
-	foreach(lc, r->seqs)
+	foreach(lc, list_concat_copy(r->seqs, r->parent_seqs))
 	{
 		AbSeqMap   *s = lfirst(lc);
 		char	   *old;

@@ -27,12 +27,20 @@ typedef struct AbRecreate
 	bool		with_grants;	/* and its privileges (when owner_kept) */
 	bool		owner_kept;		/* the new owner is the recorded one */
 	bool		as_partition;	/* to be attached to a recreated parent */
+	List	   *parent_seqs;	/* its recreated ancestors' serial sequences
+								 * (AbSeqMap), which its defaults follow */
+	const char *root_old;		/* in a tree recreated under a new root name:
+								 * the root's old and new names */
+	const char *root_new;
 	/* set by ab_recreate_plan */
 	char	   *qualname;
 	List	   *seqs;			/* the sequences it owns */
 	List	   *pre;			/* statements before the data */
 	List	   *post;			/* and after it */
 } AbRecreate;
+
+/* cand, or cand with a number, free among the relations of nsp */
+extern char *ab_recreate_unique_relname(const char *cand, Oid nsp);
 
 /* does t carry a definition (backups made since it is recorded)? */
 extern bool ab_recreate_possible(const MfTable *t);

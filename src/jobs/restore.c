@@ -1029,7 +1029,7 @@ recreate_create(void *arg)
 Oid
 ab_restore_create_table(const Manifest *m, const MfTable *t, RangeVar *rv,
 						char **qualname, AbRecreate *r,
-						const AbRestoreOptions *opts, bool as_partition)
+						const AbRestoreOptions *opts, const AbRecreate *parent)
 {
 	Oid			nsp;
 	Oid			relid;
@@ -1078,7 +1078,19 @@ ab_restore_create_table(const Manifest *m, const MfTable *t, RangeVar *rv,
 			strcmp(r->name, t->name) != 0;
 		r->with_fks = opts->foreign_keys;
 		r->with_grants = opts->grants;
-		r->as_partition = as_partition;
+		r->as_partition = parent != NULL;
+		if (parent != NULL)
+			r->parent_seqs = list_concat_copy(parent->seqs, parent->parent_seqs);
+		if (parent != NULL && parent->root_old != NULL)
+		{
+			r->root_old = parent->root_old;
+			r->root_new = parent->root_new;
+		}
+		else if (parent != NULL && parent->renamed)
+		{
+			r->root_old = parent->t->name;
+			r->root_new = parent->name;
+		}
 		r->owner_kept = OidIsValid(recorded) && new_owner == recorded;
 
 		/*
@@ -1321,7 +1333,7 @@ restore_into(const Manifest *m, const MfTable *t, const char *target,
 	relid = lock_existing_target(t, rv, qualname);
 	if (!OidIsValid(relid))
 	{
-		relid = ab_restore_create_table(m, t, rv, qualname, &r, opts, false);
+		relid = ab_restore_create_table(m, t, rv, qualname, &r, opts, NULL);
 		created = true;
 	}
 	ab_progress_table(relid, *qualname, 0, 1);

@@ -42,14 +42,14 @@ extern void ab_restore_check_truncate(Relation rel);
 /*
  * Create table t of m as rv (missing), owned as the options say, its whole
  * definition run as its owner when that is an ordinary role (r filled for
- * ab_restore_fill); *qualname set.  as_partition: it will be attached to a
- * recreated parent.  Returns its OID.
+ * ab_restore_fill); *qualname set.  parent: the plan of the recreated
+ * parent it will be attached to, or NULL.  Returns its OID.
  */
 extern Oid	ab_restore_create_table(const Manifest *m, const MfTable *t,
 									RangeVar *rv, char **qualname,
 									AbRecreate *r,
 									const AbRestoreOptions *opts,
-									bool as_partition);
+									const AbRecreate *parent);
 
 /*
  * Load t's object into the new table relid as its owner, then complete its

@@ -21,8 +21,13 @@
  * dropped table; a partitioned table whose definition may not run as its
  * owner keeps a key of plain columns only (restore.c refuses any other).
  *
- * Under another name: refused; a partitioned table comes back under its own
- * name, or its partitions one at a time under new names.
+ * Under another name (target_table): into that partitioned table if it
+ * exists, as in place; else the tree is recreated next to the original,
+ * its other tables in the new root's schema, named after the new root (a
+ * name that began with the old root's begins with the new one, any other
+ * gets it as a prefix; a number makes one unique), their indexes and
+ * constraints renamed likewise, and their defaults following the new
+ * parent's sequences.
  */
 #include "postgres.h"
 
@@ -30,6 +35,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
@@ -63,7 +69,20 @@ typedef struct Made
 	const MfTable *t;			/* the manifest's entry, as named there */
 	Oid			relid;
 	char	   *qualname;
+	AbRecreate	r;				/* its plan (r.t NULL: columns only) */
 } Made;
+
+/*
+ * Where the tree goes: under its own names, or under a new root name, its
+ * other tables then in the root's schema named after it.
+ */
+typedef struct Names
+{
+	const MfTable *root;		/* truncated */
+	const char *schema;			/* the new root */
+	const char *name;
+	bool		renamed;
+} Names;
 
 static Oid
 rel_owner(Oid relid)
@@ -252,24 +271,49 @@ attach(const Manifest *m, const Made *parent, const Made *child)
 											   child->qualname));
 }
 
-/* one table of the tree, created under its own (truncated) name */
-static Made
-create_member(const Manifest *m, const MfTable *t, bool as_partition,
-			  AbRecreate *r, const AbRestoreOptions *opts)
+/*
+ * The name t gets: its own, or under a new root name, the root's new name
+ * for the root; for the others, a name that began with the root's begins
+ * with the new one, and any other gets the new one as a prefix; made
+ * unique in the new root's schema, as PostgreSQL names a new relation.
+ */
+static RangeVar *
+member_rangevar(const Names *nm, const MfTable *tt, bool root)
+{
+	size_t		n = strlen(nm->root->name);
+	Oid			nsp;
+	char	   *cand;
+
+	if (!nm->renamed)
+		return makeRangeVar(pstrdup(tt->schema), pstrdup(tt->name), -1);
+	if (root)
+		return makeRangeVar(pstrdup(nm->schema), pstrdup(nm->name), -1);
+	nsp = get_namespace_oid(nm->schema, false);
+	if (strncmp(tt->name, nm->root->name, n) == 0)
+		cand = psprintf("%s%s", nm->name, tt->name + n);
+	else
+		cand = psprintf("%s_%s", nm->name, tt->name);
+	cand = pnstrdup(cand, pg_mbcliplen(cand, strlen(cand), NAMEDATALEN - 1));
+	return makeRangeVar(pstrdup(nm->schema), ab_recreate_unique_relname(cand, nsp), -1);
+}
+
+/* one table of the tree, created; its parent's plan, or NULL for the root */
+static void
+create_member(const Manifest *m, const Names *nm, const MfTable *t,
+			  const Made *parent, Made *made, const AbRestoreOptions *opts)
 {
 	const MfTable *tt = ab_restore_truncated_entry(m, t);
-	Made		made;
 
-	made.t = t;
-	made.relid = ab_restore_create_table(m, tt, makeRangeVar(pstrdup(tt->schema),
-															 pstrdup(tt->name), -1),
-										 &made.qualname, r, opts, as_partition);
-	return made;
+	memset(made, 0, sizeof(*made));
+	made->t = t;
+	made->relid = ab_restore_create_table(m, tt, member_rangevar(nm, tt, parent == NULL),
+										  &made->qualname, &made->r, opts,
+										  parent ? &parent->r : NULL);
 }
 
 static uint64
-restore_recreated(S3Client *client, const Manifest *m, List *parents,
-				  List *leaves, const AbRestoreOptions *opts)
+restore_recreated(S3Client *client, const Manifest *m, const Names *nm,
+				  List *parents, List *leaves, const AbRestoreOptions *opts)
 {
 	Made	   *made = palloc0(sizeof(Made) * list_length(parents));
 	int			n = 0;
@@ -277,7 +321,7 @@ restore_recreated(S3Client *client, const Manifest *m, List *parents,
 	ListCell   *lc;
 
 	/* every name free first: nothing is created when one is taken */
-	foreach(lc, list_concat_copy(parents, leaves))
+	foreach(lc, nm->renamed ? NIL : list_concat_copy(parents, leaves))
 	{
 		const MfTable *t = ab_restore_truncated_entry(m, lfirst(lc));
 		Oid			nsp = get_namespace_oid(t->schema, true);
@@ -293,30 +337,29 @@ restore_recreated(S3Client *client, const Manifest *m, List *parents,
 
 	foreach(lc, parents)
 	{
-		AbRecreate	r;
+		Made	   *parent = n > 0 ? made_parent(made, n, lfirst(lc)) : NULL;
 
-		memset(&r, 0, sizeof(r));
-		made[n] = create_member(m, lfirst(lc), n > 0, &r, opts);
-		if (r.t != NULL)
-			ab_restore_as_owner(rel_owner(made[n].relid), finish_definition, &r);
+		create_member(m, nm, lfirst(lc), parent, &made[n], opts);
+		if (made[n].r.t != NULL)
+			ab_restore_as_owner(rel_owner(made[n].relid), finish_definition,
+								&made[n].r);
 		CommandCounterIncrement();
-		if (n > 0)
-			attach(m, made_parent(made, n, made[n].t), &made[n]);
+		if (parent != NULL)
+			attach(m, parent, &made[n]);
 		n++;
 	}
 	foreach(lc, leaves)
 	{
-		AbRecreate	r;
+		Made	   *parent = made_parent(made, n, lfirst(lc));
 		Made		leaf;
 
-		memset(&r, 0, sizeof(r));
 		ab_progress_table(made[0].relid, made[0].qualname,
 						  foreach_current_index(lc), list_length(leaves));
-		leaf = create_member(m, lfirst(lc), true, &r, opts);
+		create_member(m, nm, lfirst(lc), parent, &leaf, opts);
 		rows += ab_restore_fill(client, m, ab_restore_truncated_entry(m, leaf.t),
-								leaf.relid, &r);
+								leaf.relid, &leaf.r);
 		CommandCounterIncrement();
-		attach(m, made_parent(made, n, leaf.t), &leaf);
+		attach(m, parent, &leaf);
 	}
 	CommandCounterIncrement();
 	{
@@ -334,12 +377,17 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 	const MfTable *root = ab_restore_truncated_entry(m, p);
 	List	   *parents;
 	List	   *leaves;
+	Names		nm;
 	RangeVar   *rv = makeRangeVar(pstrdup(root->schema), pstrdup(root->name), -1);
 	Oid			relid;
 	volatile uint64 rows = 0;
 	char	   *qualname;
 	ListCell   *lc;
 
+	nm.root = root;
+	nm.schema = root->schema;
+	nm.name = root->name;
+	nm.renamed = false;
 	if (target != NULL)
 	{
 		List	   *names = NIL;
@@ -351,14 +399,11 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 		trv = list_length(names) == 2 ?
 			makeRangeVar(linitial(names), lsecond(names), -1) :
 			makeRangeVar(NULL, linitial(names), -1);
-		if (strcmp(get_namespace_name(RangeVarGetCreationNamespace(trv)), root->schema) != 0 ||
-			strcmp(trv->relname, root->name) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot restore partitioned table \"%s.%s\" under another name",
-							root->schema, root->name),
-					 errdetail("A partitioned table is restored whole under its own name: into it, or recreated when it was dropped."),
-					 errhint("Restore its partitions one at a time into new tables (target_table), or rename the existing table first.")));
+		nm.schema = get_namespace_name(RangeVarGetCreationNamespace(trv));
+		nm.name = trv->relname;
+		nm.renamed = strcmp(nm.schema, root->schema) != 0 ||
+			strcmp(nm.name, root->name) != 0;
+		rv = makeRangeVar(pstrdup(nm.schema), pstrdup(nm.name), -1);
 	}
 
 	ab_repo_partition_tree(m, p, &parents, &leaves);
@@ -404,7 +449,7 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 		if (OidIsValid(relid))
 			rows = restore_in_place(client, m, root, leaves, relid);
 		else
-			rows = restore_recreated(client, m, parents, leaves, opts);
+			rows = restore_recreated(client, m, &nm, parents, leaves, opts);
 	}
 	PG_FINALLY();
 	{
@@ -412,7 +457,7 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 	}
 	PG_END_TRY();
 
-	qualname = quote_qualified_identifier(root->schema, root->name);
+	qualname = quote_qualified_identifier(nm.schema, nm.name);
 	ereport(NOTICE,
 			(errmsg("restored " UINT64_FORMAT " rows into %s and its %d partitions from backup \"%s\"",
 					rows, qualname, list_length(leaves), m->backup_id)));
