@@ -243,10 +243,11 @@ without_identity(const char *sql)
 static char *
 column_sql(AbRecreate *r, const MfDdl *d)
 {
+	const char *sql = d->sql;
 	ListCell   *lc;
 
 	if (r->as_partition && AB_PARTITION_IDENTITY_INHERITED)
-		return without_identity(d->sql);
+		sql = without_identity(sql);
 
 	foreach(lc, list_concat_copy(r->seqs, r->parent_seqs))
 	{
@@ -259,14 +260,14 @@ column_sql(AbRecreate *r, const MfDdl *d)
 		old = psprintf(" DEFAULT nextval(%s::regclass)",
 					   quote_literal_cstr(quote_qualified_identifier(s->old_schema,
 																	 s->old_name)));
-		at = strstr(d->sql, old);
+		at = strstr(sql, old);
 		if (at == NULL)
 			continue;			/* a default of its own: kept */
 		return psprintf("%.*s DEFAULT nextval(%s::regclass)%s",
-						(int) (at - d->sql), d->sql,
+						(int) (at - sql), sql,
 						quote_literal_cstr(s->new_qual), at + strlen(old));
 	}
-	return d->sql;
+	return (char *) sql;
 }
 
 /*
