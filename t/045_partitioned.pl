@@ -68,6 +68,12 @@ CREATE TABLE part.kl (s text) PARTITION BY LIST (s);
 CREATE TABLE part.kl1 PARTITION OF part.kl FOR VALUES IN ('a', 'c\d');
 CREATE TABLE part.kl2 PARTITION OF part.kl DEFAULT;
 INSERT INTO part.kl VALUES ('a'), ('c\d'), ('cd');
+-- a key into itself, a CHECK named after a partition's name too (sm_a)
+CREATE TABLE part.sm (id int, a int CHECK (a > 0), k int, ref int, PRIMARY KEY (id, k),
+    FOREIGN KEY (ref, k) REFERENCES part.sm (id, k)) PARTITION BY LIST (k);
+CREATE TABLE part.sm_a PARTITION OF part.sm FOR VALUES IN (1);
+CREATE TABLE part.other PARTITION OF part.sm FOR VALUES IN (2);
+INSERT INTO part.sm VALUES (1, 1, 1, NULL), (2, 1, 1, 1), (1, 2, 2, NULL), (2, 2, 2, 1);
 RESET ROLE;
 -- a superuser's: a plain key, and a key that is an expression
 CREATE TABLE public.su_plain (id int PRIMARY KEY, t text) PARTITION BY RANGE (id);
@@ -104,7 +110,7 @@ my $id = $out;
 # --- what the manifest records ---
 my ($m) = manifest($prefix, $db, $id);
 my @parted = map { "$_->{schema}.$_->{name}" } @{ $m->{partitioned} // [] };
-is(join(',', @parted), 'part.byname,part.ev,part.kl,part.measurements,public.su_expr,public.su_plain,part.m2024,part.m2027',
+is(join(',', @parted), 'part.byname,part.ev,part.kl,part.measurements,part.sm,public.su_expr,public.su_plain,part.m2024,part.m2027',
 	'every partitioned table above a partition, and below one, each after its parent');
 my ($pm) = grep { $_->{name} eq 'measurements' } @{ $m->{partitioned} // [] };
 is(join(',', map { $_->{sql} } grep { $_->{kind} eq 'partition_by' } @{ $pm->{definition} }),
@@ -155,7 +161,7 @@ SELECT setval('part.measurements_id_seq', 1);
 SQL
 ($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.measurements', '$id')");
 is($ret, 0, 'the partitioned table restored whole, in place') or diag($err);
-like($err, qr/restored 3000 rows into part\.measurements and its 4 partitions from backup "$id"/,
+like($err, qr/restored 3000 rows of 4 partitions into part\.measurements from backup "$id"/,
 	'the NOTICE counts every partition\'s rows');
 is(rows_of('part.measurements'), $rows{'part.measurements'}, 'every row is back, none of the later ones');
 is(rows_of('part.m2024_us'), $rows{'part.m2024_us'}, 'each in its partition');
@@ -192,7 +198,7 @@ is(rows_of('part.measurements'), $rows{'part.measurements'}, 'and every row is b
 my $orig_rows = rows_of('part.measurements');
 ($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.measurements', '$id', 'part.measurements_then')");
 is($ret, 0, 'restored whole under another name, next to the original') or diag($err);
-like($err, qr/restored 3000 rows into part\.measurements_then and its 4 partitions/, 'the NOTICE names it');
+like($err, qr/restored 3000 rows of 4 partitions into part\.measurements_then/, 'the NOTICE names it');
 is(rows_of('part.measurements_then'), $rows{'part.measurements'}, 'with every row');
 is(rows_of('part.measurements'), $orig_rows, 'and the original untouched');
 is($node->safe_psql($db, "SELECT string_agg(c.relname || ' ' || pg_get_expr(c.relpartbound, c.oid), ', ' ORDER BY c.relname) "
@@ -223,6 +229,24 @@ $node->safe_psql($db, 'DELETE FROM part.measurements_then');
 is($ret, 0, 'again into that name: in place, into the copy') or diag($err);
 is(rows_of('part.measurements_then'), $rows{'part.measurements'}, 'every row is back');
 $node->safe_psql($db, 'DROP TABLE part.measurements_then');
+
+# a key into the tree follows it; a partition's new name taken (nn_a) gets a
+# number, and its copy of the parent's CHECK still the parent's new name
+$node->safe_psql($db, 'CREATE TABLE part.nn_a (x int)');
+my $sm_rows = rows_of('part.sm');
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.sm', '$id', 'part.nn', foreign_keys => true)");
+is($ret, 0, 'a tree with a key into itself, under a new name, with its keys') or diag($err);
+is(rows_of('part.nn'), $sm_rows, 'its rows');
+is($node->safe_psql($db, "SELECT string_agg(inhrelid::regclass::text, ',' ORDER BY inhrelid::regclass::text) FROM pg_inherits WHERE inhparent = 'part.nn'::regclass"),
+	'part.nn_a1,part.nn_other', 'a taken name gets a number');
+is($node->safe_psql($db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid IN "
+	  . "(SELECT relid FROM pg_partition_tree('part.sm')) AND conrelid NOT IN (SELECT relid FROM pg_partition_tree('part.sm'))"),
+	0, 'no key of the copy points into the original');
+is($node->safe_psql($db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conparentid = 0 "
+	  . "AND conrelid = 'part.nn'::regclass AND confrelid = 'part.nn'::regclass"), 1, 'its key is into itself');
+($ret, $out, $err) = $node->psql($db, 'INSERT INTO part.nn VALUES (9, 1, 1, 7)');
+like($err, qr/violates foreign key constraint/, 'and holds');
+$node->safe_psql($db, 'DROP TABLE part.nn, part.nn_a');
 
 # --- dropped: recreated root down ---
 $node->safe_psql($db, 'DROP TABLE part.measurements, part.ev');

@@ -115,26 +115,45 @@ ab_recreate_unique_relname(const char *cand, Oid nsp)
 
 /*
  * A name for an object of the new table, unique among relations if need
- * be.  Under a new name, one that began with the table's old name begins
- * with its new one; in a partitioned tree recreated under a new root name,
- * one that began with the root's old name (a constraint it inherited, which
- * ATTACH matches by name) begins with the root's new one.
+ * be: under a new name, one that began with the table's old name begins
+ * with its new one, as PostgreSQL names them.
  */
 static char *
 object_name(AbRecreate *r, const char *orig, bool relation)
 {
 	size_t		n = strlen(r->t->name);
-	size_t		rn = r->root_old ? strlen(r->root_old) : 0;
 	char	   *cand = (char *) orig;
 
-	if (r->renamed && strncmp(orig, r->t->name, n) == 0 && n >= rn)
-		cand = psprintf("%s%s", r->name, orig + n);
-	else if (r->root_old && strncmp(orig, r->root_old, rn) == 0)
-		cand = psprintf("%s%s", r->root_new, orig + rn);
-	else if (r->renamed && strncmp(orig, r->t->name, n) == 0)
+	if (r->renamed && strncmp(orig, r->t->name, n) == 0)
 		cand = psprintf("%s%s", r->name, orig + n);
 	cand = pnstrdup(cand, pg_mbcliplen(cand, strlen(cand), NAMEDATALEN - 1));
 	return relation ? ab_recreate_unique_relname(cand, r->nsp) : cand;
+}
+
+/* the new name of old in pairs (old, new, old, new, ...), or NULL */
+static const char *
+mapped(List *pairs, const char *old)
+{
+	for (int i = 0; i + 1 < list_length(pairs); i += 2)
+	{
+		if (strcmp(list_nth(pairs, i), old) == 0)
+			return list_nth(pairs, i + 1);
+	}
+	return NULL;
+}
+
+/*
+ * A constraint's new name: a partition's copy of a recreated parent's
+ * constraint takes the parent's new name; any other, object_name's.
+ */
+static char *
+constraint_name(AbRecreate *r, const char *orig, bool relation)
+{
+	const char *inherited = mapped(r->parent_names, orig);
+	char	   *name = inherited ? pstrdup(inherited) : object_name(r, orig, relation);
+
+	r->names = lappend(lappend(r->names, pstrdup(orig)), name);
+	return name;
 }
 
 static void
@@ -383,7 +402,7 @@ static void
 plan_constraint(AbRecreate *r, const MfDdl *d)
 {
 	char	   *sql = psprintf("ALTER TABLE ONLY %s ADD CONSTRAINT %s %s", r->qualname,
-							   quote_identifier(object_name(r, d->name ? d->name : "", true)),
+							   quote_identifier(constraint_name(r, d->name ? d->name : "", true)),
 							   d->sql);
 	AlterTableStmt *stmt = (AlterTableStmt *) parse_one(r, "constraint", sql,
 														T_AlterTableStmt);
@@ -420,11 +439,23 @@ plan_foreign_key(AbRecreate *r, const MfDdl *d)
 	if (r->renamed && at != NULL)
 		def = psprintf("%.*sREFERENCES %s(%s", (int) (at - def), def,
 					   r->qualname, at + strlen(self));
+
+	/* and one into a recreated ancestor (a partition's copy) follows it */
+	for (int i = 0; at == NULL && i + 1 < list_length(r->parent_tables); i += 2)
+	{
+		char	   *old = psprintf("REFERENCES %s(", (char *) list_nth(r->parent_tables, i));
+
+		at = strstr(def, old);
+		if (at != NULL)
+			def = psprintf("%.*sREFERENCES %s(%s", (int) (at - def), def,
+						   (char *) list_nth(r->parent_tables, i + 1), at + strlen(old));
+	}
+
 	/* a partitioned table's key is its partitions' too: no ONLY */
 	sql = psprintf("ALTER TABLE %s%s ADD CONSTRAINT %s %s",
 				   ab_recreate_partition_key(r->t, false) ? "" : "ONLY ",
 				   r->qualname,
-				   quote_identifier(object_name(r, d->name ? d->name : "", false)),
+				   quote_identifier(constraint_name(r, d->name ? d->name : "", false)),
 				   def);
 	stmt = (AlterTableStmt *) parse_one(r, "foreign key", sql, T_AlterTableStmt);
 	if (!is_target(r, stmt->relation) || list_length(stmt->cmds) != 1)
@@ -888,6 +919,13 @@ ab_recreate_plan(AbRecreate *r)
 		}
 		else if (strcmp(d->kind, "foreign_key") == 0)
 		{
+			/*
+			 * A partition's copy of its recreated parent's key comes with
+			 * ATTACH, checked once the partition's rows are in the parent (a
+			 * key into the tree itself may point at them).
+			 */
+			if (r->as_partition && d->name && mapped(r->parent_names, d->name))
+				continue;
 			if (r->with_fks && r->full)
 				plan_foreign_key(r, d);
 			else if (r->with_fks)

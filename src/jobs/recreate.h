@@ -29,9 +29,15 @@ typedef struct AbRecreate
 	bool		as_partition;	/* to be attached to a recreated parent */
 	List	   *parent_seqs;	/* its recreated ancestors' serial sequences
 								 * (AbSeqMap), which its defaults follow */
-	const char *root_old;		/* in a tree recreated under a new root name:
-								 * the root's old and new names */
-	const char *root_new;
+	List	   *parent_names;	/* its recreated ancestors' constraint names,
+								 * old and new in turn: a partition's copy of
+								 * its parent's CHECK takes the parent's new
+								 * name (ATTACH matches them by name) */
+	List	   *parent_tables;	/* its recreated ancestors, qualified, old and
+								 * new in turn: a foreign key into one follows
+								 * it */
+	/* set by ab_recreate_plan: its own constraint names, old and new */
+	List	   *names;
 	/* set by ab_recreate_plan */
 	char	   *qualname;
 	List	   *seqs;			/* the sequences it owns */

@@ -1081,15 +1081,13 @@ ab_restore_create_table(const Manifest *m, const MfTable *t, RangeVar *rv,
 		r->as_partition = parent != NULL;
 		if (parent != NULL)
 			r->parent_seqs = list_concat_copy(parent->seqs, parent->parent_seqs);
-		if (parent != NULL && parent->root_old != NULL)
+		if (parent != NULL)
 		{
-			r->root_old = parent->root_old;
-			r->root_new = parent->root_new;
-		}
-		else if (parent != NULL && parent->renamed)
-		{
-			r->root_old = parent->t->name;
-			r->root_new = parent->name;
+			r->parent_names = list_concat_copy(parent->names, parent->parent_names);
+			r->parent_tables = list_concat(list_make2(quote_qualified_identifier(parent->t->schema,
+																				 parent->t->name),
+													  parent->qualname),
+										   list_copy(parent->parent_tables));
 		}
 		r->owner_kept = OidIsValid(recorded) && new_owner == recorded;
 

@@ -459,7 +459,7 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 
 	qualname = quote_qualified_identifier(nm.schema, nm.name);
 	ereport(NOTICE,
-			(errmsg("restored " UINT64_FORMAT " rows into %s and its %d partitions from backup \"%s\"",
-					rows, qualname, list_length(leaves), m->backup_id)));
+			(errmsg("restored " UINT64_FORMAT " rows of %d partitions into %s from backup \"%s\"",
+					rows, list_length(leaves), qualname, m->backup_id)));
 	return (int64) rows;
 }
