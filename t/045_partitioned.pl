@@ -229,6 +229,9 @@ $node->safe_psql($db, 'DELETE FROM part.measurements_then');
 is($ret, 0, 'again into that name: in place, into the copy') or diag($err);
 is(rows_of('part.measurements_then'), $rows{'part.measurements'}, 'every row is back');
 $node->safe_psql($db, 'DROP TABLE part.measurements_then');
+($ret, $out, $err) = $node->psql($db, "SELECT aibackup_restore_table('part.m2024', '$id', 'part.measurements')");
+like($err, qr/cannot restore partitioned table "part\.m2024" into "measurements": that table holds it as a partition/,
+	'into the table that holds it: refused (its other partitions would be emptied)');
 
 # a key into the tree follows it; a partition's new name taken (nn_a) gets a
 # number, and its copy of the parent's CHECK still the parent's new name

@@ -33,6 +33,7 @@
 
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "mb/pg_wchar.h"
@@ -370,6 +371,27 @@ restore_recreated(S3Client *client, const Manifest *m, const Names *nm,
 	return rows;
 }
 
+/*
+ * Under another name, into a partitioned table that holds the source (its
+ * ancestor): emptying it would empty its other partitions too, which the
+ * backup of the source does not hold.
+ */
+static void
+check_not_above_source(const MfTable *p, Oid target, const RangeVar *rv)
+{
+	Oid			source = (Oid) p->relid;
+
+	if (OidIsValid(source) && get_rel_relkind(source) != '\0' &&
+		get_rel_relispartition(source) &&
+		list_member_oid(get_partition_ancestors(source), target))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot restore partitioned table \"%s.%s\" into \"%s\": that table holds it as a partition",
+						p->schema, p->name, rv->relname),
+				 errdetail("Its other partitions would be emptied, and the backup does not hold them."),
+				 errhint("Name a new table, or restore the table that holds it.")));
+}
+
 int64
 ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 					   const char *target, const AbRestoreOptions *opts)
@@ -446,6 +468,8 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 	PG_TRY();
 	{
 		relid = ab_restore_lock_target(rv, RELKIND_PARTITIONED_TABLE);
+		if (OidIsValid(relid) && nm.renamed)
+			check_not_above_source(p, relid, rv);
 		if (OidIsValid(relid))
 			rows = restore_in_place(client, m, root, leaves, relid);
 		else
