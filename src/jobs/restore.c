@@ -1080,9 +1080,9 @@ ab_restore_create_table(const Manifest *m, const MfTable *t, RangeVar *rv,
 		r->with_grants = opts->grants;
 		r->as_partition = parent != NULL;
 		if (parent != NULL)
-			r->parent_seqs = list_concat_copy(parent->seqs, parent->parent_seqs);
-		if (parent != NULL)
 		{
+			/* what its recreated ancestors were, and are now */
+			r->parent_seqs = list_concat_copy(parent->seqs, parent->parent_seqs);
 			r->parent_names = list_concat_copy(parent->names, parent->parent_names);
 			r->parent_tables = list_concat(list_make2(quote_qualified_identifier(parent->t->schema,
 																				 parent->t->name),
