@@ -1,33 +1,38 @@
 /*
  * restore_partitioned.c
  *		Restoring a partitioned table whole: every partition the backup
- *		holds below it, in the caller's transaction, all or nothing.
+ *		holds below it, in the caller's transaction, all or nothing, from a
+ *		backup that holds them all (the manifest counts them).
  *
  * In place (the partitioned table exists): the caller needs INSERT and
  * TRUNCATE on it, as for a table, and TRUNCATE on each partition, as
- * TRUNCATE of a partitioned table requires.  Every partition is emptied,
- * then each backed-up partition's rows are loaded through the partitioned
- * table, as its owner: rows go to the partitions now in place (partitions
- * split, merged or renamed since the backup are no obstacle); a row no
- * partition takes fails the restore, which then changes nothing.
+ * TRUNCATE of a partitioned table requires; every partition must be the
+ * partitioned table's owner's.  Every partition is emptied, then each
+ * backed-up partition's rows are loaded through the partitioned table, as
+ * its owner: rows go to the partitions now in place (partitions split,
+ * merged or renamed since the backup are no obstacle); a row no partition
+ * takes fails the restore, which then changes nothing.
  *
  * Recreated (it was dropped): the partitioned tables first, root down,
  * each attached to its parent while empty; then each partition as a table
  * of its own, as a dropped table is recreated (created, loaded, then its
  * keys and indexes built), then attached: PostgreSQL adopts the indexes and
  * constraints that match the parent's, as when pg_dump attaches a
- * partition.  ATTACH runs as the parent's owner, who must own the
- * partition too.  Each table is created and owned as restore.c creates a
- * dropped table; a partitioned table whose definition may not run as its
- * owner keeps a key of plain columns only (restore.c refuses any other).
+ * partition, and gives it the parent's foreign keys, checked once its rows
+ * are in.  ATTACH runs as the parent's owner, who must own the partition
+ * too.  Each table is created and owned as restore.c creates a dropped
+ * table; a partitioned table whose definition may not run as its owner
+ * keeps a key of plain columns only (restore.c refuses any other).
  *
  * Under another name (target_table): into that partitioned table if it
- * exists, as in place; else the tree is recreated next to the original,
- * its other tables in the new root's schema, named after the new root (a
- * name that began with the old root's begins with the new one, any other
- * gets it as a prefix; a number makes one unique), their indexes and
- * constraints renamed likewise, and their defaults following the new
- * parent's sequences.
+ * exists, as in place (not into one that holds the source); else the tree
+ * is recreated next to the original, its other tables in the new root's
+ * schema, named after the new root (a name that began with the old root's
+ * begins with the new one, any other gets it as a prefix; a number makes
+ * one unique), their indexes and constraints renamed likewise (a
+ * partition's copy of its parent's takes the parent's new name, as ATTACH
+ * matches them by name), their defaults following the new parent's
+ * sequences and their foreign keys into the tree following it.
  */
 #include "postgres.h"
 
