@@ -148,6 +148,7 @@ restore_in_place(S3Client *client, const Manifest *m, const MfTable *root,
 {
 	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													  get_rel_name(relid));
+	Oid			owner = rel_owner(relid);
 	InPlace		ip;
 	ListCell   *lc;
 
@@ -177,7 +178,7 @@ restore_in_place(S3Client *client, const Manifest *m, const MfTable *root,
 		 * expressions as the partitioned table's owner: code of another
 		 * role's partition must not run with that role's rights.
 		 */
-		if (rel_owner(member) != rel_owner(relid))
+		if (rel_owner(member) != owner)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("cannot restore partitioned table %s in place: its partition \"%s\" is owned by another role",
@@ -195,7 +196,7 @@ restore_in_place(S3Client *client, const Manifest *m, const MfTable *root,
 		ab_restore_check_columns(relid, t, qualname);
 		ip.leaves = lappend(ip.leaves, (MfTable *) t);
 	}
-	ab_restore_as_owner(rel_owner(relid), fill_in_place, &ip);
+	ab_restore_as_owner(owner, fill_in_place, &ip);
 	return ip.rows;
 }
 
