@@ -63,6 +63,38 @@ typedef struct S3Error
 /* 0 = go on, non-zero = stop now; must not longjmp or allocate */
 typedef int (*S3AbortCallback) (void *arg);
 
+/*
+ * Where the client's credentials come from (s3_creds.c).  AUTO takes the
+ * keys of S3Config when set, else the first of the sources below that is
+ * configured, in this order, as AWS's SDKs do.  Any other value pins one
+ * source.  Sources that hand out temporary credentials are asked again
+ * before the credentials expire.
+ */
+typedef enum S3CredSource
+{
+	S3CRED_AUTO = 0,
+	S3CRED_STATIC,				/* access_key/secret_key/session_token below */
+	S3CRED_ENV,					/* AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+								 * AWS_SESSION_TOKEN */
+	S3CRED_WEB_IDENTITY,		/* AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN
+								 * through STS AssumeRoleWithWebIdentity */
+	S3CRED_PROFILE,				/* shared credentials and config files */
+	S3CRED_CONTAINER,			/* AWS_CONTAINER_CREDENTIALS_FULL_URI or
+								 * _RELATIVE_URI (ECS, EKS Pod Identity) */
+	S3CRED_IMDS					/* EC2 instance metadata, IMDSv2 */
+} S3CredSource;
+
+/* the integrity check sent with request bodies */
+typedef enum S3Checksum
+{
+	S3CHECKSUM_AUTO = 0,		/* Content-MD5, or SHA256 when MD5 is
+								 * unavailable (a FIPS-mode OpenSSL) */
+	S3CHECKSUM_MD5,
+	S3CHECKSUM_SHA256			/* no MD5: the signed payload hash, and
+								 * x-amz-checksum-sha256 where S3 wants a
+								 * checksum header */
+} S3Checksum;
+
 typedef struct S3Config
 {
 	const char *endpoint;		/* "https://host[:port]" or "" for AWS */
@@ -83,7 +115,18 @@ typedef struct S3Config
 	int			max_attempts;	/* 0 = 6 */
 	S3AbortCallback abort_cb;	/* may be NULL */
 	void	   *abort_arg;
+
+	S3CredSource cred_source;
+	bool		imds_v1;		/* IMDS without a token when v2 is refused */
+	const char *proxy;			/* "" = libcurl's *_proxy environment */
+	const char *sse;			/* "", "AES256" or "aws:kms" */
+	const char *sse_kms_key_id; /* with aws:kms; "" = the bucket's default */
+	const char *storage_class;	/* "" = the bucket's default (STANDARD) */
+	S3Checksum	checksum;
 } S3Config;
+
+/* "environment", "web identity", ...: for messages */
+extern const char *s3_cred_source_name(S3CredSource source);
 
 typedef struct S3Client S3Client;
 
@@ -269,5 +312,21 @@ extern void s3_upload_free(S3Upload *u);
 /* malloc'd URL for GET of key, valid expires seconds from signed_at */
 extern char *s3_presign_get(const S3Config *cfg, const char *key,
 							long expires, time_t signed_at, S3Error *err);
+
+/*
+ * The same with the client's credentials, fetched first if need be.
+ * *creds_expire is when they stop working (0 = not temporary): a URL
+ * signed with temporary credentials fails from then on.
+ */
+extern char *s3_client_presign_get(S3Client *c, const char *key,
+								   long expires, time_t signed_at,
+								   time_t *creds_expire, S3Error *err);
+
+/*
+ * Fetch credentials now (e.g. to fail early with a clear error); *source
+ * names where they came from.
+ */
+extern bool s3_client_check_credentials(S3Client *c, const char **source,
+										time_t *expires, S3Error *err);
 
 #endif							/* AIBACKUP_S3_H */

@@ -12,6 +12,16 @@
 #include "s3.h"
 #include "sigv4.h"
 
+/* credentials in use; strings malloc'd, wiped when dropped */
+typedef struct S3Credentials
+{
+	char	   *access_key;
+	char	   *secret_key;
+	char	   *session_token;	/* "" when none */
+	time_t		expires;		/* 0 = never (static keys) */
+	S3CredSource source;
+} S3Credentials;
+
 struct S3Client
 {
 	/* copies of the settings (S3Config points into these) */
@@ -27,6 +37,10 @@ struct S3Client
 	bool		cleanup;		/* aborting after a failure: ignore the abort
 								 * callback, keep it short */
 	unsigned int rng;			/* jitter state */
+
+	S3Credentials creds;		/* access_key NULL until first fetched */
+	bool		batch_delete_refused;	/* DeleteObjects without Content-MD5
+										 * refused: delete key by key */
 };
 
 /* one HTTP request; everything but method/op is optional */
@@ -48,6 +62,18 @@ typedef struct S3Request
 	bool		body_may_hold_error;	/* a 200 can carry <Error> */
 	bool		head;			/* HEAD: no body expected */
 	size_t		max_body;		/* > 0: fail a kept body longer than this */
+
+	/*
+	 * A request to a credential service instead of S3: an absolute URL,
+	 * sent unsigned with only the headers given, never through the
+	 * aibackup.s3_proxy setting (libcurl's *_proxy environment applies).
+	 */
+	const char *url;
+	long		timeout_ms;		/* > 0: limit on each attempt */
+	long		connect_timeout_ms; /* > 0: instead of the client's */
+	int			max_attempts;	/* > 0: instead of the client's */
+	bool		checksum_required;	/* S3 wants Content-MD5 or
+									 * x-amz-checksum-* (DeleteObjects) */
 } S3Request;
 
 typedef struct S3Response
@@ -79,6 +105,21 @@ extern bool s3_url_parts(const S3Config *cfg, const char *scheme,
 extern bool s3_parse_endpoint(const char *endpoint, const char *region,
 							  char **scheme, char **hostport,
 							  char *msg, size_t msglen);
+
+/*
+ * Credentials for the next request: fetched the first time, and again
+ * within S3_CREDS_REFRESH_SECONDS of their expiry (force: now, after S3
+ * said ExpiredToken).  A failed refresh keeps credentials still valid.
+ */
+#define S3_CREDS_REFRESH_SECONDS	300
+extern bool s3_creds_ensure(S3Client *c, bool force, S3Error *err);
+extern void s3_creds_clear(S3Credentials *cr);
+
+/* whether bodies carry Content-MD5 (else only SHA-256 checks) */
+extern bool s3_uses_md5(const S3Client *c);
+
+/* SSE and storage class headers for a new object; returns how many */
+extern int	s3_new_object_headers(const S3Client *c, SigV4Param *out);
 
 extern void s3_set_error(S3Error *err, S3ErrorKind kind, const char *op,
 						 const char *key, const char *fmt,...)

@@ -83,6 +83,7 @@ s3_multipart_create(S3Client *c, const char *key, const char *content_type,
 	S3Request	req = {0};
 	S3Response	resp;
 	SigV4Param	q[1] = {{"uploads", ""}};
+	SigV4Param	h[4];
 	S3Multipart *mp;
 	char	   *id = NULL;
 
@@ -92,6 +93,8 @@ s3_multipart_create(S3Client *c, const char *key, const char *content_type,
 	req.key = key;
 	req.query = q;
 	req.nquery = 1;
+	req.headers = h;
+	req.nheaders = s3_new_object_headers(c, h);
 	req.content_type = content_type;
 	s3_response_init(&resp);
 	if (!s3_request(c, &req, &resp, err))

@@ -43,13 +43,6 @@ s3_client_new(const S3Config *cfg, S3Error *err)
 					 "no bucket is configured");
 		return NULL;
 	}
-	if (cfg->access_key == NULL || cfg->access_key[0] == '\0' ||
-		cfg->secret_key == NULL || cfg->secret_key[0] == '\0')
-	{
-		s3_set_error(err, S3ERR_CONFIG, "configure", NULL,
-					 "no S3 credentials are configured");
-		return NULL;
-	}
 	c = calloc(1, sizeof(S3Client));
 	if (c == NULL)
 	{
@@ -60,10 +53,14 @@ s3_client_new(const S3Config *cfg, S3Error *err)
 	c->cfg.endpoint = s3_keep(c, cfg->endpoint ? cfg->endpoint : "");
 	c->cfg.region = s3_keep(c, cfg->region && cfg->region[0] ? cfg->region : "us-east-1");
 	c->cfg.bucket = s3_keep(c, cfg->bucket);
-	c->cfg.access_key = s3_keep(c, cfg->access_key);
-	c->cfg.secret_key = s3_keep(c, cfg->secret_key);
+	c->cfg.access_key = s3_keep(c, cfg->access_key ? cfg->access_key : "");
+	c->cfg.secret_key = s3_keep(c, cfg->secret_key ? cfg->secret_key : "");
 	c->cfg.session_token = s3_keep(c, cfg->session_token ? cfg->session_token : "");
 	c->cfg.ca_file = s3_keep(c, cfg->ca_file ? cfg->ca_file : "");
+	c->cfg.proxy = s3_keep(c, cfg->proxy ? cfg->proxy : "");
+	c->cfg.sse = s3_keep(c, cfg->sse ? cfg->sse : "");
+	c->cfg.sse_kms_key_id = s3_keep(c, cfg->sse_kms_key_id ? cfg->sse_kms_key_id : "");
+	c->cfg.storage_class = s3_keep(c, cfg->storage_class ? cfg->storage_class : "");
 	c->rng = (unsigned int) time(NULL) ^ (unsigned int) (uintptr_t) c;
 
 	if (!s3_parse_endpoint(c->cfg.endpoint, c->cfg.region, &c->scheme,
@@ -86,7 +83,10 @@ s3_client_new(const S3Config *cfg, S3Error *err)
 	c->curl = curl_easy_init();
 	if (c->cfg.endpoint == NULL || c->cfg.region == NULL ||
 		c->cfg.bucket == NULL || c->cfg.access_key == NULL ||
-		c->cfg.secret_key == NULL || c->curl == NULL)
+		c->cfg.secret_key == NULL || c->cfg.session_token == NULL ||
+		c->cfg.ca_file == NULL || c->cfg.proxy == NULL ||
+		c->cfg.sse == NULL || c->cfg.sse_kms_key_id == NULL ||
+		c->cfg.storage_class == NULL || c->curl == NULL)
 	{
 		s3_set_error(err, S3ERR_OOM, "configure", NULL, "out of memory");
 		s3_client_free(c);
@@ -102,6 +102,7 @@ s3_client_free(S3Client *c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	s3_creds_clear(&c->creds);
 	for (int i = 0; i < c->nstrings; i++)
 	{
 		/* wipe secrets before handing the memory back */
@@ -121,9 +122,13 @@ s3_put_object(S3Client *c, const char *key, const void *data, size_t len,
 	S3Response	resp;
 	bool		ok;
 
+	SigV4Param	h[4];
+
 	req.op = "PutObject";
 	req.method = "PUT";
 	req.key = key;
+	req.headers = h;
+	req.nheaders = s3_new_object_headers(c, h);
 	req.body = data;
 	req.body_len = len;
 	req.has_body = true;
@@ -421,6 +426,33 @@ s3_list_objects(S3Client *c, const char *prefix, const char *delimiter,
 	return ok;
 }
 
+/*
+ * DeleteObject for each of keys[0..n-1]: for stores that refuse
+ * DeleteObjects without Content-MD5 when MD5 is not used.  A missing key
+ * is no error (S3 answers 204 for it too).
+ */
+static bool
+s3_delete_each(S3Client *c, const char *const *keys, int n, S3Error *err)
+{
+	for (int i = 0; i < n; i++)
+	{
+		S3Request	req = {0};
+		S3Response	resp;
+		bool		ok;
+
+		req.op = "DeleteObject";
+		req.method = "DELETE";
+		req.key = keys[i];
+		s3_response_init(&resp);
+		ok = s3_request(c, &req, &resp, err);
+		s3_response_free(&resp);
+		if (!ok && err->kind != S3ERR_NOT_FOUND)
+			return false;
+	}
+	memset(err, 0, sizeof(*err));
+	return true;
+}
+
 /* one DeleteObjects request for keys[0..n-1] */
 static bool
 s3_delete_batch(S3Client *c, const char *const *keys, int n, S3Error *err)
@@ -434,6 +466,8 @@ s3_delete_batch(S3Client *c, const char *const *keys, int n, S3Error *err)
 				it,
 				item;
 
+	if (c->batch_delete_refused)
+		return s3_delete_each(c, keys, n, err);
 	abuf_init(&body);
 	abuf_appends(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
 				 "<Delete><Quiet>true</Quiet>");
@@ -460,8 +494,16 @@ s3_delete_batch(S3Client *c, const char *const *keys, int n, S3Error *err)
 	req.has_body = true;
 	req.content_type = "application/xml";
 	req.body_may_hold_error = true;
+	req.checksum_required = true;
 	s3_response_init(&resp);
 	ok = s3_request(c, &req, &resp, err);
+	if (!ok && !s3_uses_md5(c) && err->http_status == 400 &&
+		strcmp(err->code, "InvalidRequest") == 0)
+	{
+		/* a store that insists on Content-MD5 (Swift): key by key instead */
+		c->batch_delete_refused = true;
+		ok = s3_delete_each(c, keys, n, err);
+	}
 	if (ok && resp.body.data)
 	{
 		/* Quiet mode lists only the keys that could not be deleted */

@@ -35,6 +35,7 @@
 #define S3_ERROR_BODY_MAX	(64 * 1024)
 #define S3_BACKOFF_BASE_MS	100
 #define S3_BACKOFF_MAX_MS	5000
+#define S3_MAX_HEADERS		24
 
 /* state shared with the libcurl callbacks of one attempt */
 typedef struct S3Transfer
@@ -614,6 +615,140 @@ s3_status_text(long status)
 	}
 }
 
+bool
+s3_uses_md5(const S3Client *c)
+{
+	char		md5[DIGEST_MD5_B64];
+
+	switch (c->cfg.checksum)
+	{
+		case S3CHECKSUM_MD5:
+			return true;
+		case S3CHECKSUM_SHA256:
+			return false;
+		default:
+			/* a FIPS-mode OpenSSL has no MD5 */
+			return digest_md5_base64("", 0, md5);
+	}
+}
+
+int
+s3_new_object_headers(const S3Client *c, SigV4Param *out)
+{
+	int			n = 0;
+
+	if (c->cfg.sse && c->cfg.sse[0])
+	{
+		out[n++] = sigv4_param("x-amz-server-side-encryption", c->cfg.sse);
+		if (strcmp(c->cfg.sse, "aws:kms") == 0 &&
+			c->cfg.sse_kms_key_id && c->cfg.sse_kms_key_id[0])
+			out[n++] = sigv4_param("x-amz-server-side-encryption-aws-kms-key-id",
+								   c->cfg.sse_kms_key_id);
+	}
+	if (c->cfg.storage_class && c->cfg.storage_class[0])
+		out[n++] = sigv4_param("x-amz-storage-class", c->cfg.storage_class);
+	return n;
+}
+
+/* what the signed headers of one attempt point into */
+typedef struct S3Signing
+{
+	AbBuf		host;
+	char		amz_date[17];
+	char		payload_hash[DIGEST_SHA256_HEX];
+	char		md5[DIGEST_MD5_B64];
+	char		sha256_b64[48];
+	char		range[64];
+	char		quoted_etag[96];
+} S3Signing;
+
+/*
+ * The URL, headers and Authorization of an S3 request, signed with the
+ * client's current credentials.  False when it cannot be signed; *rc says
+ * why.  The headers point into sg.
+ */
+static bool
+s3_sign(S3Client *c, const S3Request *req, int64_t range_from,
+		const char *if_match, S3Signing *sg, AbBuf *url, AbBuf *authz,
+		SigV4Param *hdrs, int *nhdrs, CURLcode *rc)
+{
+	const S3Config *cfg = &c->cfg;
+	AbBuf		path,
+				query;
+	int			nh = 0;
+	SigV4Request sr;
+	bool		ok;
+
+	abuf_init(&path);
+	abuf_init(&query);
+	s3_url_parts(cfg, c->scheme, c->hostport, req->key, &sg->host, &path);
+	sigv4_canonical_query(&query, req->query, req->nquery);
+	abuf_appendf(url, "%s://%s%s%s%s", c->scheme,
+				 sg->host.data ? sg->host.data : "", path.data ? path.data : "",
+				 query.len ? "?" : "", query.len ? query.data : "");
+
+	sigv4_amz_date(time(NULL), sg->amz_date);
+	digest_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0,
+					  sg->payload_hash);
+
+	hdrs[nh++] = sigv4_param("host", sg->host.data);
+	hdrs[nh++] = sigv4_param("x-amz-date", sg->amz_date);
+	hdrs[nh++] = sigv4_param("x-amz-content-sha256", sg->payload_hash);
+	if (c->creds.session_token && c->creds.session_token[0])
+		hdrs[nh++] = sigv4_param("x-amz-security-token", c->creds.session_token);
+	if (req->has_body && s3_uses_md5(c))
+	{
+		digest_md5_base64(req->body ? req->body : "", req->body_len, sg->md5);
+		hdrs[nh++] = sigv4_param("content-md5", sg->md5);
+	}
+	else if (req->has_body && req->checksum_required)
+	{
+		/* without MD5 the signed payload hash checks the body; S3 wants more */
+		unsigned char sha[DIGEST_SHA256_LEN];
+
+		digest_sha256(req->body ? req->body : "", req->body_len, sha);
+		digest_base64(sha, DIGEST_SHA256_LEN, sg->sha256_b64);
+		hdrs[nh++] = sigv4_param("x-amz-checksum-sha256", sg->sha256_b64);
+	}
+	if (req->content_type)
+		hdrs[nh++] = sigv4_param("content-type", req->content_type);
+	if (range_from >= 0)
+	{
+		snprintf(sg->range, sizeof(sg->range), "bytes=%lld-", (long long) range_from);
+		hdrs[nh++] = sigv4_param("range", sg->range);
+	}
+	if (if_match && if_match[0])
+	{
+		snprintf(sg->quoted_etag, sizeof(sg->quoted_etag), "\"%s\"", if_match);
+		hdrs[nh++] = sigv4_param("if-match", sg->quoted_etag);
+	}
+	for (int i = 0; i < req->nheaders && nh < S3_MAX_HEADERS; i++)
+		hdrs[nh++] = req->headers[i];
+	*nhdrs = nh;
+
+	sr.method = req->method;
+	sr.encoded_path = path.data;
+	sr.canonical_query = query.data ? query.data : "";
+	sr.headers = hdrs;
+	sr.nheaders = nh;
+	sr.payload_hash = sg->payload_hash;
+	sr.region = cfg->region;
+	sr.service = "s3";
+	sr.amz_date = sg->amz_date;
+	sr.access_key = c->creds.access_key;
+	sr.secret_key = c->creds.secret_key;
+	ok = !sg->host.oom && !path.oom && !query.oom && !url->oom;
+	*rc = ok ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+	if (ok && !sigv4_authorization(&sr, authz))
+	{
+		ok = false;
+		*rc = CURLE_BAD_FUNCTION_ARGUMENT;
+	}
+	abuf_free(&path);
+	abuf_free(&query);
+	return ok;
+}
+
 /*
  * Send one attempt.  Returns the CURLcode; resp holds the answer.
  * range_from >= 0 asks for the rest of a partly delivered body.
@@ -623,83 +758,39 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 		   int64_t range_from, const char *if_match, S3Transfer *t)
 {
 	const S3Config *cfg = &c->cfg;
-	AbBuf		host,
-				path,
-				query,
-				url,
+	AbBuf		url,
 				authz,
 				line;
-	SigV4Param	hdrs[24];
+	SigV4Param	hdrs[S3_MAX_HEADERS];
 	int			nh = 0;
-	char		amz_date[17];
-	char		payload_hash[DIGEST_SHA256_HEX];
-	char		md5[DIGEST_MD5_B64];
-	char		range[64];
-	char		quoted_etag[96];
+	S3Signing	sg;
 	struct curl_slist *list = NULL;
-	SigV4Request sr;
-	CURLcode	rc;
+	CURLcode	rc = CURLE_OK;
 	CURL	   *curl = c->curl;
 
 	memset(t, 0, sizeof(*t));
-	abuf_init(&host);
-	abuf_init(&path);
-	abuf_init(&query);
 	abuf_init(&url);
 	abuf_init(&authz);
 	abuf_init(&line);
+	abuf_init(&sg.host);
 
-	s3_url_parts(cfg, c->scheme, c->hostport, req->key, &host, &path);
-	sigv4_canonical_query(&query, req->query, req->nquery);
-	abuf_appendf(&url, "%s://%s%s%s%s", c->scheme, host.data ? host.data : "",
-				 path.data ? path.data : "", query.len ? "?" : "",
-				 query.len ? query.data : "");
-
-	sigv4_amz_date(time(NULL), amz_date);
-	digest_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0,
-					  payload_hash);
-
-	hdrs[nh++] = sigv4_param("host", host.data);
-	hdrs[nh++] = sigv4_param("x-amz-date", amz_date);
-	hdrs[nh++] = sigv4_param("x-amz-content-sha256", payload_hash);
-	if (cfg->session_token && cfg->session_token[0])
-		hdrs[nh++] = sigv4_param("x-amz-security-token", cfg->session_token);
-	if (req->has_body)
+	if (req->url)
 	{
-		digest_md5_base64(req->body ? req->body : "", req->body_len, md5);
-		hdrs[nh++] = sigv4_param("content-md5", md5);
+		/* a credential service: unsigned, only the headers given */
+		abuf_appends(&url, req->url);
+		for (int i = 0; i < req->nheaders && nh < S3_MAX_HEADERS; i++)
+			hdrs[nh++] = req->headers[i];
+		if (req->content_type)
+			hdrs[nh++] = sigv4_param("content-type", req->content_type);
+		if (url.oom)
+		{
+			rc = CURLE_OUT_OF_MEMORY;
+			goto done;
+		}
 	}
-	if (req->content_type)
-		hdrs[nh++] = sigv4_param("content-type", req->content_type);
-	if (range_from >= 0)
-	{
-		snprintf(range, sizeof(range), "bytes=%lld-", (long long) range_from);
-		hdrs[nh++] = sigv4_param("range", range);
-	}
-	if (if_match && if_match[0])
-	{
-		snprintf(quoted_etag, sizeof(quoted_etag), "\"%s\"", if_match);
-		hdrs[nh++] = sigv4_param("if-match", quoted_etag);
-	}
-	for (int i = 0; i < req->nheaders && nh < 24; i++)
-		hdrs[nh++] = req->headers[i];
-
-	sr.method = req->method;
-	sr.encoded_path = path.data;
-	sr.canonical_query = query.data ? query.data : "";
-	sr.headers = hdrs;
-	sr.nheaders = nh;
-	sr.payload_hash = payload_hash;
-	sr.region = cfg->region;
-	sr.service = "s3";
-	sr.amz_date = amz_date;
-	sr.access_key = cfg->access_key;
-	sr.secret_key = cfg->secret_key;
-	if (!sigv4_authorization(&sr, &authz))
-	{
-		rc = CURLE_BAD_FUNCTION_ARGUMENT;
+	else if (!s3_sign(c, req, range_from, if_match, &sg, &url, &authz,
+					  hdrs, &nh, &rc))
 		goto done;
-	}
 
 	for (int i = 0; i < nh; i++)
 	{
@@ -707,9 +798,12 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 		abuf_appendf(&line, "%s: %s", hdrs[i].name, hdrs[i].value);
 		list = curl_slist_append(list, line.data);
 	}
-	abuf_reset(&line);
-	abuf_appendf(&line, "Authorization: %s", authz.data ? authz.data : "");
-	list = curl_slist_append(list, line.data);
+	if (!req->url)
+	{
+		abuf_reset(&line);
+		abuf_appendf(&line, "Authorization: %s", authz.data ? authz.data : "");
+		list = curl_slist_append(list, line.data);
+	}
 	/* no "Expect: 100-continue" round trip; no default content type */
 	list = curl_slist_append(list, "Expect:");
 	if (req->content_type == NULL)
@@ -720,8 +814,7 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 	if (line.data)
 		memset(line.data, 0, line.len);
 
-	if (host.oom || path.oom || query.oom || url.oom || authz.oom ||
-		line.oom || list == NULL)
+	if (authz.oom || line.oom || list == NULL)
 	{
 		rc = CURLE_OUT_OF_MEMORY;
 		goto done;
@@ -739,8 +832,16 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-					 cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000L);
+	if (req->connect_timeout_ms > 0)
+		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+	else
+		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+						 cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000L);
+	if (req->timeout_ms > 0)
+		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	/* else libcurl's *_proxy environment, as for every request */
+	if (req->url == NULL && cfg->proxy && cfg->proxy[0])
+		curl_easy_setopt(curl, CURLOPT_PROXY, cfg->proxy);
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
 					 cfg->stall_seconds > 0 ? cfg->stall_seconds : 60L);
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT,
@@ -793,9 +894,7 @@ done:
 	curl_slist_free_all(list);
 	if (authz.data)
 		memset(authz.data, 0, authz.len);
-	abuf_free(&host);
-	abuf_free(&path);
-	abuf_free(&query);
+	abuf_free(&sg.host);
 	abuf_free(&url);
 	abuf_free(&authz);
 	abuf_free(&line);
@@ -812,9 +911,21 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 	int			attempt = 0;
 	char		first_etag[80] = "";
 	int64_t		delivered = 0;
+	bool		refreshed = false;
+	char		md5[DIGEST_MD5_B64];
+
+	if (req->max_attempts > 0)
+		max_attempts = req->max_attempts;
+	if (req->url == NULL && req->has_body && cfg->checksum == S3CHECKSUM_MD5 &&
+		!digest_md5_base64("", 0, md5))
+	{
+		s3_set_error(err, S3ERR_CONFIG, req->op, req->key,
+					 "MD5 is not available in this OpenSSL (FIPS mode?) and the checksum setting asks for it");
+		return false;
+	}
 
 	/* S3 would refuse it; say why here, before anything is sent */
-	if (req->key != NULL && strlen(req->key) > S3_MAX_KEY_LEN)
+	if (req->url == NULL && req->key != NULL && strlen(req->key) > S3_MAX_KEY_LEN)
 	{
 		s3_set_error(err, S3ERR_LIMIT, req->op, req->key,
 					 "the key is %zu bytes long, more than S3's limit of %d bytes",
@@ -844,6 +955,10 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 		attempt++;
 		if (req->sink && delivered > 0)
 			range_from = delivered;
+
+		/* credentials first: they may be due for a refresh */
+		if (req->url == NULL && !s3_creds_ensure(c, false, err))
+			return false;
 
 		abuf_free(&resp->body);
 		resp->status = 0;
@@ -907,6 +1022,17 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 		else if (resp->status >= 200 && resp->status <= 299 && req->sink &&
 				 first_etag[0] == '\0')
 			snprintf(first_etag, sizeof(first_etag), "%s", resp->etag);
+
+		/* temporary credentials S3 says are stale: new ones, once */
+		if (req->url == NULL && rc == CURLE_OK && !refreshed &&
+			(strcmp(code, "ExpiredToken") == 0 ||
+			 strcmp(code, "TokenRefreshRequired") == 0))
+		{
+			refreshed = true;
+			if (!s3_creds_ensure(c, true, err))
+				return false;
+			continue;
+		}
 
 		retry = s3_is_retryable(rc, rc == CURLE_OK ? resp->status : 0, code);
 		/* a streamed body can only resume if we know which version it was */

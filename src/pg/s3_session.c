@@ -2,7 +2,9 @@
  * s3_session.c
  *		Glue between the pure-C S3 client and a PostgreSQL backend or worker.
  *
- * - Settings and environment become an S3Config (ab_s3_config).
+ * - Settings become an S3Config (ab_s3_config); where credentials come
+ *   from (settings, the server's environment, AWS's services) is the
+ *   core's business (core/s3_creds.c).
  * - The client (malloc'd, with a libcurl handle) is freed by a memory
  *   context reset callback, so an ERROR anywhere frees it too.  A FATAL
  *   exit does not run it; the process is ending anyway.
@@ -44,15 +46,23 @@ ab_s3_abort_requested(void *arg)
 	return (QueryCancelPending && QueryCancelHoldoffCount == 0) ? 1 : 0;
 }
 
-static const char *
-setting_or_env(const char *setting, const char *env)
+/* a proxy URL libcurl takes; the value itself is never quoted (a password) */
+static void
+check_proxy(const char *proxy)
 {
-	const char *v;
+	static const char *const schemes[] = {"http://", "https://", "socks4://",
+	"socks4a://", "socks5://", "socks5h://"};
 
-	if (setting && setting[0])
-		return setting;
-	v = getenv(env);
-	return v ? v : "";
+	if (proxy[0] == '\0')
+		return;
+	for (int i = 0; i < (int) lengthof(schemes); i++)
+		if (pg_strncasecmp(proxy, schemes[i], strlen(schemes[i])) == 0 &&
+			proxy[strlen(schemes[i])] != '\0')
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("aibackup.s3_proxy is not a proxy URL"),
+			 errhint("Use a URL such as \"http://proxy.example:3128\" or \"socks5h://127.0.0.1:1080\".")));
 }
 
 void
@@ -63,11 +73,18 @@ ab_s3_config(S3Config *cfg)
 	cfg->region = ab_s3_region && ab_s3_region[0] ? ab_s3_region : "us-east-1";
 	cfg->bucket = ab_s3_bucket ? ab_s3_bucket : "";
 	cfg->path_style = (ab_s3_uri_style == AB_URI_STYLE_PATH);
-	cfg->access_key = setting_or_env(ab_s3_access_key_id, "AWS_ACCESS_KEY_ID");
-	cfg->secret_key = setting_or_env(ab_s3_secret_access_key, "AWS_SECRET_ACCESS_KEY");
-	cfg->session_token = setting_or_env(ab_s3_session_token, "AWS_SESSION_TOKEN");
+	cfg->access_key = ab_s3_access_key_id ? ab_s3_access_key_id : "";
+	cfg->secret_key = ab_s3_secret_access_key ? ab_s3_secret_access_key : "";
+	cfg->session_token = ab_s3_session_token ? ab_s3_session_token : "";
+	cfg->cred_source = (S3CredSource) ab_s3_credential_source;
+	cfg->imds_v1 = ab_s3_imds_v1;
 	cfg->ca_file = ab_s3_ca_file ? ab_s3_ca_file : "";
 	cfg->verify_tls = ab_s3_verify_tls;
+	cfg->proxy = ab_s3_proxy ? ab_s3_proxy : "";
+	cfg->sse = ab_s3_sse ? ab_s3_sse : "";
+	cfg->sse_kms_key_id = ab_s3_sse_kms_key_id ? ab_s3_sse_kms_key_id : "";
+	cfg->storage_class = ab_s3_storage_class ? ab_s3_storage_class : "";
+	cfg->checksum = (S3Checksum) ab_s3_checksum;
 	cfg->abort_cb = ab_s3_abort_requested;
 	cfg->abort_arg = NULL;
 
@@ -76,11 +93,12 @@ ab_s3_config(S3Config *cfg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("aibackup.s3_bucket is not set"),
 				 errhint("Set aibackup.s3_bucket in postgresql.conf and reload.")));
-	if (cfg->access_key[0] == '\0' || cfg->secret_key[0] == '\0')
+	if (cfg->sse_kms_key_id[0] && strcmp(cfg->sse, "aws:kms") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no S3 credentials are configured"),
-				 errhint("Set aibackup.s3_access_key_id and aibackup.s3_secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the server's environment.")));
+				 errmsg("aibackup.s3_sse_kms_key_id is set but aibackup.s3_sse is not \"aws:kms\""),
+				 errhint("Set aibackup.s3_sse = 'aws:kms', or empty aibackup.s3_sse_kms_key_id.")));
+	check_proxy(cfg->proxy);
 }
 
 static void
@@ -137,6 +155,18 @@ ab_s3_errcode(const S3Error *err)
 static const char *
 ab_s3_hint(const S3Error *err)
 {
+	if (strcmp(err->op, "credentials") == 0)
+		return "Set aibackup.s3_access_key_id and aibackup.s3_secret_access_key, or give the server's environment what aibackup.s3_credential_source needs (README, \"Running on AWS\").";
+	if (strcmp(err->code, "NotImplemented") == 0 && ab_s3_sse && ab_s3_sse[0])
+		return "The S3 store may not support server-side encryption: check aibackup.s3_sse.";
+	if (strcmp(err->code, "InvalidStorageClass") == 0)
+		return "The S3 store does not offer this storage class: check aibackup.s3_storage_class.";
+	if ((strcmp(err->code, "KMS.NotFoundException") == 0 ||
+		 strcmp(err->code, "KMS.DisabledException") == 0) ||
+		(strcmp(err->code, "InvalidArgument") == 0 && ab_s3_sse && ab_s3_sse[0]))
+		return "Check aibackup.s3_sse and aibackup.s3_sse_kms_key_id.";
+	if (strcmp(err->code, "ExpiredToken") == 0)
+		return "The temporary credentials expired and new ones were refused or were stale too: check the credential source and the server's clock.";
 	if (strcmp(err->code, "SignatureDoesNotMatch") == 0)
 		return "Check aibackup.s3_secret_access_key (or AWS_SECRET_ACCESS_KEY) and aibackup.s3_region.";
 	if (strcmp(err->code, "InvalidAccessKeyId") == 0)
@@ -154,6 +184,8 @@ ab_s3_hint(const S3Error *err)
 		return "The S3 store may allow fewer parts per upload than S3's 10000 (Swift's s3api: max_upload_part_num, 1000 by default).";
 	if (err->kind == S3ERR_NETWORK && strstr(err->message, "TLS") != NULL)
 		return "Set aibackup.s3_ca_file to the CA certificate that signed the S3 server's certificate.";
+	if (err->kind == S3ERR_NETWORK && ab_s3_proxy && ab_s3_proxy[0])
+		return "Check aibackup.s3_endpoint, aibackup.s3_proxy and that both are reachable.";
 	if (err->kind == S3ERR_NETWORK)
 		return "Check aibackup.s3_endpoint and that the S3 server is reachable.";
 	return NULL;
@@ -239,20 +271,39 @@ ab_presign_seconds(const Interval *expires)
 char *
 ab_presign_key(const char *key, long seconds, TimestampTz signed_at)
 {
+	static time_t warned_expire = 0;
 	S3Config	cfg;
+	S3Client   *client;
 	S3Error		err;
 	char	   *url;
 	char	   *result;
+	time_t		creds_expire = 0;
 
 	if (TIMESTAMP_NOT_FINITE(signed_at))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("signing time must be finite")));
+	/* a client of its own, freed at once: a table may have many objects */
 	ab_s3_config(&cfg);
-	url = s3_presign_get(&cfg, key, seconds,
-						 (time_t) timestamptz_to_time_t(signed_at), &err);
+	client = s3_client_new(&cfg, &err);
+	url = client ? s3_client_presign_get(client, key, seconds,
+										 (time_t) timestamptz_to_time_t(signed_at),
+										 &creds_expire, &err) : NULL;
+	s3_client_free(client);
 	if (url == NULL)
 		ab_s3_report(&err);
+	if (creds_expire != 0 &&
+		creds_expire < (time_t) timestamptz_to_time_t(signed_at) + seconds &&
+		creds_expire != warned_expire)
+	{
+		/* once per set of credentials, not for each of a table's objects */
+		warned_expire = creds_expire;
+		ereport(WARNING,
+				(errmsg("presigned URLs stop working at %s, before they expire",
+						timestamptz_to_str(time_t_to_timestamptz((pg_time_t) creds_expire))),
+				 errdetail("They are signed with temporary credentials, which expire then."),
+				 errhint("Sign with long-lived keys (aibackup.s3_access_key_id) for URLs that must live longer.")));
+	}
 	result = pstrdup(url);
 	free(url);
 	return result;

@@ -11,9 +11,8 @@
 #include "pg/compat.h"
 
 /*
- * The S3 configuration from the aibackup.* settings and, for empty
- * credentials, the server's AWS_* environment.  Strings point into
- * settings or the environment: use at once.  ERROR if unusable.
+ * The S3 configuration from the aibackup.* settings.  Strings point into
+ * the settings: use at once.  ERROR if unusable.
  */
 extern void ab_s3_config(S3Config *cfg);
 

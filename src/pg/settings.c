@@ -34,6 +34,13 @@ char	   *ab_s3_access_key_id = NULL;
 char	   *ab_s3_secret_access_key = NULL;
 char	   *ab_s3_session_token = NULL;
 char	   *ab_s3_ca_file = NULL;
+int			ab_s3_credential_source = S3CRED_AUTO;
+bool		ab_s3_imds_v1 = false;
+char	   *ab_s3_proxy = NULL;
+char	   *ab_s3_sse = NULL;
+char	   *ab_s3_sse_kms_key_id = NULL;
+char	   *ab_s3_storage_class = NULL;
+int			ab_s3_checksum = S3CHECKSUM_AUTO;
 bool		ab_s3_verify_tls = true;
 int			ab_compression_level = 6;
 char	   *ab_exclude = NULL;
@@ -51,11 +58,33 @@ static const struct config_enum_entry uri_style_options[] = {
 	{NULL, 0, false}
 };
 
-/* the secret settings, whose values must never be shown or logged */
+static const struct config_enum_entry credential_source_options[] = {
+	{"auto", S3CRED_AUTO, false},
+	{"settings", S3CRED_STATIC, false},
+	{"environment", S3CRED_ENV, false},
+	{"web_identity", S3CRED_WEB_IDENTITY, false},
+	{"profile", S3CRED_PROFILE, false},
+	{"container", S3CRED_CONTAINER, false},
+	{"imds", S3CRED_IMDS, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry checksum_options[] = {
+	{"auto", S3CHECKSUM_AUTO, false},
+	{"md5", S3CHECKSUM_MD5, false},
+	{"sha256", S3CHECKSUM_SHA256, false},
+	{NULL, 0, false}
+};
+
+/*
+ * The secret settings, whose values must never be shown or logged (a
+ * proxy URL may hold a user name and password).
+ */
 static const char *const secret_settings[] = {
 	"aibackup.s3_access_key_id",
 	"aibackup.s3_secret_access_key",
 	"aibackup.s3_session_token",
+	"aibackup.s3_proxy",
 };
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
@@ -242,6 +271,55 @@ check_databases(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+static bool
+check_sse(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+
+	if (s == NULL || s[0] == '\0' || strcmp(s, "AES256") == 0 ||
+		strcmp(s, "aws:kms") == 0)
+		return true;
+	GUC_check_errdetail("Server-side encryption is \"\" (the bucket's default), \"AES256\" or \"aws:kms\".");
+	return false;
+}
+
+/* a header value S3 takes: printable ASCII without spaces */
+static bool
+check_header_token(char **newval, void **extra, GucSource source)
+{
+	for (const char *s = *newval ? *newval : ""; *s; s++)
+	{
+		if (*s <= ' ' || *s > '~')
+		{
+			GUC_check_errdetail("The value must be printable ASCII without spaces.");
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+check_storage_class(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval ? *newval : "";
+
+	if (strcmp(s, "GLACIER") == 0 || strcmp(s, "DEEP_ARCHIVE") == 0)
+	{
+		GUC_check_errdetail("Objects of storage class %s cannot be read until they are restored from the archive, so aibackup could not restore from them.", s);
+		GUC_check_errhint("Use a lifecycle rule on the bucket to move old backups to an archive class.");
+		return false;
+	}
+	for (; *s; s++)
+	{
+		if (!(*s >= 'A' && *s <= 'Z') && *s != '_')
+		{
+			GUC_check_errdetail("A storage class is written in capital letters and underscores, such as \"STANDARD_IA\".");
+			return false;
+		}
+	}
+	return true;
+}
+
 static const char *
 show_secret(const char *value)
 {
@@ -264,6 +342,22 @@ static const char *
 show_session_token(void)
 {
 	return show_secret(ab_s3_session_token);
+}
+
+/* a proxy URL with its user name and password masked */
+static const char *
+show_proxy(void)
+{
+	static char buf[1024];
+	const char *v = ab_s3_proxy ? ab_s3_proxy : "";
+	const char *at = strrchr(v, '@');
+	const char *start = strstr(v, "://");
+
+	if (at == NULL)
+		return v;
+	start = start ? start + 3 : v;
+	snprintf(buf, sizeof(buf), "%.*s********%s", (int) (start - v), v, at);
+	return buf;
 }
 
 /*
@@ -346,23 +440,52 @@ ab_define_settings(void)
 							 NULL, &ab_s3_uri_style, AB_URI_STYLE_VIRTUAL,
 							 uri_style_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("aibackup.s3_access_key_id",
-							   "S3 access key id; empty means AWS_ACCESS_KEY_ID of the server's environment.",
+							   "S3 access key id; empty means aibackup.s3_credential_source finds credentials.",
 							   NULL, &ab_s3_access_key_id, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, show_access_key_id);
 	DefineCustomStringVariable("aibackup.s3_secret_access_key",
-							   "S3 secret access key; empty means AWS_SECRET_ACCESS_KEY of the server's environment.",
+							   "S3 secret access key, with aibackup.s3_access_key_id.",
 							   NULL, &ab_s3_secret_access_key, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, show_secret_access_key);
 	DefineCustomStringVariable("aibackup.s3_session_token",
-							   "S3 session token; empty means AWS_SESSION_TOKEN of the server's environment.",
+							   "S3 session token, with aibackup.s3_access_key_id, for temporary keys.",
 							   NULL, &ab_s3_session_token, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, show_session_token);
+	DefineCustomEnumVariable("aibackup.s3_credential_source",
+							 "Where credentials come from: auto (settings, environment, web_identity, profile, container, imds, the first configured) or one of them.",
+							 NULL, &ab_s3_credential_source, S3CRED_AUTO,
+							 credential_source_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("aibackup.s3_imds_v1",
+							 "Fall back to IMDSv1 (no session token) when the instance metadata service offers no IMDSv2.",
+							 NULL, &ab_s3_imds_v1, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("aibackup.s3_proxy",
+							   "Proxy for S3 requests (http://, https:// or socks5h:// URL); empty means the server's https_proxy/no_proxy environment.",
+							   NULL, &ab_s3_proxy, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, show_proxy);
+	DefineCustomStringVariable("aibackup.s3_sse",
+							   "Server-side encryption of new objects: \"\" (the bucket's default), \"AES256\" or \"aws:kms\".",
+							   NULL, &ab_s3_sse, "",
+							   PGC_SIGHUP, 0, check_sse, NULL, NULL);
+	DefineCustomStringVariable("aibackup.s3_sse_kms_key_id",
+							   "KMS key (id, ARN or alias) for aibackup.s3_sse = 'aws:kms'; empty means the account's default key.",
+							   NULL, &ab_s3_sse_kms_key_id, "",
+							   PGC_SIGHUP, 0, check_header_token, NULL, NULL);
+	DefineCustomStringVariable("aibackup.s3_storage_class",
+							   "Storage class of new objects, such as STANDARD_IA; empty means the bucket's default.",
+							   NULL, &ab_s3_storage_class, "",
+							   PGC_SIGHUP, 0, check_storage_class, NULL, NULL);
+	DefineCustomEnumVariable("aibackup.s3_checksum",
+							 "Integrity check sent with request bodies: auto (Content-MD5, or SHA-256 where MD5 is unavailable), md5 or sha256.",
+							 NULL, &ab_s3_checksum, S3CHECKSUM_AUTO,
+							 checksum_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("aibackup.s3_ca_file",
 							   "File of CA certificates to verify the S3 server; empty means the system's.",
 							   NULL, &ab_s3_ca_file, "",

@@ -18,6 +18,13 @@ extern char *ab_s3_access_key_id;
 extern char *ab_s3_secret_access_key;
 extern char *ab_s3_session_token;
 extern char *ab_s3_ca_file;
+extern int	ab_s3_credential_source;	/* an S3CredSource */
+extern bool ab_s3_imds_v1;
+extern char *ab_s3_proxy;
+extern char *ab_s3_sse;
+extern char *ab_s3_sse_kms_key_id;
+extern char *ab_s3_storage_class;
+extern int	ab_s3_checksum;		/* an S3Checksum */
 extern bool ab_s3_verify_tls;
 extern int	ab_compression_level;
 extern char *ab_exclude;

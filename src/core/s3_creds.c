@@ -1,0 +1,861 @@
+/*
+ * s3_creds.c
+ *		Where the S3 client's credentials come from, and when they are asked
+ *		for again.  The sources and their environment variables are AWS's
+ *		own (the SDKs' default chain), tried in the same order:
+ *
+ *		1. the keys of S3Config (aibackup.s3_access_key_id, ...);
+ *		2. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN;
+ *		3. web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN
+ *		   (+ AWS_ROLE_SESSION_NAME), exchanged at STS by the unsigned
+ *		   AssumeRoleWithWebIdentity (regional endpoint, or
+ *		   AWS_ENDPOINT_URL_STS);
+ *		4. the shared files: AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials)
+ *		   and AWS_CONFIG_FILE (~/.aws/config), profile AWS_PROFILE or
+ *		   "default": static keys and aws_session_token;
+ *		5. the container endpoint: AWS_CONTAINER_CREDENTIALS_FULL_URI or
+ *		   _RELATIVE_URI, with AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE);
+ *		6. EC2 instance metadata, IMDSv2 (a token first), at
+ *		   AWS_EC2_METADATA_SERVICE_ENDPOINT, unless
+ *		   AWS_EC2_METADATA_DISABLED=true; IMDSv1 only if S3Config allows.
+ *
+ * In AUTO, a source counts when its variables (or files) are there; the
+ * first that counts is used, and if it fails the fetch fails: a configured
+ * source is never skipped silently for the next.  IMDS counts when it
+ * answers at all.  A pinned source is the only one tried.
+ *
+ * Every HTTP call goes through s3_request() (retries, timeouts, the abort
+ * callback).  Error messages name the source and what it answered, never
+ * an answer's body, a token or a key.  Token files are read at every
+ * fetch: they rotate.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "s3_internal.h"
+#include "xml.h"
+
+#define CREDS_FILE_MAX		(64 * 1024)
+#define IMDS_DEFAULT		"http://169.254.169.254"
+#define CONTAINER_HOST		"http://169.254.170.2"
+
+/* what one source did */
+typedef enum CredResult
+{
+	CRED_FOUND,
+	CRED_ABSENT,				/* not configured here: AUTO tries the next */
+	CRED_FAILED					/* configured and failed: *err says why */
+} CredResult;
+
+const char *
+s3_cred_source_name(S3CredSource source)
+{
+	switch (source)
+	{
+		case S3CRED_AUTO:
+			return "auto";
+		case S3CRED_STATIC:
+			return "settings";
+		case S3CRED_ENV:
+			return "environment";
+		case S3CRED_WEB_IDENTITY:
+			return "web identity";
+		case S3CRED_PROFILE:
+			return "profile";
+		case S3CRED_CONTAINER:
+			return "container endpoint";
+		case S3CRED_IMDS:
+			return "instance metadata";
+	}
+	return "?";
+}
+
+static void
+wipe_free(char *s)
+{
+	if (s)
+	{
+		memset(s, 0, strlen(s));
+		free(s);
+	}
+}
+
+void
+s3_creds_clear(S3Credentials *cr)
+{
+	wipe_free(cr->access_key);
+	wipe_free(cr->secret_key);
+	wipe_free(cr->session_token);
+	memset(cr, 0, sizeof(*cr));
+}
+
+/* a non-empty environment variable, or NULL */
+static const char *
+env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return (v && v[0]) ? v : NULL;
+}
+
+static CredResult
+fail(S3Error *err, S3CredSource src, S3ErrorKind kind, const char *fmt,...)
+			__attribute__((format(printf, 4, 5)));
+
+static CredResult
+fail(S3Error *err, S3CredSource src, S3ErrorKind kind, const char *fmt,...)
+{
+	char		msg[400];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s3_set_error(err, kind, "credentials", NULL, "%s: %s",
+				 s3_cred_source_name(src), msg);
+	return CRED_FAILED;
+}
+
+static CredResult
+keep(S3Credentials *out, S3CredSource src, const char *ak, const char *sk,
+	 const char *token, time_t expires, S3Error *err)
+{
+	out->access_key = strdup(ak);
+	out->secret_key = strdup(sk);
+	out->session_token = strdup(token ? token : "");
+	out->expires = expires;
+	out->source = src;
+	if (!out->access_key || !out->secret_key || !out->session_token)
+	{
+		s3_creds_clear(out);
+		s3_set_error(err, S3ERR_OOM, "credentials", NULL, "out of memory");
+		return CRED_FAILED;
+	}
+	return CRED_FOUND;
+}
+
+/* "2026-12-02T04:00:00Z" (fraction and a zero offset allowed) -> time_t */
+static bool
+parse_iso8601(const char *s, time_t *out)
+{
+	struct tm	tm = {0};
+	int			n = 0;
+	const char *p;
+
+	if (s == NULL ||
+		sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+			   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return false;
+	p = s + n;
+	if (*p == '.')
+		for (p++; isdigit((unsigned char) *p); p++);
+	if (!(strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0 || *p == '\0'))
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*out = timegm(&tm);
+	return *out > 0;
+}
+
+/* a small file's text, trailing white space cut; NULL if unreadable */
+static char *
+read_small_file(const char *path)
+{
+	FILE	   *f = fopen(path, "r");
+	char	   *buf;
+	size_t		n;
+
+	if (f == NULL)
+		return NULL;
+	buf = malloc(CREDS_FILE_MAX + 1);
+	if (buf == NULL)
+	{
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, CREDS_FILE_MAX, f);
+	fclose(f);
+	while (n > 0 && isspace((unsigned char) buf[n - 1]))
+		n--;
+	buf[n] = '\0';
+	return buf;
+}
+
+/* one GET/PUT/POST to a credential service; resp holds the answer */
+static bool
+service_call(S3Client *c, const char *op, const char *method, const char *url,
+			 const SigV4Param *headers, int nheaders, const char *body,
+			 const char *content_type, long timeout_ms, int attempts,
+			 S3Response *resp, S3Error *err)
+{
+	S3Request	req = {0};
+
+	req.op = op;
+	req.method = method;
+	req.url = url;
+	req.headers = headers;
+	req.nheaders = nheaders;
+	req.body = body;
+	req.body_len = body ? strlen(body) : 0;
+	req.content_type = content_type;
+	req.timeout_ms = timeout_ms;
+	req.connect_timeout_ms = timeout_ms < 2000 ? timeout_ms : 2000;
+	req.max_attempts = attempts;
+	req.max_body = CREDS_FILE_MAX;
+	return s3_request(c, &req, resp, err);
+}
+
+/* say what a failed service call was, without its body */
+static CredResult
+call_failed(S3CredSource src, const char *what, S3Error *err)
+{
+	S3Error		e = *err;
+
+	if (e.kind == S3ERR_INTERRUPTED || e.kind == S3ERR_OOM)
+		return CRED_FAILED;
+	if (e.http_status > 0)
+		return fail(err, src, e.kind == S3ERR_NOT_FOUND ? S3ERR_HTTP : e.kind,
+					"%s answered HTTP %ld", what, e.http_status);
+	return fail(err, src, e.kind, "%s: %s", what, e.message);
+}
+
+/* {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"} (IMDS, ECS) */
+static CredResult
+from_json(S3CredSource src, const char *what, const AbBuf *body,
+		  S3Credentials *out, S3Error *err)
+{
+	JsonValue  *doc = json_parse(body->data ? body->data : "", body->len,
+								 NULL, 0);
+	const JsonValue *ak = json_get(doc, "AccessKeyId");
+	const JsonValue *sk = json_get(doc, "SecretAccessKey");
+	const JsonValue *tok = json_get(doc, "Token");
+	const JsonValue *exp = json_get(doc, "Expiration");
+	const JsonValue *code = json_get(doc, "Code");
+	time_t		expires = 0;
+	CredResult	r;
+
+	if (doc == NULL || doc->type != JV_OBJECT)
+		r = fail(err, src, S3ERR_PROTOCOL, "%s did not answer with a JSON object", what);
+	else if (code && code->type == JV_STRING && strcmp(code->string, "Success") != 0)
+		r = fail(err, src, S3ERR_HTTP, "%s answered Code \"%.60s\"", what, code->string);
+	else if (!ak || ak->type != JV_STRING || !ak->string[0] ||
+			 !sk || sk->type != JV_STRING || !sk->string[0])
+		r = fail(err, src, S3ERR_PROTOCOL, "%s answered without AccessKeyId and SecretAccessKey", what);
+	else if (exp && (exp->type != JV_STRING || !parse_iso8601(exp->string, &expires)))
+		r = fail(err, src, S3ERR_PROTOCOL, "%s answered an Expiration that is not an ISO 8601 time", what);
+	else
+		r = keep(out, src, ak->string, sk->string,
+				 tok && tok->type == JV_STRING ? tok->string : "", expires, err);
+	json_free(doc);
+	return r;
+}
+
+static CredResult
+from_env(S3Credentials *out, S3Error *err)
+{
+	const char *ak = env("AWS_ACCESS_KEY_ID");
+	const char *sk = env("AWS_SECRET_ACCESS_KEY");
+
+	if (ak == NULL && sk == NULL)
+		return CRED_ABSENT;
+	if (ak == NULL || sk == NULL)
+		return fail(err, S3CRED_ENV, S3ERR_CONFIG,
+					"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
+	return keep(out, S3CRED_ENV, ak, sk, env("AWS_SESSION_TOKEN"), 0, err);
+}
+
+/* append s form-encoded (application/x-www-form-urlencoded, RFC 3986) */
+static void
+form_param(AbBuf *b, const char *name, const char *value)
+{
+	if (b->len > 0)
+		abuf_appendc(b, '&');
+	abuf_appends(b, name);
+	abuf_appendc(b, '=');
+	sigv4_uri_encode(b, value, strlen(value), false);
+}
+
+static CredResult
+from_web_identity(S3Client *c, S3Credentials *out, S3Error *err)
+{
+	const char *file = env("AWS_WEB_IDENTITY_TOKEN_FILE");
+	const char *role = env("AWS_ROLE_ARN");
+	const char *name = env("AWS_ROLE_SESSION_NAME");
+	const char *region = env("AWS_REGION");
+	char		session[64];
+	char	   *token;
+	AbBuf		url,
+				body;
+	S3Response	resp;
+	CredResult	r;
+
+	if (file == NULL && role == NULL)
+		return CRED_ABSENT;
+	if (file == NULL || role == NULL)
+		return fail(err, S3CRED_WEB_IDENTITY, S3ERR_CONFIG,
+					"AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN must be set together");
+	token = read_small_file(file);
+	if (token == NULL || token[0] == '\0')
+	{
+		free(token);
+		return fail(err, S3CRED_WEB_IDENTITY, S3ERR_CONFIG,
+					"could not read a token from AWS_WEB_IDENTITY_TOKEN_FILE \"%.200s\"", file);
+	}
+	if (name == NULL)
+	{
+		snprintf(session, sizeof(session), "aibackup-%ld", (long) time(NULL));
+		name = session;
+	}
+	if (region == NULL)
+		region = env("AWS_DEFAULT_REGION");
+	if (region == NULL)
+		region = c->cfg.region;
+
+	abuf_init(&url);
+	abuf_init(&body);
+	if (env("AWS_ENDPOINT_URL_STS"))
+		abuf_appendf(&url, "%s/", env("AWS_ENDPOINT_URL_STS"));
+	else
+		abuf_appendf(&url, "https://sts.%s.amazonaws.com/", region);
+	form_param(&body, "Action", "AssumeRoleWithWebIdentity");
+	form_param(&body, "Version", "2011-06-15");
+	form_param(&body, "RoleArn", role);
+	form_param(&body, "RoleSessionName", name);
+	form_param(&body, "WebIdentityToken", token);
+	wipe_free(token);
+
+	s3_response_init(&resp);
+	if (url.oom || body.oom)
+		r = fail(err, S3CRED_WEB_IDENTITY, S3ERR_OOM, "out of memory");
+	else if (!service_call(c, "AssumeRoleWithWebIdentity", "POST", url.data,
+						   NULL, 0, body.data,
+						   "application/x-www-form-urlencoded",
+						   10000, 3, &resp, err))
+	{
+		XmlSpan		doc = {resp.body.data, resp.body.len};
+		char	   *code = resp.body.data ? xml_find_text(doc, "Code") : NULL;
+
+		r = call_failed(S3CRED_WEB_IDENTITY, "STS", err);
+		if (code && err->kind != S3ERR_INTERRUPTED)
+			snprintf(err->code, sizeof(err->code), "%s", code);
+		free(code);
+	}
+	else
+	{
+		XmlSpan		doc = {resp.body.data, resp.body.len};
+		XmlSpan		cr;
+		char	   *ak = NULL,
+				   *sk = NULL,
+				   *tok = NULL,
+				   *exp = NULL;
+		time_t		expires = 0;
+
+		if (xml_find(doc, "Credentials", &cr))
+		{
+			ak = xml_find_text(cr, "AccessKeyId");
+			sk = xml_find_text(cr, "SecretAccessKey");
+			tok = xml_find_text(cr, "SessionToken");
+			exp = xml_find_text(cr, "Expiration");
+		}
+		if (!ak || !ak[0] || !sk || !sk[0] || !tok || !tok[0])
+			r = fail(err, S3CRED_WEB_IDENTITY, S3ERR_PROTOCOL,
+					 "STS answered without Credentials");
+		else if (!parse_iso8601(exp, &expires))
+			r = fail(err, S3CRED_WEB_IDENTITY, S3ERR_PROTOCOL,
+					 "STS answered an Expiration that is not an ISO 8601 time");
+		else
+			r = keep(out, S3CRED_WEB_IDENTITY, ak, sk, tok, expires, err);
+		wipe_free(ak);
+		wipe_free(sk);
+		wipe_free(tok);
+		free(exp);
+	}
+	if (resp.body.data)
+		memset(resp.body.data, 0, resp.body.len);
+	s3_response_free(&resp);
+	abuf_free(&url);
+	if (body.data)
+		memset(body.data, 0, body.len);
+	abuf_free(&body);
+	return r;
+}
+
+/*
+ * In an INI file's section [section], the value of key into val; false
+ * when absent.  Lines "key = value"; '#' and ';' start comments.
+ */
+static bool
+ini_value(const char *text, const char *section, const char *key,
+		  char *val, size_t vallen)
+{
+	const char *p = text;
+	bool		in = false;
+
+	while (p && *p)
+	{
+		const char *eol = strchr(p, '\n');
+		size_t		n = eol ? (size_t) (eol - p) : strlen(p);
+		char		line[2048];
+		char	   *s,
+				   *e;
+
+		if (n >= sizeof(line))
+			n = sizeof(line) - 1;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		p = eol ? eol + 1 : NULL;
+		for (s = line; isspace((unsigned char) *s); s++);
+		e = s + strlen(s);
+		while (e > s && isspace((unsigned char) e[-1]))
+			*--e = '\0';
+		if (*s == '#' || *s == ';' || *s == '\0')
+			continue;
+		if (*s == '[')
+		{
+			char	   *close = strchr(s, ']');
+
+			if (close)
+				*close = '\0';
+			for (s++; isspace((unsigned char) *s); s++);
+			for (e = s + strlen(s); e > s && isspace((unsigned char) e[-1]);)
+				*--e = '\0';
+			in = strcmp(s, section) == 0;
+			continue;
+		}
+		if (in && (e = strchr(s, '=')) != NULL)
+		{
+			char	   *k_end = e;
+
+			while (k_end > s && isspace((unsigned char) k_end[-1]))
+				k_end--;
+			if ((size_t) (k_end - s) == strlen(key) &&
+				strncasecmp(s, key, k_end - s) == 0)
+			{
+				for (e++; isspace((unsigned char) *e); e++);
+				snprintf(val, vallen, "%s", e);
+				memset(line, 0, sizeof(line));
+				return true;
+			}
+		}
+		memset(line, 0, sizeof(line));
+	}
+	return false;
+}
+
+/* file named by var, else ~/.aws/name; NULL when neither exists */
+static char *
+aws_file_path(const char *var, const char *name, bool *named)
+{
+	const char *v = env(var);
+	const char *home = env("HOME");
+	char		path[1024];
+
+	*named = (v != NULL);
+	if (v)
+		return strdup(v);
+	if (home == NULL)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/.aws/%s", home, name);
+	return access(path, F_OK) == 0 ? strdup(path) : NULL;
+}
+
+static CredResult
+from_profile(S3Credentials *out, S3Error *err)
+{
+	const char *profile = env("AWS_PROFILE");
+	bool		named_creds,
+				named_config;
+	char	   *cpath = aws_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &named_creds);
+	char	   *fpath = aws_file_path("AWS_CONFIG_FILE", "config", &named_config);
+	char	   *ctext = cpath ? read_small_file(cpath) : NULL;
+	char	   *ftext = fpath ? read_small_file(fpath) : NULL;
+	char		section[300];
+	char		ak[256] = "",
+				sk[256] = "",
+				tok[4096] = "",
+				other[64] = "";
+	const char *src_text = NULL;
+	CredResult	r;
+
+	if (profile == NULL)
+		profile = "default";
+	if (strcmp(profile, "default") == 0)
+		snprintf(section, sizeof(section), "default");
+	else
+		snprintf(section, sizeof(section), "profile %s", profile);
+
+	/* the credentials file wins over the config file, as in the SDKs */
+	if (ctext && ini_value(ctext, profile, "aws_access_key_id", ak, sizeof(ak)))
+		src_text = ctext;
+	else if (ftext && ini_value(ftext, section, "aws_access_key_id", ak, sizeof(ak)))
+		src_text = ftext;
+	if (src_text)
+	{
+		const char *sec = src_text == ctext ? profile : section;
+
+		ini_value(src_text, sec, "aws_secret_access_key", sk, sizeof(sk));
+		ini_value(src_text, sec, "aws_session_token", tok, sizeof(tok));
+	}
+	else if (ftext)
+	{
+		static const char *const unsupported[] = {
+			"role_arn", "credential_process", "sso_session", "sso_start_url",
+			"web_identity_token_file", "credential_source"};
+
+		for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
+			if (ini_value(ftext, section, unsupported[i], tok, sizeof(tok)))
+			{
+				snprintf(other, sizeof(other), "%s", unsupported[i]);
+				break;
+			}
+	}
+
+	if ((named_creds && ctext == NULL) || (named_config && ftext == NULL))
+		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG, "could not read %s \"%.200s\"",
+				 named_creds && ctext == NULL ? "AWS_SHARED_CREDENTIALS_FILE" : "AWS_CONFIG_FILE",
+				 named_creds && ctext == NULL ? cpath : fpath);
+	else if (src_text && sk[0] == '\0')
+		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
+				 "profile \"%.100s\" has aws_access_key_id but no aws_secret_access_key", profile);
+	else if (src_text)
+		r = keep(out, S3CRED_PROFILE, ak, sk, tok, 0, err);
+	else if (other[0])
+		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
+				 "profile \"%.100s\" uses %s, which aibackup does not support; give it static keys or use another source",
+				 profile, other);
+	else if (env("AWS_PROFILE"))
+		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
+				 "profile \"%.100s\" (AWS_PROFILE) has no keys in the shared credentials or config file", profile);
+	else
+		r = CRED_ABSENT;
+	memset(ak, 0, sizeof(ak));
+	memset(sk, 0, sizeof(sk));
+	memset(tok, 0, sizeof(tok));
+	wipe_free(ctext);
+	wipe_free(ftext);
+	free(cpath);
+	free(fpath);
+	return r;
+}
+
+/*
+ * A full container URI must be https, or http to a loopback address or to
+ * the ECS/EKS agents' link-local addresses (as the SDKs require: a token
+ * must not travel in the clear to anywhere else).
+ */
+static bool
+container_uri_allowed(const char *uri)
+{
+	static const char *const hosts[] = {
+		"http://127.", "http://localhost:", "http://localhost/",
+		"http://[::1]", "http://169.254.170.2:", "http://169.254.170.2/",
+		"http://169.254.170.23:", "http://169.254.170.23/", "http://[fd00:ec2::23]"};
+
+	if (strncasecmp(uri, "https://", 8) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		if (strncasecmp(uri, hosts[i], strlen(hosts[i])) == 0)
+			return true;
+	return false;
+}
+
+static CredResult
+from_container(S3Client *c, S3Credentials *out, S3Error *err)
+{
+	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *token_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	char	   *token = NULL;
+	AbBuf		url;
+	SigV4Param	h[1];
+	int			nh = 0;
+	S3Response	resp;
+	CredResult	r;
+
+	if (full == NULL && rel == NULL)
+		return CRED_ABSENT;
+	abuf_init(&url);
+	if (rel)
+		abuf_appendf(&url, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel);
+	else if (!container_uri_allowed(full))
+		return fail(err, S3CRED_CONTAINER, S3ERR_CONFIG,
+					"AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback address or the container agent");
+	else
+		abuf_appends(&url, full);
+
+	if (token_file)
+	{
+		token = read_small_file(token_file);
+		if (token == NULL)
+		{
+			abuf_free(&url);
+			return fail(err, S3CRED_CONTAINER, S3ERR_CONFIG,
+						"could not read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \"%.200s\"", token_file);
+		}
+	}
+	else if (env("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
+		token = strdup(env("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+	if (token && (strchr(token, '\r') || strchr(token, '\n')))
+	{
+		wipe_free(token);
+		abuf_free(&url);
+		return fail(err, S3CRED_CONTAINER, S3ERR_CONFIG,
+					"the authorization token holds a line break");
+	}
+	if (token && token[0])
+		h[nh++] = sigv4_param("Authorization", token);
+
+	s3_response_init(&resp);
+	if (url.oom)
+		r = fail(err, S3CRED_CONTAINER, S3ERR_OOM, "out of memory");
+	else if (!service_call(c, "container credentials", "GET", url.data, h, nh,
+						   NULL, NULL, 5000, 3, &resp, err))
+		r = call_failed(S3CRED_CONTAINER, "the container endpoint", err);
+	else
+		r = from_json(S3CRED_CONTAINER, "the container endpoint", &resp.body, out, err);
+	if (resp.body.data)
+		memset(resp.body.data, 0, resp.body.len);
+	s3_response_free(&resp);
+	wipe_free(token);
+	abuf_free(&url);
+	return r;
+}
+
+static CredResult
+from_imds(S3Client *c, bool pinned, S3Credentials *out, S3Error *err)
+{
+	const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *off = env("AWS_EC2_METADATA_DISABLED");
+	char		token[256] = "";
+	char		role[256] = "";
+	SigV4Param	h[1];
+	AbBuf		url;
+	S3Response	resp;
+	CredResult	r = CRED_FOUND;
+	size_t		blen;
+
+	if (off && strcasecmp(off, "true") == 0)
+		return pinned ? fail(err, S3CRED_IMDS, S3ERR_CONFIG,
+							 "disabled by AWS_EC2_METADATA_DISABLED") : CRED_ABSENT;
+	if (base == NULL)
+		base = IMDS_DEFAULT;
+	blen = strlen(base);
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	abuf_init(&url);
+	s3_response_init(&resp);
+
+	/* IMDSv2: a session token first */
+	abuf_appendf(&url, "%.*s/latest/api/token", (int) blen, base);
+	h[0] = sigv4_param("X-aws-ec2-metadata-token-ttl-seconds", "21600");
+	if (service_call(c, "IMDS token", "PUT", url.data, h, 1, NULL, NULL,
+					 1000, 2, &resp, err))
+		snprintf(token, sizeof(token), "%.*s", (int) resp.body.len,
+				 resp.body.data ? resp.body.data : "");
+	else if (err->kind == S3ERR_NETWORK && !pinned)
+		r = CRED_ABSENT;		/* not on EC2 */
+	else if (err->kind == S3ERR_INTERRUPTED)
+		r = CRED_FAILED;
+	else if ((err->http_status == 404 || err->http_status == 405) && c->cfg.imds_v1)
+		memset(err, 0, sizeof(*err));	/* no IMDSv2 here: v1 is allowed */
+	else if (err->http_status == 404 || err->http_status == 405)
+		r = fail(err, S3CRED_IMDS, S3ERR_CONFIG,
+				 "the instance metadata service offers no IMDSv2 token (HTTP %ld); allow IMDSv1 with aibackup.s3_imds_v1 or require IMDSv2 on the instance",
+				 err->http_status);
+	else
+		r = call_failed(S3CRED_IMDS, "the IMDSv2 token request", err);
+	if (strpbrk(token, "\r\n"))
+		r = fail(err, S3CRED_IMDS, S3ERR_PROTOCOL, "the IMDSv2 token holds a line break");
+
+	/* then the role's name, then its credentials */
+	for (int step = 0; step < 2 && r == CRED_FOUND; step++)
+	{
+		abuf_reset(&url);
+		abuf_appendf(&url, "%.*s/latest/meta-data/iam/security-credentials/%s",
+					 (int) blen, base, role);
+		h[0] = sigv4_param("X-aws-ec2-metadata-token", token);
+		s3_response_free(&resp);
+		s3_response_init(&resp);
+		if (!service_call(c, "IMDS credentials", "GET", url.data, h,
+						  token[0] ? 1 : 0, NULL, NULL, 2000, 2, &resp, err))
+			r = call_failed(S3CRED_IMDS, step == 0 ?
+							"the instance's role name request" :
+							"the instance's credentials request", err);
+		else if (step == 0)
+		{
+			size_t		n = strcspn(resp.body.data ? resp.body.data : "", "\r\n");
+
+			if (n == 0 || n >= sizeof(role) ||
+				strspn(resp.body.data, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-") < n)
+				r = fail(err, S3CRED_IMDS, S3ERR_PROTOCOL,
+						 "the instance has no IAM role (or answered an unusable role name)");
+			else
+				snprintf(role, sizeof(role), "%.*s", (int) n, resp.body.data);
+		}
+		else
+			r = from_json(S3CRED_IMDS, "the instance metadata service",
+						  &resp.body, out, err);
+	}
+	if (resp.body.data)
+		memset(resp.body.data, 0, resp.body.len);
+	s3_response_free(&resp);
+	abuf_free(&url);
+	memset(token, 0, sizeof(token));
+	return r;
+}
+
+/* the chain: a pinned source, or the first configured one */
+static bool
+creds_fetch(S3Client *c, S3Credentials *out, S3Error *err)
+{
+	const S3Config *cfg = &c->cfg;
+	S3CredSource pin = cfg->cred_source;
+	bool		have_static = cfg->access_key && cfg->access_key[0];
+	CredResult	r = CRED_ABSENT;
+
+	memset(out, 0, sizeof(*out));
+	if (pin == S3CRED_STATIC || (pin == S3CRED_AUTO && have_static))
+	{
+		if (!have_static || !cfg->secret_key || !cfg->secret_key[0])
+		{
+			s3_set_error(err, S3ERR_CONFIG, "credentials", NULL,
+						 "settings: the access key id and the secret access key must both be set");
+			return false;
+		}
+		return keep(out, S3CRED_STATIC, cfg->access_key, cfg->secret_key,
+					cfg->session_token, 0, err) == CRED_FOUND;
+	}
+	if (r == CRED_ABSENT && (pin == S3CRED_AUTO || pin == S3CRED_ENV))
+		r = from_env(out, err);
+	if (r == CRED_ABSENT && (pin == S3CRED_AUTO || pin == S3CRED_WEB_IDENTITY))
+		r = from_web_identity(c, out, err);
+	if (r == CRED_ABSENT && (pin == S3CRED_AUTO || pin == S3CRED_PROFILE))
+		r = from_profile(out, err);
+	if (r == CRED_ABSENT && (pin == S3CRED_AUTO || pin == S3CRED_CONTAINER))
+		r = from_container(c, out, err);
+	if (r == CRED_ABSENT && (pin == S3CRED_AUTO || pin == S3CRED_IMDS))
+		r = from_imds(c, pin == S3CRED_IMDS, out, err);
+	if (r == CRED_ABSENT)
+	{
+		if (pin == S3CRED_AUTO)
+			s3_set_error(err, S3ERR_CONFIG, "credentials", NULL,
+						 "no S3 credentials were found (settings, environment, web identity, profile, container endpoint, instance metadata)");
+		else
+			s3_set_error(err, S3ERR_CONFIG, "credentials", NULL,
+						 "%s: not configured", s3_cred_source_name(pin));
+	}
+	return r == CRED_FOUND;
+}
+
+/*
+ * Temporary credentials outlive the client that fetched them: every client
+ * of the process with the same source setting starts from them (a SQL call
+ * makes a client, and IMDS or STS need not be asked at every call).
+ */
+static S3Credentials process_creds;
+static S3CredSource process_creds_pin;
+
+static bool
+creds_copy(S3Credentials *dst, const S3Credentials *src)
+{
+	S3Error		ignore;
+
+	return keep(dst, src->source, src->access_key, src->secret_key,
+				src->session_token, src->expires, &ignore) == CRED_FOUND;
+}
+
+/* whether credentials are good for a while: not inside the refresh window */
+static bool
+creds_fresh(const S3Credentials *cr, time_t now)
+{
+	return cr->access_key &&
+		(cr->expires == 0 || now + S3_CREDS_REFRESH_SECONDS < cr->expires);
+}
+
+bool
+s3_creds_ensure(S3Client *c, bool force, S3Error *err)
+{
+	S3Credentials fresh;
+	time_t		now = time(NULL);
+	S3Credentials *cur = &c->creds;
+	bool		static_keys = c->cfg.access_key && c->cfg.access_key[0] &&
+		(c->cfg.cred_source == S3CRED_AUTO || c->cfg.cred_source == S3CRED_STATIC);
+
+	if (!force && creds_fresh(cur, now))
+		return true;
+	if (!force && !static_keys && process_creds_pin == c->cfg.cred_source &&
+		creds_fresh(&process_creds, now))
+	{
+		s3_creds_clear(cur);
+		if (creds_copy(cur, &process_creds))
+			return true;
+	}
+	if (!creds_fetch(c, &fresh, err))
+	{
+		/* a source down for a moment: what we hold is still good */
+		if (cur->access_key && !force && err->kind != S3ERR_INTERRUPTED &&
+			(cur->expires == 0 || now + 10 < cur->expires))
+		{
+			memset(err, 0, sizeof(*err));
+			return true;
+		}
+		return false;
+	}
+	if (fresh.expires != 0 && fresh.expires <= now)
+	{
+		char		when[32];
+		struct tm	tm;
+
+		gmtime_r(&fresh.expires, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		s3_set_error(err, S3ERR_CONFIG, "credentials", NULL,
+					 "%s: the credentials it gave had expired already (at %s); check the clock",
+					 s3_cred_source_name(fresh.source), when);
+		s3_creds_clear(&fresh);
+		return false;
+	}
+	s3_creds_clear(cur);
+	*cur = fresh;
+	if (fresh.expires != 0)
+	{
+		s3_creds_clear(&process_creds);
+		if (creds_copy(&process_creds, &fresh))
+			process_creds_pin = c->cfg.cred_source;
+	}
+	return true;
+}
+
+bool
+s3_client_check_credentials(S3Client *c, const char **source,
+							time_t *expires, S3Error *err)
+{
+	if (!s3_creds_ensure(c, false, err))
+		return false;
+	if (source)
+		*source = s3_cred_source_name(c->creds.source);
+	if (expires)
+		*expires = c->creds.expires;
+	return true;
+}
+
+char *
+s3_client_presign_get(S3Client *c, const char *key, long expires,
+					  time_t signed_at, time_t *creds_expire, S3Error *err)
+{
+	S3Config	cfg = c->cfg;
+
+	if (!s3_creds_ensure(c, false, err))
+		return NULL;
+	cfg.access_key = c->creds.access_key;
+	cfg.secret_key = c->creds.secret_key;
+	cfg.session_token = c->creds.session_token;
+	*creds_expire = c->creds.expires;
+	return s3_presign_get(&cfg, key, expires, signed_at, err);
+}
