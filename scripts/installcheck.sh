@@ -16,6 +16,8 @@
 # it runs from is only read (pg_regress writes into WORKDIR), so it may be
 # owned by anyone postgres can read, postgres included.
 set -euo pipefail
+# a server with no keys looks along AWS's credential chain: never off 127.0.0.1
+export AWS_EC2_METADATA_DISABLED=true
 
 if [ $# -ne 2 ]; then
 	echo "usage: scripts/installcheck.sh PREFIX WORKDIR" >&2

@@ -20,6 +20,9 @@ trap cleanup EXIT
 
 # the machine's global CA bundle variables would override our test CA
 unset AWS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE REQUESTS_CA_BUNDLE
+# a server with no keys in its settings looks for credentials along AWS's
+# chain, which ends at EC2's metadata service: tests reach 127.0.0.1 only
+export AWS_EC2_METADATA_DISABLED=true
 
 if ! bash "$WORK/scripts/s3server.sh" start "$S3DIR"; then
 	echo "could not start the S3 server"

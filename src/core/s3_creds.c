@@ -105,8 +105,8 @@ env(const char *name)
 	return (v && v[0]) ? v : NULL;
 }
 
-static CredResult
-fail(S3Error *err, S3CredSource src, S3ErrorKind kind, const char *fmt,...)
+static CredResult fail(S3Error *err, S3CredSource src, S3ErrorKind kind,
+					   const char *fmt,...)
 			__attribute__((format(printf, 4, 5)));
 
 static CredResult
@@ -212,18 +212,28 @@ service_call(S3Client *c, const char *op, const char *method, const char *url,
 	return s3_request(c, &req, resp, err);
 }
 
-/* say what a failed service call was, without its body */
+/*
+ * Say what a failed service call was, without its body; code is the
+ * service's error code if it gave one (STS's InvalidIdentityToken).
+ */
 static CredResult
-call_failed(S3CredSource src, const char *what, S3Error *err)
+call_failed(S3CredSource src, const char *what, const char *code, S3Error *err)
 {
 	S3Error		e = *err;
 
 	if (e.kind == S3ERR_INTERRUPTED || e.kind == S3ERR_OOM)
 		return CRED_FAILED;
-	if (e.http_status > 0)
-		return fail(err, src, e.kind == S3ERR_NOT_FOUND ? S3ERR_HTTP : e.kind,
-					"%s answered HTTP %ld", what, e.http_status);
-	return fail(err, src, e.kind, "%s: %s", what, e.message);
+	if (e.http_status > 0 && code && code[0])
+		fail(err, src, S3ERR_HTTP, "%s answered HTTP %ld, %.60s",
+			 what, e.http_status, code);
+	else if (e.http_status > 0)
+		fail(err, src, S3ERR_HTTP, "%s answered HTTP %ld", what, e.http_status);
+	else
+		fail(err, src, e.kind, "%s: %s", what, e.message);
+	/* keep the status for the code that maps it, e.g. 403 */
+	err->http_status = e.http_status;
+	err->attempts = e.attempts;
+	return CRED_FAILED;
 }
 
 /* {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"} (IMDS, ECS) */
@@ -342,9 +352,10 @@ from_web_identity(S3Client *c, S3Credentials *out, S3Error *err)
 		XmlSpan		doc = {resp.body.data, resp.body.len};
 		char	   *code = resp.body.data ? xml_find_text(doc, "Code") : NULL;
 
-		r = call_failed(S3CRED_WEB_IDENTITY, "STS", err);
-		if (code && err->kind != S3ERR_INTERRUPTED)
-			snprintf(err->code, sizeof(err->code), "%s", code);
+		/* STS's codes are words; anything else is not repeated */
+		if (code && strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.") != strlen(code))
+			code[0] = '\0';
+		r = call_failed(S3CRED_WEB_IDENTITY, "STS", code, err);
 		free(code);
 	}
 	else
@@ -507,7 +518,8 @@ from_profile(S3Credentials *out, S3Error *err)
 	{
 		static const char *const unsupported[] = {
 			"role_arn", "credential_process", "sso_session", "sso_start_url",
-			"web_identity_token_file", "credential_source"};
+			"web_identity_token_file", "credential_source",
+		};
 
 		for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
 			if (ini_value(ftext, section, unsupported[i], tok, sizeof(tok)))
@@ -556,7 +568,8 @@ container_uri_allowed(const char *uri)
 	static const char *const hosts[] = {
 		"http://127.", "http://localhost:", "http://localhost/",
 		"http://[::1]", "http://169.254.170.2:", "http://169.254.170.2/",
-		"http://169.254.170.23:", "http://169.254.170.23/", "http://[fd00:ec2::23]"};
+		"http://169.254.170.23:", "http://169.254.170.23/", "http://[fd00:ec2::23]",
+	};
 
 	if (strncasecmp(uri, "https://", 8) == 0)
 		return true;
@@ -617,7 +630,7 @@ from_container(S3Client *c, S3Credentials *out, S3Error *err)
 		r = fail(err, S3CRED_CONTAINER, S3ERR_OOM, "out of memory");
 	else if (!service_call(c, "container credentials", "GET", url.data, h, nh,
 						   NULL, NULL, 5000, 3, &resp, err))
-		r = call_failed(S3CRED_CONTAINER, "the container endpoint", err);
+		r = call_failed(S3CRED_CONTAINER, "the container endpoint", NULL, err);
 	else
 		r = from_json(S3CRED_CONTAINER, "the container endpoint", &resp.body, out, err);
 	if (resp.body.data)
@@ -670,7 +683,7 @@ from_imds(S3Client *c, bool pinned, S3Credentials *out, S3Error *err)
 				 "the instance metadata service offers no IMDSv2 token (HTTP %ld); allow IMDSv1 with aibackup.s3_imds_v1 or require IMDSv2 on the instance",
 				 err->http_status);
 	else
-		r = call_failed(S3CRED_IMDS, "the IMDSv2 token request", err);
+		r = call_failed(S3CRED_IMDS, "the IMDSv2 token request", NULL, err);
 	if (strpbrk(token, "\r\n"))
 		r = fail(err, S3CRED_IMDS, S3ERR_PROTOCOL, "the IMDSv2 token holds a line break");
 
@@ -687,7 +700,7 @@ from_imds(S3Client *c, bool pinned, S3Credentials *out, S3Error *err)
 						  token[0] ? 1 : 0, NULL, NULL, 2000, 2, &resp, err))
 			r = call_failed(S3CRED_IMDS, step == 0 ?
 							"the instance's role name request" :
-							"the instance's credentials request", err);
+							"the instance's credentials request", NULL, err);
 		else if (step == 0)
 		{
 			size_t		n = strcspn(resp.body.data ? resp.body.data : "", "\r\n");
@@ -785,8 +798,10 @@ s3_creds_ensure(S3Client *c, bool force, S3Error *err)
 	S3Credentials fresh;
 	time_t		now = time(NULL);
 	S3Credentials *cur = &c->creds;
-	bool		static_keys = c->cfg.access_key && c->cfg.access_key[0] &&
-		(c->cfg.cred_source == S3CRED_AUTO || c->cfg.cred_source == S3CRED_STATIC);
+	bool		static_keys = false;
+
+	if (c->cfg.cred_source == S3CRED_AUTO || c->cfg.cred_source == S3CRED_STATIC)
+		static_keys = c->cfg.access_key && c->cfg.access_key[0];
 
 	if (!force && creds_fresh(cur, now))
 		return true;

@@ -64,16 +64,16 @@ typedef struct S3Request
 	size_t		max_body;		/* > 0: fail a kept body longer than this */
 
 	/*
-	 * A request to a credential service instead of S3: an absolute URL,
-	 * sent unsigned with only the headers given, never through the
+	 * A request to a credential service instead of S3: an absolute URL, sent
+	 * unsigned with only the headers given, never through the
 	 * aibackup.s3_proxy setting (libcurl's *_proxy environment applies).
 	 */
 	const char *url;
 	long		timeout_ms;		/* > 0: limit on each attempt */
 	long		connect_timeout_ms; /* > 0: instead of the client's */
 	int			max_attempts;	/* > 0: instead of the client's */
-	bool		checksum_required;	/* S3 wants Content-MD5 or
-									 * x-amz-checksum-* (DeleteObjects) */
+	bool		checksum_required;	/* S3 wants Content-MD5 or x-amz-checksum-*
+									 * (DeleteObjects) */
 } S3Request;
 
 typedef struct S3Response

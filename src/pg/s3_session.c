@@ -201,6 +201,11 @@ ab_s3_report(const S3Error *err)
 		CHECK_FOR_INTERRUPTS();
 
 	hint = ab_s3_hint(err);
+	if (strcmp(err->op, "credentials") == 0)
+		ereport(ERROR,
+				(errcode(ab_s3_errcode(err)),
+				 errmsg("could not get S3 credentials: %s", err->message),
+				 hint ? errhint("%s", hint) : 0));
 	ereport(ERROR,
 			(errcode(ab_s3_errcode(err)),
 			 err->key[0] ?

@@ -12,21 +12,30 @@ use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(new_cluster s3_settings aws_cli);
 
+# Servers started by the tests look for credentials in AWS's chain when
+# their settings name no keys, and the chain ends at the EC2 instance
+# metadata service, 169.254.169.254: tests talk to 127.0.0.1 only.
+$ENV{AWS_EC2_METADATA_DISABLED} = 'true';
+
 # settings that point aibackup at the test server (path style, HTTP)
 sub s3_settings
 {
 	my (%o) = @_;
 	my $endpoint = $o{endpoint} // $ENV{S3_HTTP_ENDPOINT};
 	my $prefix = $o{prefix} // "t$$";
-	return <<"CONF";
+	my $conf = <<"CONF";
 aibackup.s3_endpoint = '$endpoint'
 aibackup.s3_region = '$ENV{S3_REGION}'
 aibackup.s3_bucket = '$ENV{S3_BUCKET}'
 aibackup.s3_prefix = '$prefix'
 aibackup.s3_uri_style = 'path'
+CONF
+	# no_keys: credentials from the server's environment (t/046)
+	$conf .= <<"CONF" unless $o{no_keys};
 aibackup.s3_access_key_id = '$ENV{S3_ACCESS_KEY}'
 aibackup.s3_secret_access_key = '$ENV{S3_SECRET_KEY}'
 CONF
+	return $conf;
 }
 
 # new_cluster(name, preload => 1, conf => '...', initdb => [options])
