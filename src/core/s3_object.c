@@ -502,7 +502,9 @@ s3_delete_batch(S3Client *c, const char *const *keys, int n, S3Error *err)
 	{
 		/* a store that insists on Content-MD5 (Swift): key by key instead */
 		c->batch_delete_refused = true;
-		ok = s3_delete_each(c, keys, n, err);
+		s3_response_free(&resp);
+		abuf_free(&body);
+		return s3_delete_each(c, keys, n, err);
 	}
 	if (ok && resp.body.data)
 	{
