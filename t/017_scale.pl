@@ -1,5 +1,5 @@
-# Scale and limits: a database with 3,000 tables backed up twice, a table
-# with the maximum 1,600 columns, and names at the 63-byte limit (multibyte
+# Scale and limits: a database with 3,000 tables backed up whole, then 100 of
+# them by name; a table with the maximum 1,600 columns, and names at the 63-byte limit (multibyte
 # UTF-8, identifier truncation at a character boundary, quotes, spaces and
 # dots) in a database whose own name is 63 bytes: backup, listing, object
 # keys and contents, restores in place and into other names.
@@ -64,30 +64,39 @@ SQL
 	my $total_rows = 0;
 	$total_rows += $_ for 1 .. 30;
 
+	# The first backup takes all 3,000 tables; the second, a hundred of
+	# them named in the call (the newest backup then holds fewer tables than
+	# the one before, and listing, counting and restoring must keep them
+	# apart).  A second full run would prove the scale again at 100 s a
+	# flavour.
 	my @ids;
+	my %wanted = (1 => [ 3000, $total_rows ], 2 => [ 100, 30 ]);
 	for my $n (1, 2)
 	{
 		my $t1 = time();
-		my ($r, $id, $e) = backup_now($node, $db);
-		diag(sprintf('backup %d of 3,000 tables took %.1f s', $n, time() - $t1));
-		is($r, 0, "backup $n of a database with 3,000 tables succeeds") or diag($e);
+		my ($r, $id, $e) = $n == 1 ? backup_now($node, $db)
+		  : backup_now($node, $db, "(SELECT array_agg(c.oid::regclass) FROM pg_class c WHERE c.relname BETWEEN 't2901' AND 't3000' AND c.relnamespace = 'public'::regnamespace)");
+		my ($ntables, $nrows) = @{ $wanted{$n} };
+		diag(sprintf('backup %d (%d tables of 3,000) took %.1f s', $n, $ntables, time() - $t1));
+		is($r, 0, "backup $n ($ntables tables of a database of 3,000) succeeds") or diag($e);
 		$id //= '';
 		push @ids, $id;
 		is($node->safe_psql($db, "SELECT status FROM aibackup_list_backups() WHERE backup_id = '$id'"), 'ok',
-			"backup $n of 3,000 tables has status ok");
+			"backup $n has status ok");
 		is($node->safe_psql($db, "SELECT count(*) || ' tables, ' || coalesce(sum(rows), 0) || ' rows' FROM aibackup_list_tables('$id')"),
-			"3000 tables, $total_rows rows", "aibackup_list_tables() lists backup $n\'s 3,000 tables and their rows");
+			"$ntables tables, $nrows rows", "aibackup_list_tables() lists backup $n\'s $ntables tables and their rows");
+		my $range = $n == 1 ? '' : "AND c.relname BETWEEN 't2901' AND 't3000'";
 		is($node->safe_psql($db, <<"SQL"), '0', "backup $n lists exactly the names in pg_class");
 SELECT count(*) FROM (SELECT schema_name, table_name FROM aibackup_list_tables('$id')) l
   FULL JOIN (SELECT n.nspname::text AS s, c.relname::text AS r FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.relkind = 'r' AND n.nspname = 'public') p ON p.s = l.schema_name AND p.r = l.table_name
+              WHERE c.relkind = 'r' AND n.nspname = 'public' $range) p ON p.s = l.schema_name AND p.r = l.table_name
  WHERE l.table_name IS NULL OR p.r IS NULL
 SQL
 	}
 	is($node->safe_psql($db, 'SELECT string_agg(backup_id, \',\' ORDER BY backup_id DESC) FROM aibackup_list_backups()'),
-		"$ids[1],$ids[0]", 'aibackup_list_backups() shows both backups of 3,000 tables');
-	is($node->safe_psql($db, "SELECT tables FROM aibackup_list_backups() WHERE backup_id = '$ids[1]'"), '3000',
-		'and counts 3,000 tables in the newest');
+		"$ids[1],$ids[0]", 'aibackup_list_backups() shows both backups');
+	is($node->safe_psql($db, "SELECT string_agg(tables::text, ',' ORDER BY backup_id) FROM aibackup_list_backups()"), '3000,100',
+		'and counts 3,000 tables in the first, 100 in the newest');
 
 	my $cs = checksum($node, $db, 't2500');
 	$node->safe_psql($db, 'DELETE FROM t2500 WHERE a > 5; INSERT INTO t2500 VALUES (-1)');
