@@ -188,6 +188,11 @@ restored_ok('environment');
 restart_with(AWS_ACCESS_KEY_ID => $ENV{S3_ACCESS_KEY});
 ($ok, $out, $err) = backup();
 check_failure('a half-set environment', $err, qr/environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together/);
+# a line break in a token would start a header of its own
+restart_with(AWS_ACCESS_KEY_ID => $ENV{S3_ACCESS_KEY}, AWS_SECRET_ACCESS_KEY => $ENV{S3_SECRET_KEY},
+	AWS_SESSION_TOKEN => "tok-secret\r\nX-Injected: 1");
+($ok, $out, $err) = backup();
+check_failure('a token with a line break', $err, qr/environment: the credentials hold characters no key or token has/);
 
 # --- web identity ---
 my $tokfile = "$work/webtoken";
@@ -272,7 +277,27 @@ restart_with(%files, AWS_PROFILE => 'assumed');
 check_failure('a role profile', $err, qr/profile "assumed" uses role_arn, which aibackup does not support/);
 restart_with(%files, AWS_PROFILE => 'nosuch');
 ($ok, $out, $err) = backup();
-check_failure('a missing profile', $err, qr/profile "nosuch" \(AWS_PROFILE\) has no keys/);
+check_failure('a missing profile', $err, qr/profile "nosuch" \(AWS_PROFILE\) is in neither the shared credentials nor the config file/);
+# a profile with only a region passes to the next source, as in the SDKs
+write_file($cfgfile, slurp_file($cfgfile) . "\n[profile regiononly]\nregion = eu-west-1\n");
+restart_with(%files, AWS_PROFILE => 'regiononly',
+	AWS_CONTAINER_CREDENTIALS_FULL_URI => "$fake/container/creds");
+fake_config({ container => { mode => 'ok', auth_token => '' } });
+fake_reset();
+($ok, $out, $err) = backup();
+ok($ok && fake_stats()->{issued}{container} >= 1, 'a profile without keys passes to the container endpoint') or diag($err);
+# a role profile in the credentials file is refused too, not passed over
+write_file("$work/credentials-role", "[default]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n");
+restart_with(AWS_SHARED_CREDENTIALS_FILE => "$work/credentials-role",
+	AWS_CONTAINER_CREDENTIALS_FULL_URI => "$fake/container/creds");
+($ok, $out, $err) = backup();
+check_failure('a role profile in the credentials file', $err, qr/profile "default" uses role_arn/);
+# a value longer than any line buffer is read whole (Swift ignores the token)
+write_file("$work/credentials-long", "[default]\naws_access_key_id = $ENV{S3_ACCESS_KEY}\n"
+	. "aws_secret_access_key = $ENV{S3_SECRET_KEY}\naws_session_token = " . ('T' x 6000) . "\n");
+restart_with(AWS_SHARED_CREDENTIALS_FILE => "$work/credentials-long");
+($ok, $out, $err) = backup();
+ok($ok, 'a 6,000-byte session token in the credentials file works') or diag($err);
 # ~/.aws of the server's user is found without variables
 mkdir "$home/.aws";
 write_file("$home/.aws/credentials", "[default]\naws_access_key_id = $ENV{S3_ACCESS_KEY}\naws_secret_access_key = $ENV{S3_SECRET_KEY}\n");
@@ -314,10 +339,14 @@ for my $case ([ '401', qr/container endpoint: the container endpoint answered HT
 	check_failure("container endpoint answering $case->[0]", $err, $case->[1]);
 }
 fake_config({ container => { mode => 'ok' } });
-restart_with(AWS_CONTAINER_CREDENTIALS_FULL_URI => 'http://192.0.2.1/creds');
-($ok, $out, $err) = backup();
-check_failure('a container URI off loopback over http', $err,
-	qr/AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback address/);
+for my $uri ('http://192.0.2.1/creds', 'http://127.0.0.1@192.0.2.1/creds',
+	'http://localhost:80@192.0.2.1/creds', 'http://127.0.0.1.192.0.2.1.invalid/creds')
+{
+	restart_with(AWS_CONTAINER_CREDENTIALS_FULL_URI => $uri);
+	($ok, $out, $err) = backup();
+	check_failure("a container URI off loopback over http ($uri)", $err,
+		qr/AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback address/);
+}
 
 # --- IMDSv2 ---
 my %imds = (AWS_EC2_METADATA_DISABLED => undef, AWS_EC2_METADATA_SERVICE_ENDPOINT => $fake);
@@ -431,6 +460,8 @@ is($node->safe_psql('postgres', 'SHOW aibackup.s3_proxy'), "http://********\@127
 	'SHOW masks the proxy password');
 ($r2, $o2, $e2) = $node->psql('postgres', 'SHOW aibackup.s3_proxy', extra_params => [ '-U', 'plain' ]);
 like($e2, qr/permission denied|must be superuser|pg_read_all_settings/, 'a plain role cannot see the proxy');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_settings WHERE name = 'aibackup.s3_proxy'"), '0',
+	'pg_settings does not list the proxy (its reset_val would show the password)');
 my @puts = grep { $_->{method} eq 'PUT' } @{ $st->{proxy}{recent} };
 ok(@puts && !grep({ !exists $_->{headers}{'content-md5'} } @puts), 'by default, PUTs carry Content-MD5');
 

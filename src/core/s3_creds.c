@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ini.h"
 #include "json.h"
 #include "s3_internal.h"
 #include "xml.h"
@@ -123,10 +124,25 @@ fail(S3Error *err, S3CredSource src, S3ErrorKind kind, const char *fmt,...)
 	return CRED_FAILED;
 }
 
+/* printable ASCII without spaces: what can go into a header unharmed */
+static bool
+header_safe(const char *s)
+{
+	for (; *s; s++)
+	{
+		if (*s <= ' ' || *s > '~')
+			return false;
+	}
+	return true;
+}
+
 static CredResult
 keep(S3Credentials *out, S3CredSource src, const char *ak, const char *sk,
 	 const char *token, time_t expires, S3Error *err)
 {
+	if (!header_safe(ak) || !header_safe(sk) || (token && !header_safe(token)))
+		return fail(err, src, S3ERR_PROTOCOL,
+					"the credentials hold characters no key or token has (spaces, line breaks or other control characters)");
 	out->access_key = strdup(ak);
 	out->secret_key = strdup(sk);
 	out->session_token = strdup(token ? token : "");
@@ -141,26 +157,41 @@ keep(S3Credentials *out, S3CredSource src, const char *ak, const char *sk,
 	return CRED_FOUND;
 }
 
-/* "2026-12-02T04:00:00Z" (fraction and a zero offset allowed) -> time_t */
+/*
+ * "2026-12-02T04:00:00Z" -> time_t: a fraction of a second, "z", and an
+ * offset "+hh:mm" or "-hh:mm" are allowed, no zone means UTC; a field out
+ * of range is not.
+ */
 static bool
 parse_iso8601(const char *s, time_t *out)
 {
 	struct tm	tm = {0};
 	int			n = 0;
+	int			oh = 0,
+				om = 0;
+	long		offset = 0;
 	const char *p;
 
 	if (s == NULL ||
 		sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
 			   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
 		return false;
+	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+		tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+		tm.tm_min > 59 || tm.tm_sec > 60 ||
+		tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0)
+		return false;
 	p = s + n;
 	if (*p == '.')
 		for (p++; isdigit((unsigned char) *p); p++);
-	if (!(strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0 || *p == '\0'))
+	if ((*p == '+' || *p == '-') && strlen(p) == 6 &&
+		sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 && oh <= 23 && om <= 59)
+		offset = (*p == '+' ? 1 : -1) * (oh * 3600L + om * 60L);
+	else if (!(strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || *p == '\0'))
 		return false;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
-	*out = timegm(&tm);
+	*out = timegm(&tm) - offset;
 	return *out > 0;
 }
 
@@ -254,7 +285,13 @@ from_json(S3CredSource src, const char *what, const AbBuf *body,
 	if (doc == NULL || doc->type != JV_OBJECT)
 		r = fail(err, src, S3ERR_PROTOCOL, "%s did not answer with a JSON object", what);
 	else if (code && code->type == JV_STRING && strcmp(code->string, "Success") != 0)
-		r = fail(err, src, S3ERR_HTTP, "%s answered Code \"%.60s\"", what, code->string);
+	{
+		/* a word like "Failed" is repeated; anything else is not */
+		bool		word = strspn(code->string, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == strlen(code->string);
+
+		r = fail(err, src, S3ERR_HTTP, "%s answered Code \"%.60s\"", what,
+				 word ? code->string : "(not shown)");
+	}
 	else if (!ak || ak->type != JV_STRING || !ak->string[0] ||
 			 !sk || sk->type != JV_STRING || !sk->string[0])
 		r = fail(err, src, S3ERR_PROTOCOL, "%s answered without AccessKeyId and SecretAccessKey", what);
@@ -398,77 +435,14 @@ from_web_identity(S3Client *c, S3Credentials *out, S3Error *err)
 	return r;
 }
 
-/*
- * In an INI file's section [section], the value of key into val; false
- * when absent.  Lines "key = value"; '#' and ';' start comments.
- */
-static bool
-ini_value(const char *text, const char *section, const char *key,
-		  char *val, size_t vallen)
-{
-	const char *p = text;
-	bool		in = false;
-
-	while (p && *p)
-	{
-		const char *eol = strchr(p, '\n');
-		size_t		n = eol ? (size_t) (eol - p) : strlen(p);
-		char		line[2048];
-		char	   *s,
-				   *e;
-
-		if (n >= sizeof(line))
-			n = sizeof(line) - 1;
-		memcpy(line, p, n);
-		line[n] = '\0';
-		p = eol ? eol + 1 : NULL;
-		for (s = line; isspace((unsigned char) *s); s++);
-		e = s + strlen(s);
-		while (e > s && isspace((unsigned char) e[-1]))
-			*--e = '\0';
-		if (*s == '#' || *s == ';' || *s == '\0')
-			continue;
-		if (*s == '[')
-		{
-			char	   *close = strchr(s, ']');
-
-			if (close)
-				*close = '\0';
-			for (s++; isspace((unsigned char) *s); s++);
-			for (e = s + strlen(s); e > s && isspace((unsigned char) e[-1]);)
-				*--e = '\0';
-			in = strcmp(s, section) == 0;
-			continue;
-		}
-		if (in && (e = strchr(s, '=')) != NULL)
-		{
-			char	   *k_end = e;
-
-			while (k_end > s && isspace((unsigned char) k_end[-1]))
-				k_end--;
-			if ((size_t) (k_end - s) == strlen(key) &&
-				strncasecmp(s, key, k_end - s) == 0)
-			{
-				for (e++; isspace((unsigned char) *e); e++);
-				snprintf(val, vallen, "%s", e);
-				memset(line, 0, sizeof(line));
-				return true;
-			}
-		}
-		memset(line, 0, sizeof(line));
-	}
-	return false;
-}
-
-/* file named by var, else ~/.aws/name; NULL when neither exists */
+/* file named by var, else ~/.aws/name; NULL when neither is set */
 static char *
-aws_file_path(const char *var, const char *name, bool *named)
+aws_file_path(const char *var, const char *name)
 {
 	const char *v = env(var);
 	const char *home = env("HOME");
 	char		path[1024];
 
-	*named = (v != NULL);
 	if (v)
 		return strdup(v);
 	if (home == NULL)
@@ -477,22 +451,49 @@ aws_file_path(const char *var, const char *name, bool *named)
 	return access(path, F_OK) == 0 ? strdup(path) : NULL;
 }
 
+/* the profile's keys that name a way of getting credentials we lack */
+static const char *
+unsupported_key(const char *doc, const char *section)
+{
+	static const char *const keys[] = {
+		"role_arn", "credential_process", "sso_session", "sso_start_url",
+		"web_identity_token_file", "credential_source",
+	};
+
+	for (size_t i = 0; doc != NULL && i < sizeof(keys) / sizeof(keys[0]); i++)
+	{
+		char	   *v = ini_get(doc, section, keys[i]);
+
+		free(v);
+		if (v)
+			return keys[i];
+	}
+	return NULL;
+}
+
+/*
+ * The shared files, as the SDKs read them: the credentials file's
+ * [profile] first, then the config file's [profile profile] ([default]
+ * for the default).  A profile without keys is not ours to use (the chain
+ * goes on), unless it names a way aibackup does not support; a profile
+ * AWS_PROFILE names that exists in neither file is an error.  Missing
+ * files are not.
+ */
 static CredResult
 from_profile(S3Credentials *out, S3Error *err)
 {
 	const char *profile = env("AWS_PROFILE");
-	bool		named_creds,
-				named_config;
-	char	   *cpath = aws_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &named_creds);
-	char	   *fpath = aws_file_path("AWS_CONFIG_FILE", "config", &named_config);
+	char	   *cpath = aws_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+	char	   *fpath = aws_file_path("AWS_CONFIG_FILE", "config");
 	char	   *ctext = cpath ? read_small_file(cpath) : NULL;
 	char	   *ftext = fpath ? read_small_file(fpath) : NULL;
 	char		section[300];
-	char		ak[256] = "",
-				sk[256] = "",
-				tok[4096] = "",
-				other[64] = "";
-	const char *src_text = NULL;
+	const char *doc = NULL;
+	const char *sec = NULL;
+	const char *other;
+	char	   *ak = NULL,
+			   *sk = NULL,
+			   *tok = NULL;
 	CredResult	r;
 
 	if (profile == NULL)
@@ -500,56 +501,46 @@ from_profile(S3Credentials *out, S3Error *err)
 	if (strcmp(profile, "default") == 0)
 		snprintf(section, sizeof(section), "default");
 	else
-		snprintf(section, sizeof(section), "profile %s", profile);
+		snprintf(section, sizeof(section), "profile %.280s", profile);
 
-	/* the credentials file wins over the config file, as in the SDKs */
-	if (ctext && ini_value(ctext, profile, "aws_access_key_id", ak, sizeof(ak)))
-		src_text = ctext;
-	else if (ftext && ini_value(ftext, section, "aws_access_key_id", ak, sizeof(ak)))
-		src_text = ftext;
-	if (src_text)
+	if (ctext && (ak = ini_get(ctext, profile, "aws_access_key_id")) != NULL)
 	{
-		const char *sec = src_text == ctext ? profile : section;
-
-		ini_value(src_text, sec, "aws_secret_access_key", sk, sizeof(sk));
-		ini_value(src_text, sec, "aws_session_token", tok, sizeof(tok));
+		doc = ctext;
+		sec = profile;
 	}
-	else if (ftext)
+	else if (ftext && (ak = ini_get(ftext, section, "aws_access_key_id")) != NULL)
 	{
-		static const char *const unsupported[] = {
-			"role_arn", "credential_process", "sso_session", "sso_start_url",
-			"web_identity_token_file", "credential_source",
-		};
-
-		for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
-			if (ini_value(ftext, section, unsupported[i], tok, sizeof(tok)))
-			{
-				snprintf(other, sizeof(other), "%s", unsupported[i]);
-				break;
-			}
+		doc = ftext;
+		sec = section;
 	}
+	if (doc)
+	{
+		sk = ini_get(doc, sec, "aws_secret_access_key");
+		tok = ini_get(doc, sec, "aws_session_token");
+	}
+	other = unsupported_key(ctext, profile);
+	if (other == NULL)
+		other = unsupported_key(ftext, section);
 
-	if ((named_creds && ctext == NULL) || (named_config && ftext == NULL))
-		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG, "could not read %s \"%.200s\"",
-				 named_creds && ctext == NULL ? "AWS_SHARED_CREDENTIALS_FILE" : "AWS_CONFIG_FILE",
-				 named_creds && ctext == NULL ? cpath : fpath);
-	else if (src_text && sk[0] == '\0')
+	if (doc != NULL && (sk == NULL || sk[0] == '\0'))
 		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
 				 "profile \"%.100s\" has aws_access_key_id but no aws_secret_access_key", profile);
-	else if (src_text)
+	else if (doc != NULL)
 		r = keep(out, S3CRED_PROFILE, ak, sk, tok, 0, err);
-	else if (other[0])
+	else if (other)
 		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
 				 "profile \"%.100s\" uses %s, which aibackup does not support; give it static keys or use another source",
 				 profile, other);
-	else if (env("AWS_PROFILE"))
+	else if (env("AWS_PROFILE") &&
+			 !(ctext && ini_has_section(ctext, profile)) &&
+			 !(ftext && ini_has_section(ftext, section)))
 		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
-				 "profile \"%.100s\" (AWS_PROFILE) has no keys in the shared credentials or config file", profile);
+				 "profile \"%.100s\" (AWS_PROFILE) is in neither the shared credentials nor the config file", profile);
 	else
 		r = CRED_ABSENT;
-	memset(ak, 0, sizeof(ak));
-	memset(sk, 0, sizeof(sk));
-	memset(tok, 0, sizeof(tok));
+	wipe_free(ak);
+	wipe_free(sk);
+	wipe_free(tok);
 	wipe_free(ctext);
 	wipe_free(ftext);
 	free(cpath);
@@ -559,24 +550,50 @@ from_profile(S3Credentials *out, S3Error *err)
 
 /*
  * A full container URI must be https, or http to a loopback address or to
- * the ECS/EKS agents' link-local addresses (as the SDKs require: a token
- * must not travel in the clear to anywhere else).
+ * the ECS/EKS agents' link-local addresses, and carry no user name (as the
+ * SDKs require: the token must not travel in the clear anywhere else).
+ * The host is compared whole, as libcurl parses it.
  */
 static bool
 container_uri_allowed(const char *uri)
 {
 	static const char *const hosts[] = {
-		"http://127.", "http://localhost:", "http://localhost/",
-		"http://[::1]", "http://169.254.170.2:", "http://169.254.170.2/",
-		"http://169.254.170.23:", "http://169.254.170.23/", "http://[fd00:ec2::23]",
+		"localhost", "[::1]", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]",
 	};
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL,
+			   *host = NULL,
+			   *user = NULL;
+	bool		ok = false;
 
-	if (strncasecmp(uri, "https://", 8) == 0)
-		return true;
-	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
-		if (strncasecmp(uri, hosts[i], strlen(hosts[i])) == 0)
-			return true;
-	return false;
+	if (u && curl_url_set(u, CURLUPART_URL, uri, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER)
+	{
+		int			a,
+					b,
+					c,
+					d,
+					n = 0;
+
+		if (strcasecmp(scheme, "https") == 0)
+			ok = true;
+		else if (strcasecmp(scheme, "http") == 0)
+		{
+			/* 127.0.0.0/8, written as four numbers */
+			ok = sscanf(host, "%d.%d.%d.%d%n", &a, &b, &c, &d, &n) == 4 &&
+				host[n] == '\0' && a == 127 && b >= 0 && b <= 255 &&
+				c >= 0 && c <= 255 && d >= 0 && d <= 255;
+			for (size_t i = 0; !ok && i < sizeof(hosts) / sizeof(hosts[0]); i++)
+				ok = strcasecmp(host, hosts[i]) == 0;
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return ok;
 }
 
 static CredResult
@@ -641,41 +658,61 @@ from_container(S3Client *c, S3Credentials *out, S3Error *err)
 	return r;
 }
 
+/*
+ * IMDSv2 session token, kept for the process: it lives 6 hours, and a
+ * refresh need not cost a third request.
+ */
+#define IMDS_TOKEN_TTL		21600
+static char imds_token[256];
+static char imds_token_base[512];
+static time_t imds_token_until;
+
+/*
+ * The token into token[]: the kept one, or a new one ("" where IMDSv1 is
+ * allowed and no v2 is offered).  configured: the caller asked for IMDS
+ * (pinned, or its endpoint set), so an answer that is not EC2's is an
+ * error, not a sign that this is no EC2 instance.
+ */
 static CredResult
-from_imds(S3Client *c, bool pinned, S3Credentials *out, S3Error *err)
+imds_token_get(S3Client *c, const char *base, bool configured,
+			   char *token, size_t tlen, bool *fresh, S3Error *err)
 {
-	const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	const char *off = env("AWS_EC2_METADATA_DISABLED");
-	char		token[256] = "";
-	char		role[256] = "";
 	SigV4Param	h[1];
 	AbBuf		url;
 	S3Response	resp;
 	CredResult	r = CRED_FOUND;
-	size_t		blen;
+	char		ttl[16];
+	time_t		now = time(NULL);
 
-	if (off && strcasecmp(off, "true") == 0)
-		return pinned ? fail(err, S3CRED_IMDS, S3ERR_CONFIG,
-							 "disabled by AWS_EC2_METADATA_DISABLED") : CRED_ABSENT;
-	if (base == NULL)
-		base = IMDS_DEFAULT;
-	blen = strlen(base);
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
+	token[0] = '\0';
+	*fresh = false;
+	if (imds_token[0] && strcmp(imds_token_base, base) == 0 &&
+		now + 60 < imds_token_until)
+	{
+		snprintf(token, tlen, "%s", imds_token);
+		return CRED_FOUND;
+	}
+	*fresh = true;
 	abuf_init(&url);
+	abuf_appendf(&url, "%s/latest/api/token", base);
+	snprintf(ttl, sizeof(ttl), "%d", IMDS_TOKEN_TTL);
+	h[0] = sigv4_param("X-aws-ec2-metadata-token-ttl-seconds", ttl);
 	s3_response_init(&resp);
-
-	/* IMDSv2: a session token first */
-	abuf_appendf(&url, "%.*s/latest/api/token", (int) blen, base);
-	h[0] = sigv4_param("X-aws-ec2-metadata-token-ttl-seconds", "21600");
-	if (service_call(c, "IMDS token", "PUT", url.data, h, 1, NULL, NULL,
-					 1000, 2, &resp, err))
-		snprintf(token, sizeof(token), "%.*s", (int) resp.body.len,
+	if (url.oom)
+		r = fail(err, S3CRED_IMDS, S3ERR_OOM, "out of memory");
+	else if (service_call(c, "IMDS token", "PUT", url.data, h, 1, NULL, NULL,
+						  1000, 2, &resp, err))
+	{
+		snprintf(token, tlen, "%.*s", (int) resp.body.len,
 				 resp.body.data ? resp.body.data : "");
-	else if (err->kind == S3ERR_NETWORK && !pinned)
-		r = CRED_ABSENT;		/* not on EC2 */
-	else if (err->kind == S3ERR_INTERRUPTED)
+		if (token[0] == '\0' || !header_safe(token))
+			r = fail(err, S3CRED_IMDS, S3ERR_PROTOCOL, "the IMDSv2 token is not usable");
+	}
+	else if (err->kind == S3ERR_INTERRUPTED || err->kind == S3ERR_OOM)
 		r = CRED_FAILED;
+	else if (!configured && (err->kind == S3ERR_NETWORK ||
+							 (err->http_status >= 400 && err->http_status < 500)))
+		r = CRED_ABSENT;		/* no EC2 metadata service here */
 	else if ((err->http_status == 404 || err->http_status == 405) && c->cfg.imds_v1)
 		memset(err, 0, sizeof(*err));	/* no IMDSv2 here: v1 is allowed */
 	else if (err->http_status == 404 || err->http_status == 405)
@@ -684,24 +721,93 @@ from_imds(S3Client *c, bool pinned, S3Credentials *out, S3Error *err)
 				 err->http_status);
 	else
 		r = call_failed(S3CRED_IMDS, "the IMDSv2 token request", NULL, err);
-	if (strpbrk(token, "\r\n"))
-		r = fail(err, S3CRED_IMDS, S3ERR_PROTOCOL, "the IMDSv2 token holds a line break");
+	if (r == CRED_FOUND && token[0])
+	{
+		snprintf(imds_token, sizeof(imds_token), "%s", token);
+		snprintf(imds_token_base, sizeof(imds_token_base), "%s", base);
+		imds_token_until = now + IMDS_TOKEN_TTL;
+	}
+	if (resp.body.data)
+		memset(resp.body.data, 0, resp.body.len);
+	s3_response_free(&resp);
+	abuf_free(&url);
+	return r;
+}
 
-	/* then the role's name, then its credentials */
+/* GET base/latest/meta-data/iam/security-credentials/<role> into resp */
+static bool
+imds_get(S3Client *c, const char *base, const char *role, const char *token,
+		 S3Response *resp, S3Error *err)
+{
+	SigV4Param	h[1];
+	AbBuf		url;
+	bool		ok;
+
+	abuf_init(&url);
+	abuf_appendf(&url, "%s/latest/meta-data/iam/security-credentials/%s",
+				 base, role);
+	h[0] = sigv4_param("X-aws-ec2-metadata-token", token);
+	s3_response_free(resp);
+	s3_response_init(resp);
+	if (url.oom)
+	{
+		s3_set_error(err, S3ERR_OOM, "IMDS credentials", NULL, "out of memory");
+		ok = false;
+	}
+	else
+		ok = service_call(c, "IMDS credentials", "GET", url.data, h,
+						  token[0] ? 1 : 0, NULL, NULL, 2000, 2, resp, err);
+	abuf_free(&url);
+	return ok;
+}
+
+static CredResult
+from_imds(S3Client *c, bool pinned, S3Credentials *out, S3Error *err)
+{
+	const char *endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *off = env("AWS_EC2_METADATA_DISABLED");
+	char		base[512];
+	char		token[256];
+	char		role[256] = "";
+	S3Response	resp;
+	CredResult	r;
+	size_t		blen;
+	bool		fresh;
+
+	if (off && strcasecmp(off, "true") == 0)
+		return pinned ? fail(err, S3CRED_IMDS, S3ERR_CONFIG,
+							 "disabled by AWS_EC2_METADATA_DISABLED") : CRED_ABSENT;
+	snprintf(base, sizeof(base), "%s", endpoint ? endpoint : IMDS_DEFAULT);
+	blen = strlen(base);
+	while (blen > 0 && base[blen - 1] == '/')
+		base[--blen] = '\0';
+
+	r = imds_token_get(c, base, pinned || endpoint != NULL, token,
+					   sizeof(token), &fresh, err);
+	s3_response_init(&resp);
+
+	/* the role's name, then its credentials */
 	for (int step = 0; step < 2 && r == CRED_FOUND; step++)
 	{
-		abuf_reset(&url);
-		abuf_appendf(&url, "%.*s/latest/meta-data/iam/security-credentials/%s",
-					 (int) blen, base, role);
-		h[0] = sigv4_param("X-aws-ec2-metadata-token", token);
-		s3_response_free(&resp);
-		s3_response_init(&resp);
-		if (!service_call(c, "IMDS credentials", "GET", url.data, h,
-						  token[0] ? 1 : 0, NULL, NULL, 2000, 2, &resp, err))
-			r = call_failed(S3CRED_IMDS, step == 0 ?
-							"the instance's role name request" :
-							"the instance's credentials request", NULL, err);
-		else if (step == 0)
+		const char *what = step == 0 ? "the instance's role name request" :
+		"the instance's credentials request";
+		bool		ok = imds_get(c, base, role, token, &resp, err);
+
+		/* a kept token the service no longer takes: a new one, once */
+		if (!ok && err->http_status == 401 && token[0] && !fresh)
+		{
+			imds_token[0] = '\0';
+			r = imds_token_get(c, base, true, token, sizeof(token), &fresh, err);
+			if (r != CRED_FOUND)
+				break;
+			ok = imds_get(c, base, role, token, &resp, err);
+		}
+		if (!ok)
+		{
+			r = call_failed(S3CRED_IMDS, what, NULL, err);
+			break;
+		}
+		if (step == 0)
 		{
 			size_t		n = strcspn(resp.body.data ? resp.body.data : "", "\r\n");
 
@@ -719,7 +825,6 @@ from_imds(S3Client *c, bool pinned, S3Credentials *out, S3Error *err)
 	if (resp.body.data)
 		memset(resp.body.data, 0, resp.body.len);
 	s3_response_free(&resp);
-	abuf_free(&url);
 	memset(token, 0, sizeof(token));
 	return r;
 }
@@ -792,34 +897,63 @@ creds_fresh(const S3Credentials *cr, time_t now)
 		(cr->expires == 0 || now + S3_CREDS_REFRESH_SECONDS < cr->expires);
 }
 
+/* whether the process's credentials can serve this client until when */
+static bool
+process_creds_usable(const S3Client *c, time_t until)
+{
+	bool		static_keys = false;
+
+	if (c->cfg.cred_source == S3CRED_AUTO || c->cfg.cred_source == S3CRED_STATIC)
+		static_keys = c->cfg.access_key && c->cfg.access_key[0];
+	return !static_keys && process_creds.access_key &&
+		process_creds_pin == c->cfg.cred_source &&
+		process_creds.expires != 0 && until < process_creds.expires;
+}
+
+/*
+ * Inside the refresh window, a source that keeps handing out the same
+ * credentials (IMDS does until it rotates them) is asked at most once per
+ * S3_CREDS_RETRY_SECONDS while they have a minute left: not before every
+ * request.
+ */
+#define S3_CREDS_RETRY_SECONDS		10
+static time_t process_creds_asked;
+
 bool
 s3_creds_ensure(S3Client *c, bool force, S3Error *err)
 {
 	S3Credentials fresh;
 	time_t		now = time(NULL);
 	S3Credentials *cur = &c->creds;
-	bool		static_keys = false;
 
-	if (c->cfg.cred_source == S3CRED_AUTO || c->cfg.cred_source == S3CRED_STATIC)
-		static_keys = c->cfg.access_key && c->cfg.access_key[0];
-
-	if (!force && creds_fresh(cur, now))
+	if (force)
+		s3_creds_clear(&process_creds);
+	else if (creds_fresh(cur, now))
 		return true;
-	if (!force && !static_keys && process_creds_pin == c->cfg.cred_source &&
-		creds_fresh(&process_creds, now))
+	else if (process_creds_usable(c, now + S3_CREDS_REFRESH_SECONDS) ||
+			 (process_creds_usable(c, now + 60) &&
+			  now < process_creds_asked + S3_CREDS_RETRY_SECONDS))
 	{
 		s3_creds_clear(cur);
 		if (creds_copy(cur, &process_creds))
 			return true;
 	}
+	process_creds_asked = now;
 	if (!creds_fetch(c, &fresh, err))
 	{
-		/* a source down for a moment: what we hold is still good */
-		if (cur->access_key && !force && err->kind != S3ERR_INTERRUPTED &&
-			(cur->expires == 0 || now + 10 < cur->expires))
+		/* a source down for a moment: credentials still good are used */
+		if (!force && err->kind != S3ERR_INTERRUPTED)
 		{
-			memset(err, 0, sizeof(*err));
-			return true;
+			if (cur->access_key && (cur->expires == 0 || now + 10 < cur->expires))
+			{
+				memset(err, 0, sizeof(*err));
+				return true;
+			}
+			if (process_creds_usable(c, now + 10) && creds_copy(cur, &process_creds))
+			{
+				memset(err, 0, sizeof(*err));
+				return true;
+			}
 		}
 		return false;
 	}

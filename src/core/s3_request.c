@@ -841,7 +841,11 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	/* else libcurl's *_proxy environment, as for every request */
 	if (req->url == NULL && cfg->proxy && cfg->proxy[0])
+	{
 		curl_easy_setopt(curl, CURLOPT_PROXY, cfg->proxy);
+		/* the environment's no_proxy is for the environment's proxy */
+		curl_easy_setopt(curl, CURLOPT_NOPROXY, "");
+	}
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
 					 cfg->stall_seconds > 0 ? cfg->stall_seconds : 60L);
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT,
@@ -916,6 +920,16 @@ s3_request(S3Client *c, const S3Request *req, S3Response *resp, S3Error *err)
 
 	if (req->max_attempts > 0)
 		max_attempts = req->max_attempts;
+	for (int i = 0; i < req->nheaders; i++)
+	{
+		/* a line break would start a header of its own */
+		if (req->headers[i].value && strpbrk(req->headers[i].value, "\r\n"))
+		{
+			s3_set_error(err, S3ERR_CONFIG, req->op, req->key,
+						 "the value of header %s holds a line break", req->headers[i].name);
+			return false;
+		}
+	}
 	if (req->url == NULL && req->has_body && cfg->checksum == S3CHECKSUM_MD5 &&
 		!digest_md5_base64("", 0, md5))
 	{

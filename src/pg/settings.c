@@ -468,7 +468,8 @@ ab_define_settings(void)
 	DefineCustomStringVariable("aibackup.s3_proxy",
 							   "Proxy for S3 requests (http://, https:// or socks5h:// URL); empty means the server's https_proxy/no_proxy environment.",
 							   NULL, &ab_s3_proxy, "",
-							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, show_proxy);
 	DefineCustomStringVariable("aibackup.s3_sse",
 							   "Server-side encryption of new objects: \"\" (the bucket's default), \"AES256\" or \"aws:kms\".",

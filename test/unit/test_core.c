@@ -26,6 +26,7 @@
 
 #include "core/buf.h"
 #include "core/digest.h"
+#include "core/ini.h"
 #include "core/sigv4.h"
 #include "core/xml.h"
 #include "tap.h"
@@ -1652,9 +1653,68 @@ test_xml_escape(void)
 	abuf_free(&b);
 }
 
+/* the AWS shared files as configparser reads them */
+static void
+test_ini(void)
+{
+	const char *doc =
+		"\xEF\xBB\xBF# a comment\r\n"
+		"[default]\r\n"
+		"aws_access_key_id = AKIDEFAULT\r\n"
+		"; another comment\n"
+		"[ profile  prod ]\n"
+		"AWS_Access_Key_Id: AKPROD\n"
+		"aws_secret_access_key=   secret with = sign  \n"
+		"s3 =\n"
+		"  aws_session_token = nested, not ours\n"
+		"region = eu-west-1\n"
+		"region = eu-west-2\n"
+		"[broken\n"
+		"aws_access_key_id = orphan\n"
+		"[last]\n"
+		"aws_session_token = no newline at the end";
+	char	   *v;
+	char	   *longdoc;
+	size_t		n = 5000;
+
+	v = ini_get(doc, "default", "aws_access_key_id");
+	is_str(v, "AKIDEFAULT", "INI: a value, CRLF and a BOM ignored");
+	free(v);
+	v = ini_get(doc, "profile  prod", "aws_access_key_id");
+	is_str(v, "AKPROD", "INI: section names trimmed, keys in any case, key: value");
+	free(v);
+	v = ini_get(doc, "profile  prod", "aws_secret_access_key");
+	is_str(v, "secret with = sign", "INI: the value is what follows the first separator, trimmed");
+	free(v);
+	ok(ini_get(doc, "profile  prod", "aws_session_token") == NULL,
+	   "INI: an indented line belongs to the key before (a nested block)");
+	v = ini_get(doc, "profile  prod", "region");
+	is_str(v, "eu-west-2", "INI: of a key given twice, the last counts");
+	free(v);
+	ok(ini_get(doc, "broken", "aws_access_key_id") == NULL,
+	   "INI: a line that is not a section header starts no section");
+	v = ini_get(doc, "last", "aws_session_token");
+	is_str(v, "no newline at the end", "INI: the last line without a line break");
+	free(v);
+	ok(ini_has_section(doc, "last") && !ini_has_section(doc, "nosuch") &&
+	   !ini_has_section(doc, "profile prod"), "INI: sections are found by their exact name");
+	ok(ini_get("", "default", "k") == NULL, "INI: empty text");
+
+	/* a line longer than any buffer comes back whole */
+	longdoc = malloc(n + 64);
+	strcpy(longdoc, "[default]\naws_session_token = ");
+	memset(longdoc + strlen(longdoc), 'T', n);
+	longdoc[strlen("[default]\naws_session_token = ") + n] = '\0';
+	v = ini_get(longdoc, "default", "aws_session_token");
+	ok(v != NULL && strlen(v) == n, "INI: a value of %zu bytes is read whole", n);
+	free(v);
+	free(longdoc);
+}
+
 int
 main(void)
 {
+	test_ini();
 	test_digest();
 	test_uri_encode();
 	test_canonical_query();
