@@ -292,6 +292,19 @@ restart_with(AWS_SHARED_CREDENTIALS_FILE => "$work/credentials-role",
 	AWS_CONTAINER_CREDENTIALS_FULL_URI => "$fake/container/creds");
 ($ok, $out, $err) = backup();
 check_failure('a role profile in the credentials file', $err, qr/profile "default" uses role_arn/);
+# keys beside a role: the CLI would assume the role, so aibackup refuses
+write_file("$work/config-role", "[default]\nrole_arn = arn:aws:iam::1:role/x\n");
+write_file("$work/credentials-keys", "[default]\naws_access_key_id = $ENV{S3_ACCESS_KEY}\n"
+	. "aws_secret_access_key = $ENV{S3_SECRET_KEY}\n");
+restart_with(AWS_SHARED_CREDENTIALS_FILE => "$work/credentials-keys", AWS_CONFIG_FILE => "$work/config-role");
+($ok, $out, $err) = backup();
+check_failure('keys beside a role in the config file', $err, qr/profile "default" uses role_arn/);
+# a file too big to read whole is an error, never read in part
+write_file("$work/credentials-big", "[default]\n" . ("# padding\n" x 110000)
+	. "aws_access_key_id = $ENV{S3_ACCESS_KEY}\naws_secret_access_key = $ENV{S3_SECRET_KEY}\n");
+restart_with(AWS_SHARED_CREDENTIALS_FILE => "$work/credentials-big");
+($ok, $out, $err) = backup();
+check_failure('a credentials file over 1 MB', $err, qr/AWS_SHARED_CREDENTIALS_FILE ".*" is larger than 1 MB/);
 # a value longer than any line buffer is read whole (Swift ignores the token)
 write_file("$work/credentials-long", "[default]\naws_access_key_id = $ENV{S3_ACCESS_KEY}\n"
 	. "aws_secret_access_key = $ENV{S3_SECRET_KEY}\naws_session_token = " . ('T' x 6000) . "\n");
@@ -325,9 +338,13 @@ fake_config({ container => { auth_token => 'auth-secret-2' } });
 ($ok, $out, $err) = backup();
 ok($ok, 'container endpoint: a rotated token file works') or diag($err);
 restart_with(AWS_CONTAINER_CREDENTIALS_FULL_URI => "$fake/container/creds",
-	AWS_CONTAINER_AUTHORIZATION_TOKEN => 'auth-secret-2');
+	AWS_CONTAINER_AUTHORIZATION_TOKEN => 'auth-secret-2', http_proxy => $fake);
+fake_reset();
 ($ok, $out, $err) = backup();
 ok($ok, 'container endpoint: AWS_CONTAINER_AUTHORIZATION_TOKEN works') or diag($err);
+$st = fake_stats();
+ok($st->{container}{gets} >= 1 && !grep({ $_->{path} =~ m{/container/} } @{ $st->{proxy}{recent} }),
+	'container endpoint: reached directly, never through the environment\'s proxy (its token stays on the host)');
 for my $case ([ '401', qr/container endpoint: the container endpoint answered HTTP 401/ ],
 	[ '500', qr/container endpoint: the container endpoint answered HTTP 500/ ],
 	[ 'garbage', qr/container endpoint: the container endpoint did not answer with a JSON object/ ],

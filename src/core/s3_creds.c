@@ -29,6 +29,7 @@
  * an answer's body, a token or a key.  Token files are read at every
  * fetch: they rotate.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,7 +44,8 @@
 #include "s3_internal.h"
 #include "xml.h"
 
-#define CREDS_FILE_MAX		(64 * 1024)
+#define CREDS_FILE_MAX		(64 * 1024) /* a token file, a service's answer */
+#define PROFILE_FILE_MAX	(1024 * 1024)	/* the shared files */
 #define IMDS_DEFAULT		"http://169.254.169.254"
 #define CONTAINER_HOST		"http://169.254.170.2"
 
@@ -140,7 +142,8 @@ static CredResult
 keep(S3Credentials *out, S3CredSource src, const char *ak, const char *sk,
 	 const char *token, time_t expires, S3Error *err)
 {
-	if (!header_safe(ak) || !header_safe(sk) || (token && !header_safe(token)))
+	/* the secret only keys an HMAC: it never goes into a header */
+	if (!header_safe(ak) || (token && !header_safe(token)))
 		return fail(err, src, S3ERR_PROTOCOL,
 					"the credentials hold characters no key or token has (spaces, line breaks or other control characters)");
 	out->access_key = strdup(ak);
@@ -162,8 +165,8 @@ keep(S3Credentials *out, S3CredSource src, const char *ak, const char *sk,
  * offset "+hh:mm" or "-hh:mm" are allowed, no zone means UTC; a field out
  * of range is not.
  */
-static bool
-parse_iso8601(const char *s, time_t *out)
+bool
+s3_parse_iso8601(const char *s, time_t *out)
 {
 	struct tm	tm = {0};
 	int			n = 0;
@@ -195,24 +198,34 @@ parse_iso8601(const char *s, time_t *out)
 	return *out > 0;
 }
 
-/* a small file's text, trailing white space cut; NULL if unreadable */
+/*
+ * A file's text, trailing white space cut; NULL if unreadable or longer
+ * than max bytes (*too_big then): a file cut short is never parsed.
+ */
 static char *
-read_small_file(const char *path)
+read_small_file(const char *path, size_t max, bool *too_big)
 {
 	FILE	   *f = fopen(path, "r");
 	char	   *buf;
 	size_t		n;
 
+	*too_big = false;
 	if (f == NULL)
 		return NULL;
-	buf = malloc(CREDS_FILE_MAX + 1);
+	buf = malloc(max + 2);
 	if (buf == NULL)
 	{
 		fclose(f);
 		return NULL;
 	}
-	n = fread(buf, 1, CREDS_FILE_MAX, f);
+	n = fread(buf, 1, max + 1, f);
 	fclose(f);
+	if (n > max)
+	{
+		*too_big = true;
+		wipe_free(buf);
+		return NULL;
+	}
 	while (n > 0 && isspace((unsigned char) buf[n - 1]))
 		n--;
 	buf[n] = '\0';
@@ -227,6 +240,13 @@ service_call(S3Client *c, const char *op, const char *method, const char *url,
 			 S3Response *resp, S3Error *err)
 {
 	S3Request	req = {0};
+
+	/*
+	 * The container agent and IMDS live on loopback or link-local addresses
+	 * no proxy reaches, and the container token must not leave the host: only
+	 * STS, on the internet, goes through a proxy.
+	 */
+	req.direct = strcmp(op, "AssumeRoleWithWebIdentity") != 0;
 
 	req.op = op;
 	req.method = method;
@@ -295,7 +315,7 @@ from_json(S3CredSource src, const char *what, const AbBuf *body,
 	else if (!ak || ak->type != JV_STRING || !ak->string[0] ||
 			 !sk || sk->type != JV_STRING || !sk->string[0])
 		r = fail(err, src, S3ERR_PROTOCOL, "%s answered without AccessKeyId and SecretAccessKey", what);
-	else if (exp && (exp->type != JV_STRING || !parse_iso8601(exp->string, &expires)))
+	else if (exp && (exp->type != JV_STRING || !s3_parse_iso8601(exp->string, &expires)))
 		r = fail(err, src, S3ERR_PROTOCOL, "%s answered an Expiration that is not an ISO 8601 time", what);
 	else
 		r = keep(out, src, ak->string, sk->string,
@@ -338,6 +358,7 @@ from_web_identity(S3Client *c, S3Credentials *out, S3Error *err)
 	const char *region = env("AWS_REGION");
 	char		session[64];
 	char	   *token;
+	bool		too_big;
 	AbBuf		url,
 				body;
 	S3Response	resp;
@@ -348,12 +369,13 @@ from_web_identity(S3Client *c, S3Credentials *out, S3Error *err)
 	if (file == NULL || role == NULL)
 		return fail(err, S3CRED_WEB_IDENTITY, S3ERR_CONFIG,
 					"AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN must be set together");
-	token = read_small_file(file);
+	token = read_small_file(file, CREDS_FILE_MAX, &too_big);
 	if (token == NULL || token[0] == '\0')
 	{
 		free(token);
 		return fail(err, S3CRED_WEB_IDENTITY, S3ERR_CONFIG,
-					"could not read a token from AWS_WEB_IDENTITY_TOKEN_FILE \"%.200s\"", file);
+					"could not read a token from AWS_WEB_IDENTITY_TOKEN_FILE \"%.200s\"%s", file,
+					too_big ? " (larger than 64 kB)" : "");
 	}
 	if (name == NULL)
 	{
@@ -415,7 +437,7 @@ from_web_identity(S3Client *c, S3Credentials *out, S3Error *err)
 		if (!ak || !ak[0] || !sk || !sk[0] || !tok || !tok[0])
 			r = fail(err, S3CRED_WEB_IDENTITY, S3ERR_PROTOCOL,
 					 "STS answered without Credentials");
-		else if (!parse_iso8601(exp, &expires))
+		else if (!s3_parse_iso8601(exp, &expires))
 			r = fail(err, S3CRED_WEB_IDENTITY, S3ERR_PROTOCOL,
 					 "STS answered an Expiration that is not an ISO 8601 time");
 		else
@@ -451,98 +473,106 @@ aws_file_path(const char *var, const char *name)
 	return access(path, F_OK) == 0 ? strdup(path) : NULL;
 }
 
-/* the profile's keys that name a way of getting credentials we lack */
+/* the first of keys[] the profile has, in the credentials or config file */
 static const char *
-unsupported_key(const char *doc, const char *section)
+profile_has(const char *cdoc, const char *fdoc, const char *profile,
+			const char *const *keys, int nkeys)
 {
-	static const char *const keys[] = {
-		"role_arn", "credential_process", "sso_session", "sso_start_url",
-		"web_identity_token_file", "credential_source",
-	};
-
-	for (size_t i = 0; doc != NULL && i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (int i = 0; i < nkeys; i++)
 	{
-		char	   *v = ini_get(doc, section, keys[i]);
+		char	   *c = cdoc ? ini_get(cdoc, profile, keys[i]) : NULL;
+		char	   *f = fdoc ? ini_config_get(fdoc, profile, keys[i]) : NULL;
+		bool		has = c || f;
 
-		free(v);
-		if (v)
+		free(c);
+		free(f);
+		if (has)
 			return keys[i];
 	}
 	return NULL;
 }
 
+/* a shared file's text; NULL with *failed (and *err) when it is too big */
+static char *
+read_profile_file(const char *path, const char *var, bool *failed, S3Error *err)
+{
+	bool		too_big;
+	char	   *doc = path ? read_small_file(path, PROFILE_FILE_MAX, &too_big) : NULL;
+
+	if (path && doc == NULL && too_big && !*failed)
+	{
+		*failed = true;
+		fail(err, S3CRED_PROFILE, S3ERR_CONFIG, "%s \"%.200s\" is larger than 1 MB",
+			 var, path);
+	}
+	return doc;
+}
+
 /*
- * The shared files, as the SDKs read them: the credentials file's
- * [profile] first, then the config file's [profile profile] ([default]
- * for the default).  A profile without keys is not ours to use (the chain
- * goes on), unless it names a way aibackup does not support; a profile
- * AWS_PROFILE names that exists in neither file is an error.  Missing
- * files are not.
+ * The shared files, in botocore's order for a profile: a role or SSO
+ * (refused: aibackup lacks them), keys in the credentials file,
+ * credential_process (refused), keys in the config file.  A profile
+ * without any passes to the next source; a profile AWS_PROFILE names
+ * that neither file has is an error.  Missing files are not.
  */
 static CredResult
 from_profile(S3Credentials *out, S3Error *err)
 {
+	static const char *const roles[] = {
+		"role_arn", "sso_session", "sso_start_url", "web_identity_token_file",
+	};
+	static const char *const process[] = {"credential_process"};
 	const char *profile = env("AWS_PROFILE");
 	char	   *cpath = aws_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
 	char	   *fpath = aws_file_path("AWS_CONFIG_FILE", "config");
-	char	   *ctext = cpath ? read_small_file(cpath) : NULL;
-	char	   *ftext = fpath ? read_small_file(fpath) : NULL;
-	char		section[300];
-	const char *doc = NULL;
-	const char *sec = NULL;
+	bool		failed = false;
+	char	   *cdoc = read_profile_file(cpath, "AWS_SHARED_CREDENTIALS_FILE", &failed, err);
+	char	   *fdoc = read_profile_file(fpath, "AWS_CONFIG_FILE", &failed, err);
 	const char *other;
 	char	   *ak = NULL,
 			   *sk = NULL,
 			   *tok = NULL;
-	CredResult	r;
+	CredResult	r = CRED_ABSENT;
 
 	if (profile == NULL)
 		profile = "default";
-	if (strcmp(profile, "default") == 0)
-		snprintf(section, sizeof(section), "default");
-	else
-		snprintf(section, sizeof(section), "profile %.280s", profile);
-
-	if (ctext && (ak = ini_get(ctext, profile, "aws_access_key_id")) != NULL)
-	{
-		doc = ctext;
-		sec = profile;
-	}
-	else if (ftext && (ak = ini_get(ftext, section, "aws_access_key_id")) != NULL)
-	{
-		doc = ftext;
-		sec = section;
-	}
-	if (doc)
-	{
-		sk = ini_get(doc, sec, "aws_secret_access_key");
-		tok = ini_get(doc, sec, "aws_session_token");
-	}
-	other = unsupported_key(ctext, profile);
-	if (other == NULL)
-		other = unsupported_key(ftext, section);
-
-	if (doc != NULL && (sk == NULL || sk[0] == '\0'))
-		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
-				 "profile \"%.100s\" has aws_access_key_id but no aws_secret_access_key", profile);
-	else if (doc != NULL)
-		r = keep(out, S3CRED_PROFILE, ak, sk, tok, 0, err);
-	else if (other)
+	if (failed)
+		r = CRED_FAILED;
+	else if ((other = profile_has(cdoc, NULL, profile, roles, 4)) != NULL ||
+			 (other = profile_has(NULL, fdoc, profile, roles, 4)) != NULL)
 		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
 				 "profile \"%.100s\" uses %s, which aibackup does not support; give it static keys or use another source",
 				 profile, other);
+	else if (cdoc && (ak = ini_get(cdoc, profile, "aws_access_key_id")) != NULL)
+	{
+		sk = ini_get(cdoc, profile, "aws_secret_access_key");
+		tok = ini_get(cdoc, profile, "aws_session_token");
+	}
+	else if ((other = profile_has(cdoc, fdoc, profile, process, 1)) != NULL)
+		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
+				 "profile \"%.100s\" uses %s, which aibackup does not support; give it static keys or use another source",
+				 profile, other);
+	else if (fdoc && (ak = ini_config_get(fdoc, profile, "aws_access_key_id")) != NULL)
+	{
+		sk = ini_config_get(fdoc, profile, "aws_secret_access_key");
+		tok = ini_config_get(fdoc, profile, "aws_session_token");
+	}
 	else if (env("AWS_PROFILE") &&
-			 !(ctext && ini_has_section(ctext, profile)) &&
-			 !(ftext && ini_has_section(ftext, section)))
+			 !(cdoc && ini_has_section(cdoc, profile)) &&
+			 !(fdoc && ini_config_has_profile(fdoc, profile)))
 		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
 				 "profile \"%.100s\" (AWS_PROFILE) is in neither the shared credentials nor the config file", profile);
-	else
-		r = CRED_ABSENT;
+
+	if (ak && (sk == NULL || sk[0] == '\0'))
+		r = fail(err, S3CRED_PROFILE, S3ERR_CONFIG,
+				 "profile \"%.100s\" has aws_access_key_id but no aws_secret_access_key", profile);
+	else if (ak)
+		r = keep(out, S3CRED_PROFILE, ak, sk, tok, 0, err);
 	wipe_free(ak);
 	wipe_free(sk);
 	wipe_free(tok);
-	wipe_free(ctext);
-	wipe_free(ftext);
+	wipe_free(cdoc);
+	wipe_free(fdoc);
 	free(cpath);
 	free(fpath);
 	return r;
@@ -554,8 +584,8 @@ from_profile(S3Credentials *out, S3Error *err)
  * SDKs require: the token must not travel in the clear anywhere else).
  * The host is compared whole, as libcurl parses it.
  */
-static bool
-container_uri_allowed(const char *uri)
+bool
+s3_container_uri_allowed(const char *uri)
 {
 	static const char *const hosts[] = {
 		"localhost", "[::1]", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]",
@@ -571,20 +601,15 @@ container_uri_allowed(const char *uri)
 		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
 		curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER)
 	{
-		int			a,
-					b,
-					c,
-					d,
-					n = 0;
+		struct in_addr v4;
 
 		if (strcasecmp(scheme, "https") == 0)
 			ok = true;
 		else if (strcasecmp(scheme, "http") == 0)
 		{
-			/* 127.0.0.0/8, written as four numbers */
-			ok = sscanf(host, "%d.%d.%d.%d%n", &a, &b, &c, &d, &n) == 4 &&
-				host[n] == '\0' && a == 127 && b >= 0 && b <= 255 &&
-				c >= 0 && c <= 255 && d >= 0 && d <= 255;
+			/* 127.0.0.0/8 in dotted decimal, as libcurl passes it on */
+			ok = inet_pton(AF_INET, host, &v4) == 1 &&
+				(ntohl(v4.s_addr) >> 24) == 127;
 			for (size_t i = 0; !ok && i < sizeof(hosts) / sizeof(hosts[0]); i++)
 				ok = strcasecmp(host, hosts[i]) == 0;
 		}
@@ -614,7 +639,7 @@ from_container(S3Client *c, S3Credentials *out, S3Error *err)
 	abuf_init(&url);
 	if (rel)
 		abuf_appendf(&url, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel);
-	else if (!container_uri_allowed(full))
+	else if (!s3_container_uri_allowed(full))
 		return fail(err, S3CRED_CONTAINER, S3ERR_CONFIG,
 					"AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback address or the container agent");
 	else
@@ -622,12 +647,15 @@ from_container(S3Client *c, S3Credentials *out, S3Error *err)
 
 	if (token_file)
 	{
-		token = read_small_file(token_file);
+		bool		too_big;
+
+		token = read_small_file(token_file, CREDS_FILE_MAX, &too_big);
 		if (token == NULL)
 		{
 			abuf_free(&url);
 			return fail(err, S3CRED_CONTAINER, S3ERR_CONFIG,
-						"could not read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \"%.200s\"", token_file);
+						"could not read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \"%.200s\"%s", token_file,
+						too_big ? " (larger than 64 kB)" : "");
 		}
 	}
 	else if (env("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
@@ -710,11 +738,14 @@ imds_token_get(S3Client *c, const char *base, bool configured,
 	}
 	else if (err->kind == S3ERR_INTERRUPTED || err->kind == S3ERR_OOM)
 		r = CRED_FAILED;
+	else if (c->cfg.imds_v1 && (err->kind == S3ERR_NETWORK ||
+								err->http_status == 404 ||
+								err->http_status == 405))
+		memset(err, 0, sizeof(*err));	/* no IMDSv2 answer (or a hop limit of
+										 * 1): v1 is allowed */
 	else if (!configured && (err->kind == S3ERR_NETWORK ||
 							 (err->http_status >= 400 && err->http_status < 500)))
 		r = CRED_ABSENT;		/* no EC2 metadata service here */
-	else if ((err->http_status == 404 || err->http_status == 405) && c->cfg.imds_v1)
-		memset(err, 0, sizeof(*err));	/* no IMDSv2 here: v1 is allowed */
 	else if (err->http_status == 404 || err->http_status == 405)
 		r = fail(err, S3CRED_IMDS, S3ERR_CONFIG,
 				 "the instance metadata service offers no IMDSv2 token (HTTP %ld); allow IMDSv1 with aibackup.s3_imds_v1 or require IMDSv2 on the instance",
@@ -897,17 +928,29 @@ creds_fresh(const S3Credentials *cr, time_t now)
 		(cr->expires == 0 || now + S3_CREDS_REFRESH_SECONDS < cr->expires);
 }
 
+/* whether the client's settings name keys, which the chain does not touch */
+static bool
+uses_static_keys(const S3Client *c)
+{
+	return (c->cfg.cred_source == S3CRED_AUTO || c->cfg.cred_source == S3CRED_STATIC) &&
+		c->cfg.access_key && c->cfg.access_key[0];
+}
+
 /* whether the process's credentials can serve this client until when */
 static bool
 process_creds_usable(const S3Client *c, time_t until)
 {
-	bool		static_keys = false;
-
-	if (c->cfg.cred_source == S3CRED_AUTO || c->cfg.cred_source == S3CRED_STATIC)
-		static_keys = c->cfg.access_key && c->cfg.access_key[0];
-	return !static_keys && process_creds.access_key &&
+	return !uses_static_keys(c) && process_creds.access_key &&
 		process_creds_pin == c->cfg.cred_source &&
 		process_creds.expires != 0 && until < process_creds.expires;
+}
+
+/* the client takes the process's credentials */
+static bool
+take_process_creds(S3Client *c)
+{
+	s3_creds_clear(&c->creds);
+	return creds_copy(&c->creds, &process_creds);
 }
 
 /*
@@ -919,45 +962,49 @@ process_creds_usable(const S3Client *c, time_t until)
 #define S3_CREDS_RETRY_SECONDS		10
 static time_t process_creds_asked;
 
+/*
+ * After a fetch failed for a moment (no answer, a 5xx, credentials that
+ * came expired), credentials still valid are used: the client's, else the
+ * process's.  Not after a setting or a file is wrong: that is the error.
+ */
+static bool
+creds_fallback(S3Client *c, time_t now, bool transient, S3Error *err)
+{
+	S3Credentials *cur = &c->creds;
+
+	if (!transient)
+		return false;
+	if (!(cur->access_key && (cur->expires == 0 || now + 10 < cur->expires)) &&
+		!(process_creds_usable(c, now + 10) && take_process_creds(c)))
+		return false;
+	memset(err, 0, sizeof(*err));
+	return true;
+}
+
 bool
 s3_creds_ensure(S3Client *c, bool force, S3Error *err)
 {
 	S3Credentials fresh;
 	time_t		now = time(NULL);
-	S3Credentials *cur = &c->creds;
+	bool		ok;
+	bool		transient;
 
-	if (force)
+	if (force && !uses_static_keys(c))
 		s3_creds_clear(&process_creds);
-	else if (creds_fresh(cur, now))
+	else if (!force && creds_fresh(&c->creds, now))
 		return true;
-	else if (process_creds_usable(c, now + S3_CREDS_REFRESH_SECONDS) ||
-			 (process_creds_usable(c, now + 60) &&
-			  now < process_creds_asked + S3_CREDS_RETRY_SECONDS))
-	{
-		s3_creds_clear(cur);
-		if (creds_copy(cur, &process_creds))
-			return true;
-	}
+	else if (!force &&
+			 (process_creds_usable(c, now + S3_CREDS_REFRESH_SECONDS) ||
+			  (process_creds_usable(c, now + 60) &&
+			   now < process_creds_asked + S3_CREDS_RETRY_SECONDS)) &&
+			 take_process_creds(c))
+		return true;
+
 	process_creds_asked = now;
-	if (!creds_fetch(c, &fresh, err))
-	{
-		/* a source down for a moment: credentials still good are used */
-		if (!force && err->kind != S3ERR_INTERRUPTED)
-		{
-			if (cur->access_key && (cur->expires == 0 || now + 10 < cur->expires))
-			{
-				memset(err, 0, sizeof(*err));
-				return true;
-			}
-			if (process_creds_usable(c, now + 10) && creds_copy(cur, &process_creds))
-			{
-				memset(err, 0, sizeof(*err));
-				return true;
-			}
-		}
-		return false;
-	}
-	if (fresh.expires != 0 && fresh.expires <= now)
+	ok = creds_fetch(c, &fresh, err);
+	transient = !ok && (err->kind == S3ERR_NETWORK ||
+						(err->kind == S3ERR_HTTP && err->http_status >= 500));
+	if (ok && fresh.expires != 0 && fresh.expires <= now)
 	{
 		char		when[32];
 		struct tm	tm;
@@ -968,14 +1015,19 @@ s3_creds_ensure(S3Client *c, bool force, S3Error *err)
 					 "%s: the credentials it gave had expired already (at %s); check the clock",
 					 s3_cred_source_name(fresh.source), when);
 		s3_creds_clear(&fresh);
-		return false;
+		ok = false;
+		transient = true;
 	}
-	s3_creds_clear(cur);
-	*cur = fresh;
-	if (fresh.expires != 0)
+	if (!ok)
+		return !force && creds_fallback(c, now, transient, err);
+
+	s3_creds_clear(&c->creds);
+	c->creds = fresh;
+	/* the process keeps the newest temporary credentials, or none */
+	if (!uses_static_keys(c))
 	{
 		s3_creds_clear(&process_creds);
-		if (creds_copy(&process_creds, &fresh))
+		if (fresh.expires != 0 && creds_copy(&process_creds, &fresh))
 			process_creds_pin = c->cfg.cred_source;
 	}
 	return true;

@@ -72,6 +72,8 @@ typedef struct S3Request
 	long		timeout_ms;		/* > 0: limit on each attempt */
 	long		connect_timeout_ms; /* > 0: instead of the client's */
 	int			max_attempts;	/* > 0: instead of the client's */
+	bool		direct;			/* no proxy at all (a service on a loopback or
+								 * link-local address) */
 	bool		checksum_required;	/* S3 wants Content-MD5 or x-amz-checksum-*
 									 * (DeleteObjects) */
 } S3Request;
@@ -114,6 +116,10 @@ extern bool s3_parse_endpoint(const char *endpoint, const char *region,
 #define S3_CREDS_REFRESH_SECONDS	300
 extern bool s3_creds_ensure(S3Client *c, bool force, S3Error *err);
 extern void s3_creds_clear(S3Credentials *cr);
+
+/* helpers of s3_creds.c, exposed for the unit tests */
+extern bool s3_parse_iso8601(const char *s, time_t *out);
+extern bool s3_container_uri_allowed(const char *uri);
 
 /* whether bodies carry Content-MD5 (else only SHA-256 checks) */
 extern bool s3_uses_md5(const S3Client *c);

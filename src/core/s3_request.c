@@ -840,7 +840,9 @@ s3_attempt(S3Client *c, const S3Request *req, S3Response *resp,
 	if (req->timeout_ms > 0)
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	/* else libcurl's *_proxy environment, as for every request */
-	if (req->url == NULL && cfg->proxy && cfg->proxy[0])
+	if (req->direct)
+		curl_easy_setopt(curl, CURLOPT_PROXY, "");
+	else if (req->url == NULL && cfg->proxy && cfg->proxy[0])
 	{
 		curl_easy_setopt(curl, CURLOPT_PROXY, cfg->proxy);
 		/* the environment's no_proxy is for the environment's proxy */

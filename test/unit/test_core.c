@@ -1653,43 +1653,56 @@ test_xml_escape(void)
 	abuf_free(&b);
 }
 
-/* the AWS shared files as configparser reads them */
+/* the AWS shared files as configparser (and so the AWS CLI) reads them */
 static void
 test_ini(void)
 {
 	const char *doc =
-		"\xEF\xBB\xBF# a comment\r\n"
-		"[default]\r\n"
-		"aws_access_key_id = AKIDEFAULT\r\n"
-		"; another comment\n"
-		"[ profile  prod ]\n"
-		"AWS_Access_Key_Id: AKPROD\n"
-		"aws_secret_access_key=   secret with = sign  \n"
-		"s3 =\n"
-		"  aws_session_token = nested, not ours\n"
-		"region = eu-west-1\n"
-		"region = eu-west-2\n"
-		"[broken\n"
-		"aws_access_key_id = orphan\n"
-		"[last]\n"
-		"aws_session_token = no newline at the end";
+	"\xEF\xBB\xBF# a comment\r\n"
+	"[default]\r\n"
+	"  aws_access_key_id = AKIDEFAULT\r\n"
+	"; another comment\n"
+	"[profile  prod]\n"
+	"AWS_Access_Key_Id: AKPROD\n"
+	"aws_secret_access_key=   secret with = sign  \n"
+	"s3 =\n"
+	"  aws_session_token = nested, not ours\n"
+	"region = eu-west-1\n"
+	"region = eu-west-2\n"
+	"[ spaced ]\n"
+	"k = spaced\n"
+	"[broken\n"
+	"aws_access_key_id = orphan\n"
+	"[last]\n"
+	"aws_session_token = no newline at the end";
+	const char *config =
+	"[DEFAULT]\rregion = from-default\r"
+	"[default]\routput = json\r"
+	"[profile default]\raws_access_key_id = AKPROFILEDEFAULT\r"
+	"[profile \"quoted\"]\naws_access_key_id = AKQUOTED\n"
+	"[profile\tother]\naws_access_key_id = AKOTHER\n"
+	"[profile two words]\naws_access_key_id = AKTWO\n";
 	char	   *v;
 	char	   *longdoc;
 	size_t		n = 5000;
 
 	v = ini_get(doc, "default", "aws_access_key_id");
-	is_str(v, "AKIDEFAULT", "INI: a value, CRLF and a BOM ignored");
+	is_str(v, "AKIDEFAULT", "INI: an indented key after a header, CRLF and a BOM");
 	free(v);
 	v = ini_get(doc, "profile  prod", "aws_access_key_id");
-	is_str(v, "AKPROD", "INI: section names trimmed, keys in any case, key: value");
+	is_str(v, "AKPROD", "INI: keys in any case, key: value");
 	free(v);
 	v = ini_get(doc, "profile  prod", "aws_secret_access_key");
 	is_str(v, "secret with = sign", "INI: the value is what follows the first separator, trimmed");
 	free(v);
 	ok(ini_get(doc, "profile  prod", "aws_session_token") == NULL,
-	   "INI: an indented line belongs to the key before (a nested block)");
+	   "INI: a line indented deeper than the key before continues it");
 	v = ini_get(doc, "profile  prod", "region");
 	is_str(v, "eu-west-2", "INI: of a key given twice, the last counts");
+	free(v);
+	v = ini_get(doc, " spaced ", "k");
+	ok(v != NULL && ini_get(doc, "spaced", "k") == NULL,
+	   "INI: a section's name is not trimmed, as in configparser");
 	free(v);
 	ok(ini_get(doc, "broken", "aws_access_key_id") == NULL,
 	   "INI: a line that is not a section header starts no section");
@@ -1699,6 +1712,27 @@ test_ini(void)
 	ok(ini_has_section(doc, "last") && !ini_has_section(doc, "nosuch") &&
 	   !ini_has_section(doc, "profile prod"), "INI: sections are found by their exact name");
 	ok(ini_get("", "default", "k") == NULL, "INI: empty text");
+
+	/* the config file: CR line ends, [DEFAULT], profile headers */
+	v = ini_config_get(config, "default", "aws_access_key_id");
+	is_str(v, "AKPROFILEDEFAULT", "config: [profile default] comes before [default]; CR ends lines");
+	free(v);
+	v = ini_config_get(config, "default", "region");
+	is_str(v, "from-default", "config: a key missing from a profile comes from [DEFAULT]");
+	free(v);
+	ok(ini_config_get(config, "nosuch", "region") == NULL,
+	   "config: [DEFAULT] serves only profiles that exist");
+	v = ini_config_get(config, "quoted", "aws_access_key_id");
+	is_str(v, "AKQUOTED", "config: a quoted profile name");
+	free(v);
+	v = ini_config_get(config, "other", "aws_access_key_id");
+	is_str(v, "AKOTHER", "config: a tab between profile and its name");
+	free(v);
+	ok(ini_config_get(config, "two", "aws_access_key_id") == NULL &&
+	   !ini_config_has_profile(config, "two words"),
+	   "config: a header of three words names no profile");
+	ok(ini_config_has_profile(config, "quoted") && ini_config_has_profile(config, "default") &&
+	   !ini_config_has_profile(config, "prod"), "config: which profiles exist");
 
 	/* a line longer than any buffer comes back whole */
 	longdoc = malloc(n + 64);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/s3.h"
+#include "core/s3_internal.h"
 #include "tap.h"
 
 static void
@@ -331,9 +332,42 @@ test_presign(void)
 	ok(url == NULL, "zero seconds is refused");
 }
 
+/* credential helpers: expiry times and container URIs */
+static void
+test_creds_helpers(void)
+{
+	static const char *const allowed[] = {
+		"https://example.com/creds", "http://127.0.0.1:9000/x", "http://127.1.2.3/x",
+		"HTTP://localhost/x", "http://[::1]:80/x", "http://169.254.170.2/v2/creds",
+		"http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/x",
+	};
+	static const char *const refused[] = {
+		"http://192.0.2.1/creds", "http://127.0.0.1.evil.example/", "http://127.0.0.1@192.0.2.1/",
+		"http://localhost:80@192.0.2.1/", "http://169.254.170.2:@192.0.2.1/",
+		"http://[::1]@192.0.2.1/", "http://127.0.0.08/", "http://127.08.0.1/",
+		"http://127.0.0.4294967297/", "http://localhost.evil/", "ftp://127.0.0.1/",
+		"not a url", "",
+	};
+	time_t		t;
+
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		ok(s3_container_uri_allowed(allowed[i]), "container URI allowed: %s", allowed[i]);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		ok(!s3_container_uri_allowed(refused[i]), "container URI refused: %s", refused[i]);
+
+	ok(s3_parse_iso8601("2026-12-02T04:00:00Z", &t) && t == 1796184000, "ISO 8601: Z");
+	ok(s3_parse_iso8601("2026-12-02T04:00:00.123456Z", &t) && t == 1796184000, "ISO 8601: a fraction");
+	ok(s3_parse_iso8601("2026-12-02T05:30:00+01:30", &t) && t == 1796184000, "ISO 8601: an offset");
+	ok(s3_parse_iso8601("2026-12-02T04:00:00", &t) && t == 1796184000, "ISO 8601: no zone is UTC");
+	ok(!s3_parse_iso8601("2026-13-45T99:99:99Z", &t), "ISO 8601: fields out of range");
+	ok(!s3_parse_iso8601("2026-12-02T04:00:00Q", &t), "ISO 8601: an unknown zone");
+	ok(!s3_parse_iso8601("tomorrow", &t) && !s3_parse_iso8601(NULL, &t), "ISO 8601: not a time");
+}
+
 int
 main(void)
 {
+	test_creds_helpers();
 	test_retry();
 	test_per_object();
 	test_limits();
