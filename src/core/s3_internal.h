@@ -117,7 +117,31 @@ extern bool s3_parse_endpoint(const char *endpoint, const char *region,
 extern bool s3_creds_ensure(S3Client *c, bool force, S3Error *err);
 extern void s3_creds_clear(S3Credentials *cr);
 
-/* helpers of s3_creds.c, exposed for the unit tests */
+/* the credential sources (s3_creds_sources.c) */
+typedef enum S3CredResult
+{
+	S3CRED_FOUND,
+	S3CRED_ABSENT,				/* not configured here: AUTO tries the next */
+	S3CRED_FAILED				/* configured and failed: *err says why */
+} S3CredResult;
+
+/* fill *out with copies; FAILED for a key or token no header can carry */
+extern S3CredResult s3_creds_keep(S3Credentials *out, S3CredSource src,
+								  const char *ak, const char *sk,
+								  const char *token, time_t expires,
+								  S3Error *err);
+extern S3CredResult s3_creds_from_env(S3Credentials *out, S3Error *err);
+extern S3CredResult s3_creds_from_web_identity(S3Client *c, S3Credentials *out,
+											   S3Error *err);
+extern S3CredResult s3_creds_from_profile(S3Credentials *out, S3Error *err);
+extern S3CredResult s3_creds_from_container(S3Client *c, S3Credentials *out,
+											S3Error *err);
+
+/* pinned: an error where EC2's service does not answer, not ABSENT */
+extern S3CredResult s3_creds_from_imds(S3Client *c, bool pinned,
+									   S3Credentials *out, S3Error *err);
+
+/* helpers of the sources, exposed for the unit tests */
 extern bool s3_parse_iso8601(const char *s, time_t *out);
 extern bool s3_container_uri_allowed(const char *uri);
 
