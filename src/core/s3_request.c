@@ -6,7 +6,10 @@
  *		s3_request(), so signing, retry and error rules live here only:
  *		which failures are retried (s3_is_retryable), and which belong to
  *		one object rather than to S3 or the settings
- *		(s3_error_is_per_object).
+ *		(s3_error_is_per_object).  Before each attempt the credentials are
+ *		made current (s3_creds_ensure); an ExpiredToken answer renews them
+ *		once.  The credential services' own calls (S3Request.url) take the
+ *		same path, unsigned.
  *
  * Hazards:
  *	- libcurl callbacks run inside curl_easy_perform(): they must never
