@@ -322,11 +322,4 @@ extern char *s3_client_presign_get(S3Client *c, const char *key,
 								   long expires, time_t signed_at,
 								   time_t *creds_expire, S3Error *err);
 
-/*
- * Fetch credentials now (e.g. to fail early with a clear error); *source
- * names where they came from.
- */
-extern bool s3_client_check_credentials(S3Client *c, const char **source,
-										time_t *expires, S3Error *err);
-
 #endif							/* AIBACKUP_S3_H */

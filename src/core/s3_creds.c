@@ -218,19 +218,6 @@ s3_creds_ensure(S3Client *c, bool force, S3Error *err)
 	return true;
 }
 
-bool
-s3_client_check_credentials(S3Client *c, const char **source,
-							time_t *expires, S3Error *err)
-{
-	if (!s3_creds_ensure(c, false, err))
-		return false;
-	if (source)
-		*source = s3_cred_source_name(c->creds.source);
-	if (expires)
-		*expires = c->creds.expires;
-	return true;
-}
-
 char *
 s3_client_presign_get(S3Client *c, const char *key, long expires,
 					  time_t signed_at, time_t *creds_expire, S3Error *err)

@@ -199,22 +199,21 @@ read_small_file(const char *path, size_t max, bool *too_big)
 	return buf;
 }
 
-/* one GET/PUT/POST to a credential service; resp holds the answer */
+/*
+ * One GET/PUT/POST to a credential service; resp holds the answer.
+ * direct: no proxy.  The container agent and IMDS live on loopback or
+ * link-local addresses no proxy reaches, and the container token must not
+ * leave the host: only STS, on the internet, goes through a proxy.
+ */
 static bool
 service_call(S3Client *c, const char *op, const char *method, const char *url,
-			 const SigV4Param *headers, int nheaders, const char *body,
-			 const char *content_type, long timeout_ms, int attempts,
-			 S3Response *resp, S3Error *err)
+			 bool direct, const SigV4Param *headers, int nheaders,
+			 const char *body, const char *content_type, long timeout_ms,
+			 int attempts, S3Response *resp, S3Error *err)
 {
 	S3Request	req = {0};
 
-	/*
-	 * The container agent and IMDS live on loopback or link-local addresses
-	 * no proxy reaches, and the container token must not leave the host: only
-	 * STS, on the internet, goes through a proxy.
-	 */
-	req.direct = strcmp(op, "AssumeRoleWithWebIdentity") != 0;
-
+	req.direct = direct;
 	req.op = op;
 	req.method = method;
 	req.url = url;
@@ -371,7 +370,7 @@ s3_creds_from_web_identity(S3Client *c, S3Credentials *out, S3Error *err)
 	if (url.oom || body.oom)
 		r = fail(err, S3CRED_WEB_IDENTITY, S3ERR_OOM, "out of memory");
 	else if (!service_call(c, "AssumeRoleWithWebIdentity", "POST", url.data,
-						   NULL, 0, body.data,
+						   false, NULL, 0, body.data,
 						   "application/x-www-form-urlencoded",
 						   10000, 3, &resp, err))
 	{
@@ -640,7 +639,7 @@ s3_creds_from_container(S3Client *c, S3Credentials *out, S3Error *err)
 	s3_response_init(&resp);
 	if (url.oom)
 		r = fail(err, S3CRED_CONTAINER, S3ERR_OOM, "out of memory");
-	else if (!service_call(c, "container credentials", "GET", url.data, h, nh,
+	else if (!service_call(c, "container credentials", "GET", url.data, true, h, nh,
 						   NULL, NULL, 5000, 3, &resp, err))
 		r = call_failed(S3CRED_CONTAINER, "the container endpoint", NULL, err);
 	else
@@ -695,7 +694,7 @@ imds_token_get(S3Client *c, const char *base, bool configured,
 	s3_response_init(&resp);
 	if (url.oom)
 		r = fail(err, S3CRED_IMDS, S3ERR_OOM, "out of memory");
-	else if (service_call(c, "IMDS token", "PUT", url.data, h, 1, NULL, NULL,
+	else if (service_call(c, "IMDS token", "PUT", url.data, true, h, 1, NULL, NULL,
 						  1000, 2, &resp, err))
 	{
 		snprintf(token, tlen, "%.*s", (int) resp.body.len,
@@ -753,7 +752,7 @@ imds_get(S3Client *c, const char *base, const char *role, const char *token,
 		ok = false;
 	}
 	else
-		ok = service_call(c, "IMDS credentials", "GET", url.data, h,
+		ok = service_call(c, "IMDS credentials", "GET", url.data, true, h,
 						  token[0] ? 1 : 0, NULL, NULL, 2000, 2, resp, err);
 	abuf_free(&url);
 	return ok;
