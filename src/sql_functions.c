@@ -42,6 +42,7 @@ aibackup_backup_now(PG_FUNCTION_ARGS)
 {
 	List	   *relids = NIL;
 	AbBackupResult *res;
+	bool		full;
 
 	if (!PG_ARGISNULL(0))
 	{
@@ -66,13 +67,18 @@ aibackup_backup_now(PG_FUNCTION_ARGS)
 					 errmsg("the list of tables is empty"),
 					 errhint("Pass NULL to back up every table.")));
 	}
-	res = ab_backup_run(relids, false);
+	/* 0.3's aibackup_backup_now(regclass[]) has no second argument */
+	full = PG_NARGS() > 1 && !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	res = ab_backup_run(relids, false, full);
 	ereport(NOTICE,
 			(errmsg("backup \"%s\" %s: %d tables, " INT64_FORMAT " rows, " INT64_FORMAT " bytes raw, " INT64_FORMAT " bytes compressed%s",
 					res->backup_id,
 					strcmp(res->status, "ok") == 0 ? "finished" : "is partial",
 					res->tables_ok, res->rows, res->raw_bytes, res->compressed_bytes,
-					res->tables_failed ? psprintf(", %d tables failed", res->tables_failed) : "")));
+					res->tables_failed ? psprintf(", %d tables failed", res->tables_failed) : ""),
+			 res->tables_copied ?
+			 errdetail("%d unchanged tables were copied from backup \"%s\".",
+					   res->tables_copied, res->copied_from) : 0));
 	PG_RETURN_TEXT_P(cstring_to_text(res->backup_id));
 }
 
@@ -151,11 +157,14 @@ aibackup_list_tables(PG_FUNCTION_ARGS)
 	for (int i = 0; i < m->ntables; i++)
 	{
 		const MfTable *t = &m->tables[i];
-		Datum		values[8];
-		bool		nulls[8] = {0};
+		Datum		values[9];
+		bool		nulls[9] = {0};
 
 		if (strcmp(t->status, "ok") != 0)
 			continue;
+		/* 0.3's definition has no copied_from: setDesc has 8 columns then */
+		nulls[8] = (t->copied_from == NULL);
+		values[8] = nulls[8] ? (Datum) 0 : CStringGetTextDatum(t->copied_from);
 		values[0] = CStringGetTextDatum(m->backup_id);
 		values[1] = CStringGetTextDatum(t->schema);
 		values[2] = CStringGetTextDatum(t->name);

@@ -201,6 +201,10 @@ mf_free_table(MfTable *t)
 	free(t->format);
 	free(t->compression);
 	free(t->sha256);
+	free(t->definition_hash);
+	free(t->etag);
+	free(t->copied_from);
+	free(t->read_in);
 	for (i = 0; i < t->ncolumns; i++)
 	{
 		free(t->columns[i].name);
@@ -227,6 +231,7 @@ mf_free(Manifest *m)
 	free(m->system_identifier);
 	free(m->extension_version);
 	free(m->snapshot_lsn);
+	free(m->reuse_lsn);
 	for (i = 0; i < m->ntables; i++)
 		mf_free_table(&m->tables[i]);
 	free(m->tables);
@@ -315,6 +320,18 @@ write_table(JsonOut *arr, const MfTable *t, bool data)
 		json_out_int(&o, "raw_bytes", t->raw_bytes);
 		json_out_int(&o, "compressed_bytes", t->compressed_bytes);
 		json_out_str(&o, "sha256", t->sha256);
+		if (t->etag)
+			json_out_str(&o, "etag", t->etag);
+		if (t->relfilenode)
+			json_out_int(&o, "relfilenode", t->relfilenode);
+		if (t->toast_relfilenode)
+			json_out_int(&o, "toast_relfilenode", t->toast_relfilenode);
+		if (t->definition_hash)
+			json_out_str(&o, "definition_hash", t->definition_hash);
+		if (t->copied_from)
+			json_out_str(&o, "copied_from", t->copied_from);
+		if (t->read_in)
+			json_out_str(&o, "read_in", t->read_in);
 	}
 
 	json_out_key(&o, "columns");
@@ -378,6 +395,13 @@ mf_to_json(const Manifest *m)
 	json_out_str(&top, "system_identifier", m->system_identifier);
 	json_out_str(&top, "extension_version", m->extension_version);
 	json_out_str(&top, "snapshot_lsn", m->snapshot_lsn);
+	if (m->reuse_lsn)
+	{
+		json_out_str(&top, "reuse_lsn", m->reuse_lsn);
+		json_out_int(&top, "snapshot_xmin", m->snapshot_xmin);
+		json_out_int(&top, "timeline", m->timeline);
+		json_out_int(&top, "database_oid", m->database_oid);
+	}
 	if (m->restore_scripts)
 		json_out_bool(&top, "restore_scripts", true);
 
@@ -659,6 +683,8 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t,
 	const JsonValue *cols;
 	const JsonValue *defs;
 	int64_t		relid;
+	int64_t		relfilenode = 0;
+	int64_t		toast_relfilenode = 0;
 	size_t		i;
 
 	if (!check_object(r, jt, where))
@@ -687,8 +713,18 @@ read_table(MfReader *r, const JsonValue *jt, const char *where, MfTable *t,
 		 !get_int(r, jt, where, "raw_bytes", INT64_MIN, INT64_MAX,
 				  &t->raw_bytes) ||
 		 !get_int(r, jt, where, "compressed_bytes", INT64_MIN, INT64_MAX,
-				  &t->compressed_bytes)))
+				  &t->compressed_bytes) ||
+		 !get_str(r, jt, where, "etag", false, &t->etag) ||
+		 !get_int(r, jt, where, "relfilenode", 0, UINT32_MAX, &relfilenode) ||
+		 !get_int(r, jt, where, "toast_relfilenode", 0, UINT32_MAX,
+				  &toast_relfilenode) ||
+		 !get_str(r, jt, where, "definition_hash", false,
+				  &t->definition_hash) ||
+		 !get_str(r, jt, where, "copied_from", false, &t->copied_from) ||
+		 !get_str(r, jt, where, "read_in", false, &t->read_in)))
 		return false;
+	t->relfilenode = (uint32_t) relfilenode;
+	t->toast_relfilenode = (uint32_t) toast_relfilenode;
 	if (!data)
 	{
 		int64_t		n = 0;
@@ -798,6 +834,12 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 		!get_str(r, root, "", "extension_version", false,
 				 &m->extension_version) ||
 		!get_str(r, root, "", "snapshot_lsn", false, &m->snapshot_lsn) ||
+		!get_str(r, root, "", "reuse_lsn", false, &m->reuse_lsn) ||
+		!get_int(r, root, "", "snapshot_xmin", 0, INT64_MAX,
+				 &m->snapshot_xmin) ||
+		!get_int(r, root, "", "timeline", 0, UINT32_MAX, &m->timeline) ||
+		!get_int(r, root, "", "database_oid", 0, UINT32_MAX,
+				 &m->database_oid) ||
 		!get_bool(r, root, "", "restore_scripts", &m->restore_scripts) ||
 		!get_array(r, root, "", "tables", true, &tables) ||
 		!get_array(r, root, "", "partitioned", false, &parts) ||

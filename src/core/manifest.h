@@ -88,6 +88,21 @@ typedef struct MfTable
 	int			partitions;		/* a partitioned table's: the partitions with
 								 * data below it at the snapshot (the backup
 								 * is whole for it when it holds them all) */
+
+	/*
+	 * What an incremental backup checks before it copies this entry's object
+	 * instead of reading the table again (0.4 on; 0 or NULL when unknown):
+	 * the heap's and TOAST's relfilenodes, a hash of everything the CSV
+	 * depends on besides the rows (definition_hash), and the object's ETag.
+	 * copied_from: the backup whose object was copied (NULL: read here);
+	 * read_in: the backup that read the rows from the table.
+	 */
+	uint32_t	relfilenode;
+	uint32_t	toast_relfilenode;
+	char	   *definition_hash;
+	char	   *etag;
+	char	   *copied_from;
+	char	   *read_in;
 } MfTable;
 
 typedef struct MfSequence
@@ -124,6 +139,17 @@ typedef struct Manifest
 	char	   *system_identifier;
 	char	   *extension_version;
 	char	   *snapshot_lsn;
+
+	/*
+	 * For the next backup's proof that a table did not change (0.4 on; 0 or
+	 * NULL when unknown): the WAL insert position read just before the
+	 * snapshot was taken, the snapshot's xmin as a 64-bit transaction id,
+	 * the WAL timeline and the database's OID.
+	 */
+	char	   *reuse_lsn;
+	int64_t		snapshot_xmin;
+	int64_t		timeline;
+	int64_t		database_oid;
 	bool		restore_scripts;	/* restore.sql and restore/<schema>.sql
 									 * are in the backup's folder (0.3 on) */
 	int			ntables;

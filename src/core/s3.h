@@ -164,6 +164,24 @@ extern bool s3_put_object(S3Client *c, const char *key,
 						  const void *data, size_t len,
 						  const char *content_type, S3Error *err);
 
+/* the same, giving the new object's ETag (without quotes) */
+extern bool s3_put_object_etag(S3Client *c, const char *key,
+							   const void *data, size_t len,
+							   const char *content_type,
+							   char *etag_out, size_t etag_len,
+							   S3Error *err);
+
+/*
+ * CopyObject of src_key (up to 5 GiB) to dst_key inside the bucket, made
+ * only while the source's ETag is still src_etag (else HTTP 412: the
+ * error's http_status); the copy's ETag into etag_out.
+ */
+extern bool s3_copy_object(S3Client *c, const char *src_key,
+						   const char *src_etag, const char *dst_key,
+						   char *etag_out, size_t etag_len, S3Error *err);
+
+#define S3_MAX_COPY_SIZE	((int64_t) 5 * 1024 * 1024 * 1024)
+
 typedef struct S3ObjectInfo
 {
 	int64_t		size;
@@ -302,6 +320,9 @@ extern bool s3_upload_write(S3Upload *u, const void *data, size_t len,
 /* sends what is left and completes; bytes/parts for reporting */
 extern bool s3_upload_finish(S3Upload *u, S3Error *err);
 extern int64_t s3_upload_bytes_sent(const S3Upload *u);
+
+/* the finished object's ETag, without quotes ("" before the finish) */
+extern const char *s3_upload_etag(const S3Upload *u);
 extern int	s3_upload_parts(const S3Upload *u);
 
 /* aborts any multipart upload in progress and frees everything */

@@ -36,6 +36,7 @@ struct S3Upload
 	size_t		len;			/* bytes in buf */
 	S3Multipart *mp;			/* NULL until a second part is needed */
 	int64_t		sent;			/* bytes acknowledged by S3 */
+	char		etag[80];		/* the object's, once finished */
 	bool		finished;
 	bool		failed;
 };
@@ -528,8 +529,9 @@ s3_upload_finish(S3Upload *u, S3Error *err)
 	}
 	if (u->mp == NULL)
 	{
-		if (!s3_put_object(u->client, u->key, u->buf, u->len,
-						   u->content_type, err))
+		if (!s3_put_object_etag(u->client, u->key, u->buf, u->len,
+								u->content_type, u->etag, sizeof(u->etag),
+								err))
 		{
 			u->failed = true;
 			return false;
@@ -544,7 +546,8 @@ s3_upload_finish(S3Upload *u, S3Error *err)
 			s3_upload_fail(u);
 			return false;
 		}
-		if (!s3_multipart_complete(u->client, u->mp, NULL, 0, err))
+		if (!s3_multipart_complete(u->client, u->mp, u->etag,
+								   sizeof(u->etag), err))
 		{
 			s3_upload_fail(u);
 			return false;
@@ -558,6 +561,12 @@ int64_t
 s3_upload_bytes_sent(const S3Upload *u)
 {
 	return u->sent;
+}
+
+const char *
+s3_upload_etag(const S3Upload *u)
+{
+	return u->etag;
 }
 
 int

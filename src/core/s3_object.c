@@ -118,6 +118,14 @@ bool
 s3_put_object(S3Client *c, const char *key, const void *data, size_t len,
 			  const char *content_type, S3Error *err)
 {
+	return s3_put_object_etag(c, key, data, len, content_type, NULL, 0, err);
+}
+
+bool
+s3_put_object_etag(S3Client *c, const char *key, const void *data, size_t len,
+				   const char *content_type, char *etag_out, size_t etag_len,
+				   S3Error *err)
+{
 	S3Request	req = {0};
 	S3Response	resp;
 	bool		ok;
@@ -135,7 +143,80 @@ s3_put_object(S3Client *c, const char *key, const void *data, size_t len,
 	req.content_type = content_type;
 	s3_response_init(&resp);
 	ok = s3_request(c, &req, &resp, err);
+	if (ok && etag_out != NULL)
+		snprintf(etag_out, etag_len, "%s", resp.etag);
 	s3_response_free(&resp);
+	return ok;
+}
+
+/*
+ * CopyObject: the copy names its source as /bucket/key, percent-encoded
+ * as a path, and is made only while the source still has src_etag.  The
+ * answer can be an <Error> inside a 200; the new object's ETag is in
+ * <CopyObjectResult>.
+ */
+bool
+s3_copy_object(S3Client *c, const char *src_key, const char *src_etag,
+			   const char *dst_key, char *etag_out, size_t etag_len,
+			   S3Error *err)
+{
+	S3Request	req = {0};
+	S3Response	resp;
+	AbBuf		source;
+	char		match[96];
+	bool		ok;
+	char	   *etag = NULL;
+
+	SigV4Param	h[6];
+	int			n;
+
+	abuf_init(&source);
+	abuf_appendc(&source, '/');
+	(void) sigv4_uri_encode(&source, c->cfg.bucket, strlen(c->cfg.bucket), false);
+	abuf_appendc(&source, '/');
+	(void) sigv4_uri_encode(&source, src_key, strlen(src_key), true);
+	snprintf(match, sizeof(match), "\"%s\"", src_etag);
+	if (source.oom)
+	{
+		abuf_free(&source);
+		s3_set_error(err, S3ERR_OOM, "CopyObject", dst_key, "out of memory");
+		return false;
+	}
+	n = s3_new_object_headers(c, h);
+	h[n++] = sigv4_param("x-amz-copy-source", source.data);
+	h[n++] = sigv4_param("x-amz-copy-source-if-match", match);
+
+	req.op = "CopyObject";
+	req.method = "PUT";
+	req.key = dst_key;
+	req.headers = h;
+	req.nheaders = n;
+	req.body_may_hold_error = true;
+	s3_response_init(&resp);
+	ok = s3_request(c, &req, &resp, err);
+	if (ok && resp.body.data)
+		etag = xml_find_text(xml_span(resp.body.data, resp.body.len), "ETag");
+	if (ok && etag == NULL)
+	{
+		s3_set_error(err, S3ERR_PROTOCOL, "CopyObject", dst_key,
+					 "unexpected answer: no ETag in CopyObjectResult");
+		ok = false;
+	}
+	if (ok && etag_out != NULL)
+	{
+		size_t		len = strlen(etag);
+		const char *e = etag;
+
+		if (len >= 2 && etag[0] == '"' && etag[len - 1] == '"')
+		{
+			etag[len - 1] = '\0';
+			e = etag + 1;
+		}
+		snprintf(etag_out, etag_len, "%s", e);
+	}
+	free(etag);
+	s3_response_free(&resp);
+	abuf_free(&source);
 	return ok;
 }
 

@@ -62,6 +62,7 @@
 #include "core/manifest.h"
 #include "core/s3.h"
 #include "jobs/backup.h"
+#include "jobs/incremental.h"
 #include "jobs/restore_script.h"
 #include "pg/catalog.h"
 #include "pg/compat.h"
@@ -74,8 +75,9 @@
 #include "pg/settings.h"
 #include "pg/state.h"
 #include "pg/subxact.h"
+#include "pg/unchanged.h"
 
-#define AB_EXTENSION_VERSION	"0.3"
+#define AB_EXTENSION_VERSION	"0.4"
 #define AB_ADVISORY_KEY			0x61696262	/* "aibb" */
 
 /*
@@ -107,6 +109,9 @@ typedef struct TableJob
 	bool		s3_error;		/* err holds an error from S3 */
 	bool		s3_failed;		/* ... that fails the backup, not the table */
 	const AbTable *table;
+	const Manifest *base;		/* the backup unchanged tables are copied
+								 * from, or NULL */
+	bool		copied;			/* this table was */
 	int64		est_bytes;		/* estimate the part size was chosen for */
 	size_t		part_size;
 	int64		raw_bytes;
@@ -307,7 +312,7 @@ sorted_member_oid(List *l, Oid oid)
  * committed while we waited, and show the table empty.
  */
 static List *
-lock_catalog_tables(List *relids, Snapshot *snapp)
+lock_catalog_tables(List *relids, Snapshot *snapp, XLogRecPtr *lsn_before)
 {
 	List	   *locked = NIL;	/* OIDs */
 	List	   *pending = ab_catalog_tables(relids, true);
@@ -321,6 +326,8 @@ lock_catalog_tables(List *relids, Snapshot *snapp)
 		foreach(lc, lock_tables(pending))
 			locked = lappend_oid(locked, ((AbTable *) lfirst(lc))->relid);
 
+		/* before the snapshot: see pg/unchanged.c for why */
+		*lsn_before = GetXLogInsertRecPtr();
 		*snapp = RegisterSnapshot(GetLatestSnapshot());
 		PushActiveSnapshot(*snapp);
 		tables = ab_catalog_tables(relids, true);
@@ -509,6 +516,7 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 	mt->owner = mf_owner(GetUserNameFromId(rel->rd_rel->relowner, true));
 
 	record_columns(rel, mt);
+	ab_incremental_record(rel, mt);
 
 	/*
 	 * Size for the part size: heap and TOAST, now that it is locked.  Rows
@@ -537,6 +545,15 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 						ab_repo_quotable(t->schema), ab_repo_quotable(t->name)),
 				 errhint("Back up as a role that bypasses row-level security.")));
 
+	if (j->base != NULL &&
+		ab_incremental_copy(j->client, j->base, rel, mt, GetActiveSnapshot(),
+							&j->s3_failed))
+	{
+		j->copied = true;
+		table_close(rel, NoLock);
+		return;
+	}
+
 	j->sha = digest_sha256_new();
 	j->gz = gzs_deflate_new(ab_compression_level, gz_to_s3, j);
 	if (j->sha == NULL || j->gz == NULL)
@@ -563,9 +580,11 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 		j->s3_error = true;
 		table_s3_report(j);
 	}
+	ab_incremental_recheck(rel, mt);
 	table_close(rel, NoLock);
 
 	mt->status = ab_repo_mstrdup("ok");
+	mt->etag = ab_repo_mstrdup(s3_upload_etag(j->upload));
 	mt->rows = (int64) rows;
 	mt->raw_bytes = j->raw_bytes;
 	mt->compressed_bytes = j->compressed_bytes;
@@ -899,7 +918,7 @@ update_index(S3Client *client, const char *dbname, const Manifest *m)
 static bool backup_registered = false;
 
 static AbBackupResult *
-backup_run(List *relids, bool scheduled)
+backup_run(List *relids, bool scheduled, bool full)
 {
 	char	   *dbname = get_database_name(MyDatabaseId);
 	S3Client   *client;
@@ -913,6 +932,8 @@ backup_run(List *relids, bool scheduled)
 	AbBackupResult *res = palloc0(sizeof(AbBackupResult));
 	ListCell   *lc;
 	char		lsn[64];
+	XLogRecPtr	lsn_before;
+	const Manifest *base;
 	MemoryContext tablecxt;
 	AbDdlParts *parts;
 	AbDdlParts *pparts = NULL;
@@ -958,7 +979,7 @@ backup_run(List *relids, bool scheduled)
 					 errhint("Shorten aibackup.s3_prefix.")));
 	}
 
-	tables = lock_catalog_tables(relids, &snap);
+	tables = lock_catalog_tables(relids, &snap, &lsn_before);
 	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
 
 	backup_id = new_backup_id(client, dbname, &started);
@@ -983,6 +1004,11 @@ backup_run(List *relids, bool scheduled)
 	m->system_identifier = ab_repo_mstrdup(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
 	m->extension_version = ab_repo_mstrdup(AB_EXTENSION_VERSION);
 	m->snapshot_lsn = ab_repo_mstrdup(lsn);
+	m->reuse_lsn = ab_repo_mstrdup(psprintf("%X/%X", LSN_FORMAT_ARGS(lsn_before)));
+	m->snapshot_xmin = (int64) U64FromFullTransactionId(ab_snapshot_xmin_full(snap));
+	m->timeline = GetWALInsertionTimeLine();
+	m->database_oid = MyDatabaseId;
+	base = full ? NULL : ab_incremental_base(client, dbname);
 
 	/* every entry first: m->tables moves no more, its pointers stay good */
 	foreach(lc, tables)
@@ -1005,6 +1031,7 @@ backup_run(List *relids, bool scheduled)
 
 		memset(&job, 0, sizeof(job));
 		job.client = client;
+		job.base = base;
 		job.done_raw = res->raw_bytes;
 		job.done_compressed = res->compressed_bytes;
 		ab_progress_table(t->relid, psprintf("%s.%s", t->schema, t->name),
@@ -1057,6 +1084,8 @@ backup_run(List *relids, bool scheduled)
 		if (strcmp(mt->status, "ok") == 0)
 		{
 			res->tables_ok++;
+			if (job.copied)
+				res->tables_copied++;
 			res->rows += mt->rows;
 			res->raw_bytes += mt->raw_bytes;
 			res->compressed_bytes += mt->compressed_bytes;
@@ -1110,6 +1139,8 @@ backup_run(List *relids, bool scheduled)
 	update_index(client, dbname, m);
 
 	res->backup_id = backup_id;
+	if (base != NULL)
+		res->copied_from = pstrdup(base->backup_id);
 	if (res->tables_failed > 0)
 	{
 		for (int i = 0; i < m->ntables; i++)
@@ -1126,14 +1157,14 @@ backup_run(List *relids, bool scheduled)
 }
 
 AbBackupResult *
-ab_backup_run(List *relids, bool scheduled)
+ab_backup_run(List *relids, bool scheduled, bool full)
 {
 	AbBackupResult *res = NULL;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
-		res = backup_run(relids, scheduled);
+		res = backup_run(relids, scheduled, full);
 	}
 	PG_CATCH();
 	{

@@ -14,6 +14,9 @@ typedef struct AbBackupResult
 	char	   *status;			/* "ok" | "partial" */
 	int			tables_ok;
 	int			tables_failed;
+	int			tables_copied;	/* of tables_ok: copied unchanged from
+								 * copied_from */
+	char	   *copied_from;
 	int64		rows;
 	int64		raw_bytes;
 	int64		compressed_bytes;
@@ -22,13 +25,15 @@ typedef struct AbBackupResult
 
 /*
  * Back up the current database (only relids when not NIL) inside the
- * current transaction.  ERROR when the backup as a whole fails (S3,
+ * current transaction; with full, every table is read (else those proven
+ * unchanged since the previous backup are copied from it: incremental.h).  ERROR when the backup as a whole fails (S3,
  * locks, another backup running): then no manifest is written and no
  * multipart upload is left open.  A table that fails on its own makes the
  * backup "partial" and is named in the manifest.  Either way the outcome
  * is counted in shared memory (pg_stat_aibackup) when it is there.
  */
-extern AbBackupResult *ab_backup_run(List *relids, bool scheduled);
+extern AbBackupResult *ab_backup_run(List *relids, bool scheduled,
+									 bool full);
 
 /*
  * Make this cluster the owner of the current database's backup folder

@@ -83,7 +83,7 @@ aibackup_worker_main(Datum main_arg)
 	PG_TRY();
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
-		res = ab_backup_run(NIL, true);
+		res = ab_backup_run(NIL, true, false);
 		ereport(LOG,
 				(errmsg("aibackup: backup \"%s\" of database \"%s\" %s: %d tables, " INT64_FORMAT " rows, %s raw, %s compressed in %.1f s",
 						res->backup_id, dbname,
@@ -95,7 +95,10 @@ aibackup_worker_main(Datum main_arg)
 						(double) (GetCurrentTimestamp() - start) / USECS_PER_SEC),
 				 res->tables_failed ?
 				 errdetail("%d tables failed; first: %s", res->tables_failed,
-						   res->first_error ? res->first_error : "") : 0));
+						   res->first_error ? res->first_error : "") :
+				 res->tables_copied ?
+				 errdetail("%d unchanged tables were copied from backup \"%s\".",
+						   res->tables_copied, res->copied_from) : 0));
 		ab_retention_apply(dbname);
 		PopActiveSnapshot();
 		CommitTransactionCommand();

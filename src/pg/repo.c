@@ -455,6 +455,10 @@ convert_table(MfConv *cv, const MfTable *t, MfTable *rt, bool strict)
 	CONV(sha256, strict);
 	CONV(ddl, false);
 	CONV(owner, strict);
+	CONV(etag, strict);
+	CONV(definition_hash, strict);
+	CONV(copied_from, strict);
+	CONV(read_in, strict);
 #undef CONV
 	rt->columns = palloc0(sizeof(MfColumn) * Max(t->ncolumns, 1));
 	for (int j = 0; j < t->ncolumns; j++)
@@ -505,6 +509,7 @@ manifest_convert(const Manifest *m, MfConv *cv)
 	CONV(system_identifier, true);
 	CONV(extension_version, true);
 	CONV(snapshot_lsn, true);
+	CONV(reuse_lsn, true);
 #undef CONV
 	r->ntables = m->ntables;
 	r->tables = palloc0(sizeof(MfTable) * Max(m->ntables, 1));

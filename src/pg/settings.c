@@ -45,6 +45,8 @@ bool		ab_s3_verify_tls = true;
 int			ab_compression_level = 6;
 char	   *ab_exclude = NULL;
 int			ab_lock_timeout_ms = 60000;
+bool		ab_incremental = true;
+int			ab_full_every_s = 7 * 24 * 3600;
 bool		ab_enabled = true;
 int			ab_interval_s = 4 * 3600;
 char	   *ab_databases = NULL;
@@ -508,6 +510,15 @@ ab_define_settings(void)
 							"How long a backup waits for each table's ACCESS SHARE lock.",
 							NULL, &ab_lock_timeout_ms, 60000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("aibackup.incremental",
+							 "Copy the previous backup's object of a table proven unchanged since, inside S3, instead of reading the table again.",
+							 NULL, &ab_incremental, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("aibackup.full_every",
+							"Read a table again when its data was last read longer ago than this, even if unchanged (0 = every backup reads every table).",
+							NULL, &ab_full_every_s, 7 * 24 * 3600, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("aibackup.enabled",
 							 "Run scheduled backups.",

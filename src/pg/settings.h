@@ -29,6 +29,8 @@ extern bool ab_s3_verify_tls;
 extern int	ab_compression_level;
 extern char *ab_exclude;
 extern int	ab_lock_timeout_ms;
+extern bool ab_incremental;
+extern int	ab_full_every_s;
 extern bool ab_enabled;
 extern int	ab_interval_s;
 extern char *ab_databases;

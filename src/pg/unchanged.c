@@ -1,0 +1,324 @@
+/*
+ * unchanged.c
+ *		Whether a table's rows under this backup's snapshot are exactly the
+ *		rows an earlier backup's snapshot saw, proven from the heap's pages
+ *		alone: no value is detoasted or put through an output function.
+ *
+ * The proof (the README's design section says it in prose).  Let L be the
+ * WAL insert position the earlier backup read just before it took its
+ * snapshot S, and X the xmin of S.  The caller has checked that the
+ * relation is the same relfilenode on the same timeline, so its pages only
+ * ever changed through WAL records of this timeline.
+ *	1. A page whose LSN is at most L has not changed since before S was
+ *	   taken, but for hint bits: every change of a heap page's tuples (insert,
+ *	   update, delete, lock, prune, freeze) is WAL-logged and sets the page's
+ *	   LSN to its record's, which is after L if it was made after L was read.
+ *	   (A hint-bit write that is WAL-logged, with checksums, also raises the
+ *	   LSN: that only costs a full read.)
+ *	2. On such pages, a tuple whose xmin and xmax (unless lock-only) are
+ *	   frozen, invalid, or precede X was written by transactions that had
+ *	   all ended before S was taken: S and the new snapshot see their
+ *	   commit or abort alike, so the tuple is visible to both or to neither.
+ *	   A multixact xmax is not examined: such a page proves nothing.
+ *	3. So if every page passes 1 and every tuple 2, the new snapshot sees a
+ *	   subset of what S saw: the rows on pages since removed from the end of
+ *	   the relation (VACUUM truncation, which sets no LSN) may be missing.
+ *	   Counting the visible tuples and finding S's count closes that gap.
+ * Transaction ids compare modulo 2^32, so X must be within 2^31 of the
+ * next transaction id, and not older than the relation's relfrozenxid, for
+ * "precedes" to mean what it says; otherwise there is no proof.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_enum.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_range.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "utils/catcache.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "core/digest.h"
+#include "pg/unchanged.h"
+
+/* composite types within composite types: deeper than this is refused */
+#define AB_TYPE_DEPTH	32
+
+FullTransactionId
+ab_snapshot_xmin_full(Snapshot snap)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	/* xmin is never after the next id: a larger value is of the last epoch */
+	if (snap->xmin > XidFromFullTransactionId(next) && epoch > 0)
+		epoch--;
+	return FullTransactionIdFromEpochAndXid(epoch, snap->xmin);
+}
+
+/* the raw xmin of a catalog row: it changes with every update of the row */
+static void
+append_row_version(StringInfo buf, HeapTuple tup)
+{
+	appendStringInfo(buf, " v%u", HeapTupleHeaderGetRawXmin(tup->t_data));
+}
+
+static void append_type(StringInfo buf, Oid typid, int depth);
+
+/* a composite type's or relation's columns, dropped ones included */
+static void
+append_columns(StringInfo buf, TupleDesc desc, int depth)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		appendStringInfo(buf, "\n col %d %s %u %d %d %c %d (",
+						 att->attnum, NameStr(att->attname), att->atttypid,
+						 att->atttypmod, att->attisdropped,
+						 att->attgenerated ? att->attgenerated : '-',
+						 att->atthasmissing);
+		if (!att->attisdropped)
+			append_type(buf, att->atttypid, depth + 1);
+		appendStringInfoChar(buf, ')');
+	}
+}
+
+static void
+append_enum_labels(StringInfo buf, Oid typid)
+{
+	CatCList   *labels = SearchSysCacheList1(ENUMTYPOIDNAME,
+											 ObjectIdGetDatum(typid));
+
+	for (int i = 0; i < labels->n_members; i++)
+	{
+		HeapTuple	tup = &labels->members[i]->tuple;
+		Form_pg_enum e = (Form_pg_enum) GETSTRUCT(tup);
+
+		appendStringInfo(buf, " [%u %s]", e->oid, NameStr(e->enumlabel));
+	}
+	ReleaseSysCacheList(labels);
+}
+
+/*
+ * What a value of typid looks like in CSV depends on: the type's row, its
+ * output function (a user-defined one by its row's version), and the types
+ * below it.
+ */
+static void
+append_type(StringInfo buf, Oid typid, int depth)
+{
+	HeapTuple	tup;
+	Form_pg_type typ;
+
+	if (depth > AB_TYPE_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("types nested more than %d deep", AB_TYPE_DEPTH)));
+	check_stack_depth();
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	appendStringInfo(buf, " type %u %c %u", typid, typ->typtype,
+					 typ->typoutput);
+	if (typid >= FirstNormalObjectId)
+		append_row_version(buf, tup);
+	if (typ->typoutput >= FirstNormalObjectId)
+	{
+		HeapTuple	proc = SearchSysCache1(PROCOID,
+										   ObjectIdGetDatum(typ->typoutput));
+
+		if (!HeapTupleIsValid(proc))
+			elog(ERROR, "cache lookup failed for function %u", typ->typoutput);
+		append_row_version(buf, proc);
+		ReleaseSysCache(proc);
+	}
+
+	switch (typ->typtype)
+	{
+		case TYPTYPE_DOMAIN:
+			append_type(buf, typ->typbasetype, depth + 1);
+			break;
+		case TYPTYPE_ENUM:
+			append_enum_labels(buf, typid);
+			break;
+		case TYPTYPE_COMPOSITE:
+			{
+				TupleDesc	desc = lookup_rowtype_tupdesc(typid, -1);
+
+				append_columns(buf, desc, depth);
+				ReleaseTupleDesc(desc);
+				break;
+			}
+		case TYPTYPE_RANGE:
+			{
+				HeapTuple	rng = SearchSysCache1(RANGETYPE,
+												  ObjectIdGetDatum(typid));
+
+				if (!HeapTupleIsValid(rng))
+					elog(ERROR, "cache lookup failed for range %u", typid);
+				append_type(buf, ((Form_pg_range) GETSTRUCT(rng))->rngsubtype,
+							depth + 1);
+				ReleaseSysCache(rng);
+				break;
+			}
+		case TYPTYPE_MULTIRANGE:
+			append_type(buf, get_multirange_range(typid), depth + 1);
+			break;
+		default:
+			break;
+	}
+	if (OidIsValid(typ->typelem) && typ->typtype != TYPTYPE_DOMAIN)
+		append_type(buf, typ->typelem, depth + 1);
+	ReleaseSysCache(tup);
+}
+
+char *
+ab_definition_hash(Relation rel)
+{
+	StringInfoData buf;
+	HeapTuple	tup;
+	char		hex[DIGEST_SHA256_HEX];
+	const char *settings[] = {"TimeZone", "lc_monetary", "xmloption"};
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "aibackup definition 1 server %d relid %u",
+					 PG_VERSION_NUM / 100, RelationGetRelid(rel));
+	for (int i = 0; i < (int) lengthof(settings); i++)
+		appendStringInfo(&buf, " %s=%s", settings[i],
+						 GetConfigOption(settings[i], false, false));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(RelationGetRelid(rel)));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", RelationGetRelid(rel));
+	append_row_version(&buf, tup);
+	ReleaseSysCache(tup);
+	append_columns(&buf, RelationGetDescr(rel), 0);
+	if (!digest_sha256_hex(buf.data, buf.len, hex))
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("could not compute SHA-256")));
+	pfree(buf.data);
+	return pstrdup(hex);
+}
+
+/* ended before a snapshot of xmin horizon was taken (see the header) */
+static bool
+xid_settled(TransactionId xid, TransactionId horizon)
+{
+	return !TransactionIdIsNormal(xid) || TransactionIdPrecedes(xid, horizon);
+}
+
+static bool
+tuple_settled(HeapTupleHeader t, TransactionId horizon)
+{
+	uint16		mask = t->t_infomask;
+
+	if (mask & HEAP_MOVED)
+		return false;			/* VACUUM FULL of before 9.0 */
+	if (!HeapTupleHeaderXminFrozen(t) &&
+		!xid_settled(HeapTupleHeaderGetRawXmin(t), horizon))
+		return false;
+	if ((mask & HEAP_XMAX_INVALID) || HEAP_XMAX_IS_LOCKED_ONLY(mask))
+		return true;
+	if (mask & HEAP_XMAX_IS_MULTI)
+		return false;
+	return xid_settled(HeapTupleHeaderGetRawXmax(t), horizon);
+}
+
+/* step 1 and 2 for one page, and the count of step 3; false: no proof */
+static bool
+page_unchanged(Relation rel, Buffer buf, BlockNumber blkno,
+			   const AbReuseBase *base, Snapshot snap, int64 *visible,
+			   const char **why)
+{
+	Page		page = BufferGetPage(buf);
+	TransactionId horizon = XidFromFullTransactionId(base->xmin);
+	OffsetNumber maxoff;
+
+	if (PageIsNew(page))
+		return true;			/* extended, never written: no tuples */
+	if (BufferGetLSNAtomic(buf) > base->lsn)
+	{
+		*why = "a page was written since the previous backup";
+		return false;
+	}
+	maxoff = PageGetMaxOffsetNumber(page);
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		id = PageGetItemId(page, off);
+		HeapTupleData tup;
+
+		if (!ItemIdIsNormal(id))
+			continue;
+		tup.t_data = (HeapTupleHeader) PageGetItem(page, id);
+		tup.t_len = ItemIdGetLength(id);
+		tup.t_tableOid = RelationGetRelid(rel);
+		ItemPointerSet(&tup.t_self, blkno, off);
+		if (!tuple_settled(tup.t_data, horizon))
+		{
+			*why = "a row was written by a transaction that had not ended before the previous backup's snapshot";
+			return false;
+		}
+		if (HeapTupleSatisfiesVisibility(&tup, snap, buf))
+			(*visible)++;
+	}
+	return true;
+}
+
+bool
+ab_heap_unchanged(Relation rel, const AbReuseBase *base, int64 rows,
+				  Snapshot snap, const char **why)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	TransactionId horizon = XidFromFullTransactionId(base->xmin);
+	BlockNumber nblocks;
+	BufferAccessStrategy bas;
+	int64		visible = 0;
+	bool		ok = true;
+
+	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT)
+	{
+		*why = "only permanent heap tables are proven unchanged";
+		return false;
+	}
+	if (FullTransactionIdFollows(base->xmin, next) ||
+		U64FromFullTransactionId(next) - U64FromFullTransactionId(base->xmin) >=
+		((uint64) 1 << 31) ||
+		TransactionIdPrecedes(horizon, rel->rd_rel->relfrozenxid))
+	{
+		*why = "the previous backup's snapshot is too old to compare transaction ids with";
+		return false;
+	}
+
+	nblocks = RelationGetNumberOfBlocks(rel);
+	bas = GetAccessStrategy(BAS_BULKREAD);
+	for (BlockNumber blkno = 0; ok && blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, bas);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		ok = page_unchanged(rel, buf, blkno, base, snap, &visible, why);
+		UnlockReleaseBuffer(buf);
+	}
+	FreeAccessStrategy(bas);
+	if (ok && visible != rows)
+	{
+		*why = "it holds a different number of rows";
+		ok = false;
+	}
+	return ok;
+}
