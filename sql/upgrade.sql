@@ -103,6 +103,25 @@ REVOKE EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boo
   FROM regress_aibackup_upgrade;
 CREATE TEMP TABLE shape_from_02 AS SELECT * FROM ext_shape;
 DROP EXTENSION aibackup;
+
+-- 2c. 0.3, updated: aibackup_backup_now() gains "full" and
+-- aibackup_list_tables() a column; both keep what they were granted
+CREATE EXTENSION aibackup VERSION '0.3';
+GRANT EXECUTE ON FUNCTION aibackup_backup_now(regclass[]) TO regress_aibackup_upgrade;
+GRANT EXECUTE ON FUNCTION aibackup_list_tables(text) TO regress_aibackup_upgrade WITH GRANT OPTION;
+ALTER EXTENSION aibackup UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'aibackup';
+SELECT has_function_privilege('regress_aibackup_upgrade',
+         'aibackup_backup_now(regclass[], boolean)', 'EXECUTE') AS backup_now_kept,
+       has_function_privilege('regress_aibackup_upgrade',
+         'aibackup_list_tables(text)', 'EXECUTE WITH GRANT OPTION') AS list_tables_kept,
+       has_function_privilege('public',
+         'aibackup_backup_now(regclass[], boolean)', 'EXECUTE') AS public,
+       (SELECT pg_get_function_result('aibackup_list_tables(text)'::regprocedure)) LIKE '%copied_from text)' AS new_column;
+REVOKE EXECUTE ON FUNCTION aibackup_backup_now(regclass[], boolean) FROM regress_aibackup_upgrade;
+REVOKE EXECUTE ON FUNCTION aibackup_list_tables(text) FROM regress_aibackup_upgrade CASCADE;
+CREATE TEMP TABLE shape_from_03 AS SELECT * FROM ext_shape;
+DROP EXTENSION aibackup;
 DROP ROLE regress_aibackup_upgrade;
 
 -- 3. a fresh install of the default version
@@ -115,7 +134,8 @@ DROP EXTENSION aibackup;
 SELECT (SELECT count(*) FROM shape_fresh) AS fresh,
        (SELECT count(*) FROM shape_from_01) AS from_01,
        (SELECT count(*) FROM shape_from_later_01) AS from_later_01,
-       (SELECT count(*) FROM shape_from_02) AS from_02;
+       (SELECT count(*) FROM shape_from_02) AS from_02,
+       (SELECT count(*) FROM shape_from_03) AS from_03;
 SELECT count(*) AS left_behind FROM pg_proc WHERE proname LIKE 'aibackup%';
 
 -- the symmetric differences: no rows
@@ -138,4 +158,11 @@ ORDER BY 2, 1;
 UNION ALL
 (SELECT 'only fresh', * FROM shape_fresh
  EXCEPT SELECT 'only fresh', * FROM shape_from_02)
+ORDER BY 2, 1;
+
+(SELECT 'only updated from 0.3' AS side, * FROM shape_from_03
+ EXCEPT SELECT 'only updated from 0.3', * FROM shape_fresh)
+UNION ALL
+(SELECT 'only fresh', * FROM shape_fresh
+ EXCEPT SELECT 'only fresh', * FROM shape_from_03)
 ORDER BY 2, 1;
