@@ -173,8 +173,10 @@ extern bool s3_put_object_etag(S3Client *c, const char *key,
 
 /*
  * CopyObject of src_key (up to 5 GiB) to dst_key inside the bucket, made
- * only while the source's ETag is still src_etag (else HTTP 412: the
- * error's http_status); the copy's ETag into etag_out.
+ * only while the source's ETag is still src_etag (else HTTP 412 in the
+ * error's http_status, or 404 when it is gone); the copy's ETag into
+ * etag_out.  A multipart ETag is checked by HEADs before and after the
+ * copy (Swift's s3api refuses the condition on such objects).
  */
 extern bool s3_copy_object(S3Client *c, const char *src_key,
 						   const char *src_etag, const char *dst_key,

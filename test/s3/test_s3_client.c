@@ -526,6 +526,69 @@ test_sha256_only(void)
 	s3_client_free(c);
 }
 
+/* CopyObject: exact bytes, a key that needs encoding, the ETag condition */
+static void
+test_copy(S3Client *c)
+{
+	const char *body = "id,name\n1,caf\xc3\xa9\n2,x\n";
+	const char *src = key_of("copy src/t+a ~ caf\xc3\xa9%.csv.gz");
+	const char *dst = key_of("copy dst/t.csv.gz");
+	const size_t total = 12 * 1024 * 1024 + 7;
+	unsigned char *big = malloc(total);
+	char		etag[80] = "";
+	char		copy_etag[80] = "";
+	char		big_etag[80] = "";
+	S3Error		err;
+	S3Upload   *u;
+	Collect		got = {0};
+
+	ok(s3_put_object_etag(c, src, body, strlen(body), "application/gzip",
+						  etag, sizeof(etag), &err) && etag[0] != '\0',
+	   "a PUT gives the object's ETag (%s)", etag);
+	ok(s3_copy_object(c, src, etag, dst, copy_etag, sizeof(copy_etag), &err) &&
+	   copy_etag[0] != '\0',
+	   "CopyObject copies while the source's ETag matches (%s)", copy_etag);
+	ok(s3_get_object(c, dst, collect_sink, &got, NULL, &err) &&
+	   got.len == strlen(body) && memcmp(got.data, body, got.len) == 0,
+	   "the copy holds the same bytes");
+	free(got.data);
+	ok(!s3_copy_object(c, src, "0123456789abcdef0123456789abcdef", dst,
+					   copy_etag, sizeof(copy_etag), &err) &&
+	   err.http_status == 412,
+	   "CopyObject refuses a source whose ETag changed (HTTP %ld)",
+	   err.http_status);
+	ok(!s3_copy_object(c, key_of("no such source"), etag, dst, copy_etag,
+					   sizeof(copy_etag), &err) &&
+	   (err.kind == S3ERR_NOT_FOUND || err.http_status == 412),
+	   "CopyObject of a missing source fails as not found (kind %d, HTTP %ld)",
+	   err.kind, err.http_status);
+
+	/* a multipart source: the copy is whole, and the ETag names the parts */
+	for (size_t i = 0; i < total; i++)
+		big[i] = (unsigned char) (i * 7 + i / 4096);
+	u = s3_upload_begin(c, src, "application/gzip", 5 * 1024 * 1024, &err);
+	ok(u != NULL && s3_upload_write(u, big, total, &err) &&
+	   s3_upload_finish(u, &err) && strstr(s3_upload_etag(u), "-3") != NULL,
+	   "a 3-part upload's ETag is the multipart one (%s)",
+	   u ? s3_upload_etag(u) : "");
+	if (u)
+		snprintf(big_etag, sizeof(big_etag), "%s", s3_upload_etag(u));
+	s3_upload_free(u);
+	memset(&got, 0, sizeof(got));
+	ok(s3_copy_object(c, src, big_etag, dst, copy_etag, sizeof(copy_etag),
+					  &err) &&
+	   s3_get_object(c, dst, collect_sink, &got, NULL, &err) &&
+	   got.len == total && memcmp(got.data, big, total) == 0,
+	   "CopyObject of a multipart object copies all of it");
+	free(got.data);
+	ok(!s3_copy_object(c, src, "0123456789abcdef0123456789abcdef-3", dst,
+					   copy_etag, sizeof(copy_etag), &err) &&
+	   err.http_status == 412,
+	   "... and refuses one whose multipart ETag changed (HTTP %ld)",
+	   err.http_status);
+	free(big);
+}
+
 int
 main(void)
 {
@@ -539,6 +602,7 @@ main(void)
 	test_roundtrip(c);
 	test_list_and_delete(c);
 	test_multipart(c);
+	test_copy(c);
 	test_abort(c);
 	test_bad_secret();
 	test_tls();

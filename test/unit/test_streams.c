@@ -1382,6 +1382,70 @@ test_manifest_golden(void)
 	}
 }
 
+/* what an incremental backup's proof reads back from the previous manifest */
+static void
+test_manifest_reuse(void)
+{
+	Manifest   *m = mf_new();
+	MfTable    *t = mf_add_table(m);
+	Manifest   *p;
+	char	   *json;
+	char		err[256];
+
+	m->backup_id = strdup("20261124T040000Z");
+	m->database = strdup("shop");
+	m->status = strdup("ok");
+	m->reuse_lsn = strdup("1/A2B3C4D0");
+	m->snapshot_xmin = ((int64_t) 3 << 32) + 123456;
+	m->timeline = 7;
+	m->database_oid = 4000000000;
+	t->schema = strdup("public");
+	t->name = strdup("orders");
+	t->status = strdup("ok");
+	t->object_key = strdup("k");
+	t->relfilenode = 4000000001;
+	t->toast_relfilenode = 16390;
+	t->definition_hash = strdup("ab12");
+	t->etag = strdup("306f3bd6b94497905e063f7b68eac82c-3");
+	t->copied_from = strdup("20261124T000000Z");
+	t->read_in = strdup("20261123T200000Z");
+	json = mf_to_json(m);
+	p = json ? mf_parse(json, strlen(json), err, sizeof(err)) : NULL;
+	ok(p != NULL && p->reuse_lsn && strcmp(p->reuse_lsn, "1/A2B3C4D0") == 0 &&
+	   p->snapshot_xmin == ((int64_t) 3 << 32) + 123456 && p->timeline == 7 &&
+	   p->database_oid == 4000000000,
+	   "manifest: the snapshot's LSN, 64-bit xmin, timeline and database OID read back");
+	ok(p != NULL && p->ntables == 1 && p->tables[0].relfilenode == 4000000001u &&
+	   p->tables[0].toast_relfilenode == 16390 &&
+	   strcmp(p->tables[0].definition_hash, "ab12") == 0 &&
+	   strcmp(p->tables[0].etag, "306f3bd6b94497905e063f7b68eac82c-3") == 0 &&
+	   strcmp(p->tables[0].copied_from, "20261124T000000Z") == 0 &&
+	   strcmp(p->tables[0].read_in, "20261123T200000Z") == 0,
+	   "manifest: a table's relfilenodes, definition hash, ETag, copied_from and read_in read back");
+	mf_free(p);
+	free(json);
+
+	/* a manifest of 0.3 has none of them: zeros and NULLs, no error */
+	free(m->reuse_lsn);
+	m->reuse_lsn = NULL;
+	t->relfilenode = t->toast_relfilenode = 0;
+	free(t->definition_hash);
+	free(t->etag);
+	free(t->copied_from);
+	free(t->read_in);
+	t->definition_hash = t->etag = t->copied_from = t->read_in = NULL;
+	json = mf_to_json(m);
+	p = json ? mf_parse(json, strlen(json), err, sizeof(err)) : NULL;
+	ok(json && strstr(json, "snapshot_xmin") == NULL &&
+	   strstr(json, "copied_from") == NULL && p != NULL &&
+	   p->reuse_lsn == NULL && p->snapshot_xmin == 0 &&
+	   p->tables[0].etag == NULL && p->tables[0].relfilenode == 0,
+	   "manifest: without them nothing is written, and reading gives none");
+	mf_free(p);
+	free(json);
+	mf_free(m);
+}
+
 static void
 test_manifest_roundtrip(void)
 {
@@ -1966,6 +2030,7 @@ main(void)
 
 	test_manifest_golden();
 	test_manifest_roundtrip();
+	test_manifest_reuse();
 	test_manifest_partitioned();
 	test_manifest_many();
 	test_manifest_reject();
