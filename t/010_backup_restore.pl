@@ -328,7 +328,7 @@ CREATE ROLE r_notrunc LOGIN;
 CREATE ROLE r_owner LOGIN;
 CREATE ROLE r_bk LOGIN;
 GRANT EXECUTE ON FUNCTION aibackup_restore_table(text, text, text, boolean, boolean, boolean) TO r_notrunc, r_owner;
-GRANT EXECUTE ON FUNCTION aibackup_backup_now(regclass[]) TO r_bk;
+GRANT EXECUTE ON FUNCTION aibackup_backup_now(regclass[], boolean) TO r_bk;
 GRANT SELECT, INSERT ON items TO r_notrunc;
 GRANT SELECT ON secret_t TO r_notrunc;
 CREATE TABLE owned_rls (id int, v text);

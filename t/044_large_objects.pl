@@ -99,7 +99,7 @@ like($err, qr/backup "$id" has no large object 99999/, 'an OID the backup does n
 is(lo_state($db), $now, 'and nothing changed');
 
 # --- a backup without them (by a role that may not read them) is passed over ---
-$node->safe_psql($db, "CREATE ROLE backer LOGIN; GRANT EXECUTE ON FUNCTION aibackup_backup_now(regclass[]) TO backer; "
+$node->safe_psql($db, "CREATE ROLE backer LOGIN; GRANT EXECUTE ON FUNCTION aibackup_backup_now(regclass[], boolean) TO backer; "
 	  . "GRANT SELECT ON docs TO backer");
 ($ret, $out, $err) = backup_now($node, $db, undef, extra_params => [ '-U', 'backer' ]);
 is($ret, 0, 'a backup by a role that may not read large objects') or diag($err);
