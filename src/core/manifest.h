@@ -143,8 +143,8 @@ typedef struct Manifest
 	/*
 	 * For the next backup's proof that a table did not change (0.4 on; 0 or
 	 * NULL when unknown): the WAL insert position read just before the
-	 * snapshot was taken, the snapshot's xmin as a 64-bit transaction id,
-	 * the WAL timeline and the database's OID.
+	 * snapshot was taken, the snapshot's xmin as a 64-bit transaction id, the
+	 * WAL timeline and the database's OID.
 	 */
 	char	   *reuse_lsn;
 	int64_t		snapshot_xmin;

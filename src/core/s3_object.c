@@ -259,11 +259,10 @@ s3_copy_object(S3Client *c, const char *src_key, const char *src_etag,
 							err);
 
 	/*
-	 * A multipart object's ETag ("...-N"): Swift's s3api checks the
-	 * condition against an ETag of its own and refuses every such copy.  The
-	 * source is compared before and after an unconditional copy instead: a
-	 * change in between shows after, and a multipart ETag changes with the
-	 * bytes.
+	 * A multipart object's ETag ("...-N"): Swift's s3api checks the condition
+	 * against an ETag of its own and refuses every such copy.  The source is
+	 * compared before and after an unconditional copy instead: a change in
+	 * between shows after, and a multipart ETag changes with the bytes.
 	 */
 	return source_matches(c, src_key, src_etag, err) &&
 		copy_request(c, src_key, NULL, dst_key, etag_out, etag_len, err) &&
