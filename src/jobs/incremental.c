@@ -94,8 +94,12 @@ ab_incremental_record(Relation rel, MfTable *mt)
 void
 ab_incremental_recheck(Relation rel, MfTable *mt)
 {
-	if (mt->definition_hash != NULL &&
-		strcmp(mt->definition_hash, ab_definition_hash(rel)) != 0)
+	char	   *now;
+
+	if (mt->definition_hash == NULL)
+		return;
+	now = ab_definition_hash(rel);
+	if (now == NULL || strcmp(mt->definition_hash, now) != 0)
 	{
 		free(mt->definition_hash);
 		mt->definition_hash = NULL;
@@ -124,6 +128,8 @@ entry_refused(const Manifest *base, const MfTable *old, const MfTable *mt)
 	if (old->etag == NULL || old->etag[0] == '\0' ||
 		old->definition_hash == NULL || old->sha256 == NULL)
 		return "the previous backup did not record what the proof needs";
+	if (mt->relfilenode == 0)
+		return "it is a mapped catalog";
 	if (old->relfilenode != mt->relfilenode ||
 		old->toast_relfilenode != mt->toast_relfilenode)
 		return "it was rewritten or truncated";
@@ -170,6 +176,23 @@ ab_incremental_copy(S3Client *c, const Manifest *base, Relation rel,
 	}
 	if (why == NULL)
 		(void) ab_heap_unchanged(rel, &rb, old->rows, snap, &why);
+
+	/*
+	 * An object key from a manifest edited in the bucket could name another
+	 * database's data: copy only from where that backup keeps this table.
+	 */
+	if (why == NULL &&
+		strcmp(old->object_key,
+			   ab_repo_table_key(base->database, base->backup_id,
+								 old->schema, old->name)) != 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aibackup: table \"%s.%s\" is read again: backup \"%s\" names an object for it outside its place in that backup",
+						ab_repo_quotable(mt->schema), ab_repo_quotable(mt->name),
+						base->backup_id)));
+		return false;
+	}
 	if (why != NULL)
 	{
 		read_in_full(mt, why);

@@ -74,24 +74,31 @@ append_row_version(StringInfo buf, HeapTuple tup)
 	appendStringInfo(buf, " v%u", HeapTupleHeaderGetRawXmin(tup->t_data));
 }
 
-static void append_type(StringInfo buf, Oid typid, int depth);
+/* the text hashed, and whether it is whole */
+typedef struct DefText
+{
+	StringInfoData buf;
+	bool		too_deep;
+} DefText;
+
+static void append_type(DefText *d, Oid typid, int depth);
 
 /* a composite type's or relation's columns, dropped ones included */
 static void
-append_columns(StringInfo buf, TupleDesc desc, int depth)
+append_columns(DefText *d, TupleDesc desc, int depth)
 {
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		appendStringInfo(buf, "\n col %d %s %u %d %d %c %d (",
+		appendStringInfo(&d->buf, "\n col %d %s %u %d %d %c %d (",
 						 att->attnum, NameStr(att->attname), att->atttypid,
 						 att->atttypmod, att->attisdropped,
 						 att->attgenerated ? att->attgenerated : '-',
 						 att->atthasmissing);
 		if (!att->attisdropped)
-			append_type(buf, att->atttypid, depth + 1);
-		appendStringInfoChar(buf, ')');
+			append_type(d, att->atttypid, depth + 1);
+		appendStringInfoChar(&d->buf, ')');
 	}
 }
 
@@ -117,15 +124,17 @@ append_enum_labels(StringInfo buf, Oid typid)
  * below it.
  */
 static void
-append_type(StringInfo buf, Oid typid, int depth)
+append_type(DefText *d, Oid typid, int depth)
 {
+	StringInfo	buf = &d->buf;
 	HeapTuple	tup;
 	Form_pg_type typ;
 
 	if (depth > AB_TYPE_DEPTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("types nested more than %d deep", AB_TYPE_DEPTH)));
+	{
+		d->too_deep = true;		/* no hash: the table is always read */
+		return;
+	}
 	check_stack_depth();
 	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
 	if (!HeapTupleIsValid(tup))
@@ -149,7 +158,7 @@ append_type(StringInfo buf, Oid typid, int depth)
 	switch (typ->typtype)
 	{
 		case TYPTYPE_DOMAIN:
-			append_type(buf, typ->typbasetype, depth + 1);
+			append_type(d, typ->typbasetype, depth + 1);
 			break;
 		case TYPTYPE_ENUM:
 			append_enum_labels(buf, typid);
@@ -158,7 +167,7 @@ append_type(StringInfo buf, Oid typid, int depth)
 			{
 				TupleDesc	desc = lookup_rowtype_tupdesc(typid, -1);
 
-				append_columns(buf, desc, depth);
+				append_columns(d, desc, depth);
 				ReleaseTupleDesc(desc);
 				break;
 			}
@@ -169,46 +178,50 @@ append_type(StringInfo buf, Oid typid, int depth)
 
 				if (!HeapTupleIsValid(rng))
 					elog(ERROR, "cache lookup failed for range %u", typid);
-				append_type(buf, ((Form_pg_range) GETSTRUCT(rng))->rngsubtype,
+				append_type(d, ((Form_pg_range) GETSTRUCT(rng))->rngsubtype,
 							depth + 1);
 				ReleaseSysCache(rng);
 				break;
 			}
 		case TYPTYPE_MULTIRANGE:
-			append_type(buf, get_multirange_range(typid), depth + 1);
+			append_type(d, get_multirange_range(typid), depth + 1);
 			break;
 		default:
 			break;
 	}
 	if (OidIsValid(typ->typelem) && typ->typtype != TYPTYPE_DOMAIN)
-		append_type(buf, typ->typelem, depth + 1);
+		append_type(d, typ->typelem, depth + 1);
 	ReleaseSysCache(tup);
 }
 
 char *
 ab_definition_hash(Relation rel)
 {
-	StringInfoData buf;
+	DefText		d;
+	StringInfo	buf = &d.buf;
 	HeapTuple	tup;
 	char		hex[DIGEST_SHA256_HEX];
 	const char *settings[] = {"TimeZone", "lc_monetary", "xmloption"};
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "aibackup definition 1 server %d relid %u",
+	initStringInfo(buf);
+	d.too_deep = false;
+	appendStringInfo(buf, "aibackup definition 1 server %d relid %u",
 					 PG_VERSION_NUM / 100, RelationGetRelid(rel));
 	for (int i = 0; i < (int) lengthof(settings); i++)
-		appendStringInfo(&buf, " %s=%s", settings[i],
+		appendStringInfo(buf, " %s=%s", settings[i],
 						 GetConfigOption(settings[i], false, false));
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(RelationGetRelid(rel)));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", RelationGetRelid(rel));
-	append_row_version(&buf, tup);
+	append_row_version(buf, tup);
 	ReleaseSysCache(tup);
-	append_columns(&buf, RelationGetDescr(rel), 0);
-	if (!digest_sha256_hex(buf.data, buf.len, hex))
+	append_columns(&d, RelationGetDescr(rel), 0);
+	if (!digest_sha256_hex(buf->data, buf->len, hex))
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
 						errmsg("could not compute SHA-256")));
-	pfree(buf.data);
+	pfree(buf->data);
+	if (d.too_deep)
+		return NULL;
 	return pstrdup(hex);
 }
 

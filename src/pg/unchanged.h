@@ -28,7 +28,8 @@ extern FullTransactionId ab_snapshot_xmin_full(Snapshot snap);
  * its columns (dropped ones too), their types down to the leaves (domains,
  * arrays, composites, ranges, enum labels), user-defined output functions,
  * the settings COPY leaves to the session, the server's major version and
- * the relation's own catalog row.
+ * the relation's own catalog row.  NULL when its types nest deeper than
+ * the hash follows (then the table is always read).
  */
 extern char *ab_definition_hash(Relation rel);
 
