@@ -3,6 +3,7 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION aibackup UPDATE TO '0.4'" to load this file. \quit
 
+-- aibackup_read() is new: a backed-up table's rows in SQL.
 -- Incremental backups: aibackup_backup_now() gains "full" (a new
 -- signature is a new function) and aibackup_list_tables() the column
 -- copied_from (a new result type needs a new function).  Each old function
@@ -86,3 +87,13 @@ BEGIN
     END LOOP;
 END
 $$;
+
+CREATE FUNCTION aibackup_read(rowtype anyelement,
+                              backup_id text DEFAULT NULL,
+                              source_table text DEFAULT NULL)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'aibackup_read'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION aibackup_read(anyelement, text, text) IS
+'the rows of a backed-up table (NULL backup: the newest holding it; NULL source_table: the table of the row type) as rows of the given row type, columns matched by name, without restoring it';
+REVOKE ALL ON FUNCTION aibackup_read(anyelement, text, text) FROM PUBLIC;

@@ -155,3 +155,13 @@ GRANT EXECUTE ON FUNCTION aibackup_stat_databases() TO pg_read_all_stats;
 GRANT EXECUTE ON FUNCTION aibackup_stat_progress() TO pg_read_all_stats;
 GRANT EXECUTE ON FUNCTION aibackup_stat_tables() TO pg_read_all_stats;
 GRANT SELECT ON pg_stat_aibackup, pg_stat_progress_aibackup, pg_stat_aibackup_tables TO pg_read_all_stats;
+
+CREATE FUNCTION aibackup_read(rowtype anyelement,
+                              backup_id text DEFAULT NULL,
+                              source_table text DEFAULT NULL)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'aibackup_read'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION aibackup_read(anyelement, text, text) IS
+'the rows of a backed-up table (NULL backup: the newest holding it; NULL source_table: the table of the row type) as rows of the given row type, columns matched by name, without restoring it';
+REVOKE ALL ON FUNCTION aibackup_read(anyelement, text, text) FROM PUBLIC;

@@ -89,6 +89,18 @@ SELECT aibackup_table_ddl('ab_t');
 SELECT aibackup_table_ddl('ab_t', 'not a backup id');
 
 --
+-- aibackup_read: bad input before S3
+--
+SELECT * FROM aibackup_read(NULL::int);
+SELECT * FROM aibackup_read(NULL::text, '20261124T040000Z', 'ab_t');
+CREATE TYPE ab_pair AS (a int, b text);
+SELECT * FROM aibackup_read(NULL::ab_pair);
+SELECT * FROM aibackup_read(NULL::ab_t, 'not a backup id');
+SELECT * FROM aibackup_read(NULL::ab_t, NULL, 'a.b.c');
+SELECT * FROM aibackup_read(NULL::ab_pair, NULL, '');
+DROP TYPE ab_pair;
+
+--
 -- aibackup_presign_table, aibackup_presign_backup: bad input before S3
 --
 SELECT * FROM aibackup_presign_table(NULL);
@@ -136,6 +148,7 @@ SELECT aibackup_table_ddl('ab_t');
 SELECT * FROM aibackup_presign_table('ab_t');
 SELECT * FROM aibackup_presign_backup();
 SELECT aibackup_restore_large_objects();
+SELECT * FROM aibackup_read(NULL::ab_t);
 SELECT aibackup_take_over_folder();
 SELECT aibackup_stat_reset();
 SELECT * FROM aibackup_stat_databases();

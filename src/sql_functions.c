@@ -4,7 +4,8 @@
  *		aibackup_list_backups(), aibackup_list_tables(),
  *		aibackup_restore_table(), aibackup_take_over_folder(),
  *		aibackup_table_ddl(), aibackup_presign_table(),
- *		aibackup_presign_backup(), aibackup_restore_large_objects().  Thin: argument handling and result rows;
+ *		aibackup_presign_backup(), aibackup_restore_large_objects(),
+ *		aibackup_read().  Thin: argument handling and result rows;
  *		the work is in jobs/ and pg/.
  */
 #include "postgres.h"
@@ -16,11 +17,13 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "core/manifest.h"
 #include "jobs/backup.h"
 #include "jobs/presign.h"
+#include "jobs/read.h"
 #include "jobs/restore.h"
 #include "jobs/restore_lo.h"
 #include "pg/repo.h"
@@ -36,6 +39,7 @@ PG_FUNCTION_INFO_V1(aibackup_table_ddl);
 PG_FUNCTION_INFO_V1(aibackup_presign_table);
 PG_FUNCTION_INFO_V1(aibackup_presign_backup);
 PG_FUNCTION_INFO_V1(aibackup_restore_large_objects);
+PG_FUNCTION_INFO_V1(aibackup_read);
 
 Datum
 aibackup_backup_now(PG_FUNCTION_ARGS)
@@ -351,4 +355,27 @@ aibackup_restore_large_objects(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(ab_restore_large_objects(PG_ARGISNULL(0) ? NULL :
 											 text_to_cstring(PG_GETARG_TEXT_PP(0)),
 											 oids));
+}
+
+/*
+ * aibackup_read(rowtype anyelement, backup_id text, source_table text):
+ * SETOF the row type of the first argument (NULL::schema.table).
+ */
+Datum
+aibackup_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+
+	if (!OidIsValid(rowtype) || rowtype == RECORDOID || !type_is_rowtype(rowtype))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the first argument of aibackup_read() must be of a named row type"),
+				 errhint("Pass NULL::schema.table, or NULL of a composite type with source_table.")));
+	InitMaterializedSRF(fcinfo, 0);
+	ab_read_table(rowtype,
+				  PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+				  rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
 }

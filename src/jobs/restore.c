@@ -72,7 +72,7 @@
 #define AB_INFLATE_SLICE	(16 * 1024) /* compressed bytes per inflate step */
 
 /* the streaming state of one restore */
-typedef struct RestoreStream
+struct RestoreStream
 {
 	S3Reader   *reader;
 	GzsInflate *gz;
@@ -97,7 +97,7 @@ typedef struct RestoreStream
 	bool		finished;
 	bool		discard;		/* verifying after a failure: drop output */
 	bool		reported;		/* stream_corrupt() already raised */
-} RestoreStream;
+};
 
 static int
 inflate_sink(void *arg, const void *data, size_t len)
@@ -1446,4 +1446,32 @@ ab_restore_load_object(S3Client *client, const Manifest *m, const MfTable *t,
 	}
 	PG_END_TRY();
 	return rows;
+}
+
+RestoreStream *
+ab_restore_stream_open(S3Client *client, const Manifest *m, const MfTable *t)
+{
+	RestoreStream *rs = palloc(sizeof(RestoreStream));
+
+	ab_restore_check_storage(m, t);
+	open_stream(client, m, t, rs);
+	return rs;
+}
+
+size_t
+ab_restore_stream_read(RestoreStream *rs, char *buf, size_t maxlen)
+{
+	return copy_source(rs, buf, maxlen);
+}
+
+int
+ab_restore_stream_encoding(const RestoreStream *rs)
+{
+	return rs->encoding ? pg_char_to_encoding(rs->encoding) : GetDatabaseEncoding();
+}
+
+void
+ab_restore_stream_close(RestoreStream *rs)
+{
+	stream_free(rs);
 }

@@ -13,6 +13,22 @@
 #include "nodes/primnodes.h"
 #include "utils/relcache.h"
 
+/*
+ * A table's object as a stream of its CSV: checked to be there and of the
+ * recorded size when opened; read returns 0 only at the end, once the
+ * whole object matched its SHA-256 (a mismatch is an ERROR).  encoding:
+ * what the bytes are in (PG_* id).  Free it with close, also on error.
+ */
+typedef struct RestoreStream RestoreStream;
+
+extern RestoreStream *ab_restore_stream_open(S3Client *client,
+											 const Manifest *m,
+											 const MfTable *t);
+extern size_t ab_restore_stream_read(RestoreStream *rs, char *buf,
+									 size_t maxlen);
+extern int	ab_restore_stream_encoding(const RestoreStream *rs);
+extern void ab_restore_stream_close(RestoreStream *rs);
+
 /* a table entry of a backup (status "ok"), or a partitioned table's */
 extern bool ab_restore_entry_ok(const MfTable *t);
 

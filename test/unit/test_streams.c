@@ -20,6 +20,7 @@
 
 #include "core/bindex.h"
 #include "core/buf.h"
+#include "core/csv.h"
 #include "core/gzstream.h"
 #include "core/json.h"
 #include "core/manifest.h"
@@ -1383,6 +1384,94 @@ test_manifest_golden(void)
 }
 
 /* what an incremental backup's proof reads back from the previous manifest */
+/* the CSV reader, fed whole and byte by byte */
+static void
+test_csv(void)
+{
+	const char *data = "id,name,note\n"
+	"1,plain,\n"
+	"2,\"with, comma\",\"\"\n"
+	"3,\"quote \"\" inside\",\"new\nline\"\n"
+	"4,\"\r\",x\r\n"
+	"\n"
+	"5,last,no newline";
+	const char *want[][3] = {
+		{"id", "name", "note"},
+		{"1", "plain", NULL},
+		{"2", "with, comma", ""},
+		{"3", "quote \" inside", "new\nline"},
+		{"4", "\r", "x"},
+		{NULL, "-", "-"},		/* an empty line: one NULL field */
+		{"5", "last", "no newline"},
+	};
+	int			nwant = 7;
+
+	for (int mode = 0; mode < 2; mode++)
+	{
+		CsvReader  *r = csv_new(1024);
+		CsvRecord	rec;
+		int			n = 0;
+		bool		same = true;
+		size_t		fed = 0;
+		int			rc;
+
+		for (;;)
+		{
+			rc = csv_next(r, &rec);
+			if (rc == 0 && fed < strlen(data))
+			{
+				size_t		step = mode == 0 ? strlen(data) : 1;
+
+				csv_feed(r, data + fed, step);
+				fed += step;
+				if (fed == strlen(data))
+					csv_end(r);
+				continue;
+			}
+			if (rc <= 0)
+				break;
+			if (n < nwant)
+			{
+				int			nf = want[n][1] && strcmp(want[n][1], "-") == 0 ? 1 : 3;
+
+				same = same && rec.nfields == nf;
+				for (int f = 0; same && f < nf; f++)
+					same = want[n][f] == NULL ? rec.nulls[f] :
+						(!rec.nulls[f] && rec.lens[f] == strlen(want[n][f]) &&
+						 strcmp(rec.fields[f], want[n][f]) == 0);
+			}
+			n++;
+		}
+		ok(rc == 0 && n == nwant && same,
+		   "csv: quotes, doubled quotes, NULL vs \"\", newlines and CR in quotes, CRLF, an empty line, no final newline (%s; %d records)",
+		   mode ? "byte by byte" : "whole", n);
+		csv_free(r);
+	}
+
+	{
+		const char *bad[] = {"1,\"open\n", "1,a\"b\n", "1,\"a\"b\n"};
+
+		for (int i = 0; i < 3; i++)
+		{
+			CsvReader  *r = csv_new(1024);
+			CsvRecord	rec;
+
+			csv_feed(r, bad[i], strlen(bad[i]));
+			csv_end(r);
+			ok(csv_next(r, &rec) == -1 && strlen(csv_error(r)) > 0,
+			   "csv: refuses malformed input %d (%s)", i, csv_error(r));
+			csv_free(r);
+		}
+	}
+	{
+		CsvReader  *r = csv_new(10);
+
+		ok(!csv_feed(r, "0123456789012345\n", 17),
+		   "csv: a record longer than the limit is refused");
+		csv_free(r);
+	}
+}
+
 static void
 test_manifest_reuse(void)
 {
@@ -2031,6 +2120,7 @@ main(void)
 	test_manifest_golden();
 	test_manifest_roundtrip();
 	test_manifest_reuse();
+	test_csv();
 	test_manifest_partitioned();
 	test_manifest_many();
 	test_manifest_reject();
