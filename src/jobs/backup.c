@@ -933,6 +933,7 @@ backup_run(List *relids, bool scheduled, bool full)
 	ListCell   *lc;
 	char		lsn[64];
 	XLogRecPtr	lsn_before;
+	XLogRecPtr	snapshot_lsn;
 	const Manifest *base;
 	MemoryContext tablecxt;
 	AbDdlParts *parts;
@@ -980,7 +981,8 @@ backup_run(List *relids, bool scheduled, bool full)
 	}
 
 	tables = lock_catalog_tables(relids, &snap, &lsn_before);
-	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(GetXLogInsertRecPtr()));
+	snapshot_lsn = GetXLogInsertRecPtr();
+	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(snapshot_lsn));
 
 	backup_id = new_backup_id(client, dbname, &started);
 	ab_state_backup_started(MyDatabaseId, dbname, NULL, backup_id, scheduled);
@@ -1004,10 +1006,21 @@ backup_run(List *relids, bool scheduled, bool full)
 	m->system_identifier = ab_repo_mstrdup(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
 	m->extension_version = ab_repo_mstrdup(AB_EXTENSION_VERSION);
 	m->snapshot_lsn = ab_repo_mstrdup(lsn);
-	m->reuse_lsn = ab_repo_mstrdup(psprintf("%X/%X", LSN_FORMAT_ARGS(lsn_before)));
-	m->snapshot_xmin = (int64) U64FromFullTransactionId(ab_snapshot_xmin_full(snap));
-	m->timeline = GetWALInsertionTimeLine();
-	m->database_oid = MyDatabaseId;
+
+	/*
+	 * What a later backup's proof needs (pg/unchanged.c), on a primary only.
+	 * The WAL up to the snapshot is flushed first: a crash must not undo a
+	 * commit this backup saw (synchronous_commit = off), or hand out its LSNs
+	 * and transaction ids again.
+	 */
+	if (!RecoveryInProgress())
+	{
+		XLogFlush(snapshot_lsn);
+		m->reuse_lsn = ab_repo_mstrdup(psprintf("%X/%X", LSN_FORMAT_ARGS(lsn_before)));
+		m->snapshot_xmin = (int64) U64FromFullTransactionId(ab_snapshot_xmin_full(snap));
+		m->timeline = GetWALInsertionTimeLine();
+		m->database_oid = MyDatabaseId;
+	}
 	base = full ? NULL : ab_incremental_base(client, dbname);
 
 	/* every entry first: m->tables moves no more, its pointers stay good */
@@ -1134,6 +1147,8 @@ backup_run(List *relids, bool scheduled, bool full)
 	ab_progress_phase("writing manifest");
 	ab_repo_check_backup_objects(client, m);
 	ab_repo_write_manifest(client, m);
+	if (m->reuse_lsn != NULL)
+		ab_history_mark(backup_id);
 	UnregisterSnapshot(snap);
 	ab_table_stats_record(m);
 	update_index(client, dbname, m);

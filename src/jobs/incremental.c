@@ -30,7 +30,7 @@ ab_incremental_base(S3Client *c, const char *dbname)
 	const Manifest *base = NULL;
 	const char *why = NULL;
 
-	if (!ab_incremental)
+	if (!ab_incremental || RecoveryInProgress())
 		return NULL;
 	w = ab_walk_begin(c, dbname, AB_WALK_MANIFEST);
 	while (ab_walk_next(w, &b))
@@ -53,10 +53,12 @@ ab_incremental_base(S3Client *c, const char *dbname)
 		why = "it was made of another database of this name";
 	else if (base->timeline != GetWALInsertionTimeLine())
 		why = "it was made on another WAL timeline";
+	else if (!ab_history_matches(base->backup_id))
+		why = "this data directory does not record it as the database's last backup (restored from a copy, or the database created again)";
 	if (why == NULL)
 		return base;
 	ereport(DEBUG1,
-			(errmsg_internal("aibackup: every table is read in full: backup \"%s\" %s",
+			(errmsg_internal("aibackup: every table is read in full: the previous backup \"%s\": %s",
 							 base->backup_id, why)));
 	return NULL;
 }
@@ -121,6 +123,8 @@ entry_refused(const Manifest *base, const MfTable *old, const MfTable *mt)
 {
 	const char *read_in;
 
+	if (mt->definition_hash == NULL)
+		return "the type of a column names other objects (reg*, aclitem), or its types nest too deep";
 	if (old == NULL)
 		return "it is not in the previous backup";
 	if (old->status == NULL || strcmp(old->status, "ok") != 0)
@@ -133,8 +137,7 @@ entry_refused(const Manifest *base, const MfTable *old, const MfTable *mt)
 	if (old->relfilenode != mt->relfilenode ||
 		old->toast_relfilenode != mt->toast_relfilenode)
 		return "it was rewritten or truncated";
-	if (mt->definition_hash == NULL ||
-		strcmp(old->definition_hash, mt->definition_hash) != 0)
+	if (strcmp(old->definition_hash, mt->definition_hash) != 0)
 		return "its definition, or a type it uses, changed";
 	if (old->compressed_bytes > S3_MAX_COPY_SIZE)
 		return "its object is larger than one CopyObject copies";
@@ -202,12 +205,18 @@ ab_incremental_copy(S3Client *c, const Manifest *base, Relation rel,
 	if (!s3_copy_object(c, old->object_key, old->etag, mt->object_key,
 						etag, sizeof(etag), &err))
 	{
-		if (err.kind == S3ERR_NOT_FOUND || err.http_status == 412)
+		/* S3's refusal of this one copy (gone, changed, too large): read */
+		if (err.kind == S3ERR_NOT_FOUND || err.http_status == 412 ||
+			err.http_status == 400 || s3_error_is_per_object(&err))
 		{
+			char		msg[512];
+
+			s3_error_format(&err, msg, sizeof(msg));
 			ereport(WARNING,
-					(errmsg("aibackup: table \"%s.%s\" is read again: its object in backup \"%s\" is gone or was changed since that backup",
+					(errmsg("aibackup: table \"%s.%s\" is read again: its object in backup \"%s\" could not be copied",
 							ab_repo_quotable(mt->schema),
-							ab_repo_quotable(mt->name), base->backup_id)));
+							ab_repo_quotable(mt->name), base->backup_id),
+					 errdetail("%s", msg)));
 			return false;
 		}
 		*s3_failed = true;

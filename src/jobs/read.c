@@ -133,70 +133,32 @@ put_row(ReadState *st, const CsvRecord *rec, const int *map, FmgrInfo *in,
 	tuplestore_putvalues(ts, desc, values, nulls);
 }
 
-int64
-ab_read_table(Oid rowtype, const char *backup_id, const char *source,
-			  Tuplestorestate *ts, TupleDesc desc)
+/* every record of the stream into ts; the end only once its checksum matched */
+static void
+read_rows(ReadState *st, RestoreStream *rs, const int *map, FmgrInfo *in,
+		  Oid *ioparams, TupleDesc desc, Tuplestorestate *ts)
 {
-	Manifest   *m = NULL;
-	const MfTable *t;
-	RestoreStream *volatile rs = NULL;
-	CsvReader  *volatile csv = NULL;
-	ReadState	st = {0};
-	ErrorContextCallback ctx;
-	int		   *map;
-	FmgrInfo   *in = palloc0(sizeof(FmgrInfo) * Max(desc->natts, 1));
-	Oid		   *ioparams = palloc0(sizeof(Oid) * Max(desc->natts, 1));
+	const MfTable *t = st->table;
+	char	   *buf = palloc(AB_READ_CHUNK);
+	int			encoding = ab_restore_stream_encoding(rs);
 	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
-	MemoryContext rowcxt;
-	int			nestlevel;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
+												 "aibackup_read row",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = CurrentMemoryContext;
+	CsvReader  *volatile csv = csv_new(MaxAllocSize);
+	ErrorContextCallback ctx;
+	bool		header = true;
 
-	if (source == NULL)
-		source = source_of_rowtype(rowtype);
-	t = ab_restore_find_table(source, backup_id, &m);
-	if (ab_repo_is_partitioned(m, t) || mf_system_schema(t->schema))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s.%s\" of backup \"%s\" has no rows of its own to read",
-						t->schema, t->name, m->backup_id),
-				 errhint("Read its partitions, one by one.")));
-	ab_restore_check_read(t, "read");
-	map = match_columns(t, desc, m->backup_id);
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		Oid			func;
-
-		if (att->attisdropped)
-			continue;
-		getTypeInputInfo(att->atttypid, &func, &ioparams[i]);
-		fmgr_info(func, &in[i]);
-	}
-
-	/* COPY FROM's own settings for reading values (pg/copy_in.c) */
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("xmloption", "content", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
-
-	st.table = t;
-	st.backup_id = m->backup_id;
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "aibackup_read row",
-								   ALLOCSET_DEFAULT_SIZES);
+	if (csv == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	ctx.callback = read_error_context;
+	ctx.arg = st;
+	ctx.previous = error_context_stack;
+	error_context_stack = &ctx;
 	PG_TRY();
 	{
-		char	   *buf = palloc(AB_READ_CHUNK);
-		int			encoding;
-		bool		header = true;
-
-		rs = ab_restore_stream_open(ab_s3_client(), m, t);
-		encoding = ab_restore_stream_encoding(rs);
-		csv = csv_new(MaxAllocSize);
-		if (csv == NULL)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		ctx.callback = read_error_context;
-		ctx.arg = &st;
-		ctx.previous = error_context_stack;
-		error_context_stack = &ctx;
 		for (;;)
 		{
 			CsvRecord	rec;
@@ -231,22 +193,96 @@ ab_read_table(Oid rowtype, const char *backup_id, const char *source,
 				header = false;
 				continue;
 			}
-			st.row++;
+			st->row++;
 			MemoryContextSwitchTo(rowcxt);
-			put_row(&st, &rec, map, in, ioparams, desc, encoding, ts,
+			put_row(st, &rec, map, in, ioparams, desc, encoding, ts,
 					values, nulls);
-			MemoryContextSwitchTo(MemoryContextGetParent(rowcxt));
+			MemoryContextSwitchTo(oldcxt);
 			MemoryContextReset(rowcxt);
 		}
-		error_context_stack = ctx.previous;
 	}
 	PG_FINALLY();
 	{
-		if (rs != NULL)
-			ab_restore_stream_close(rs);
 		csv_free(csv);
 	}
 	PG_END_TRY();
+	error_context_stack = ctx.previous;
+	MemoryContextDelete(rowcxt);
+}
+
+int64
+ab_read_table(Oid rowtype, const char *backup_id, const char *source,
+			  Tuplestorestate *ts, TupleDesc desc)
+{
+	Manifest   *m = NULL;
+	const MfTable *t;
+	RestoreStream *rs;
+	ReadState	st = {0};
+	int		   *map;
+	FmgrInfo   *in = palloc0(sizeof(FmgrInfo) * Max(desc->natts, 1));
+	Oid		   *ioparams = palloc0(sizeof(Oid) * Max(desc->natts, 1));
+	MemoryContext oldcxt = CurrentMemoryContext;
+	int			nestlevel;
+
+	if (source == NULL)
+		source = source_of_rowtype(rowtype);
+	t = ab_restore_find_table(source, backup_id, &m);
+	if (ab_repo_is_partitioned(m, t) || mf_system_schema(t->schema))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s.%s\" of backup \"%s\" has no rows of its own to read",
+						t->schema, t->name, m->backup_id),
+				 errhint("Read its partitions, one by one.")));
+	ab_restore_check_read(t, "read");
+	map = match_columns(t, desc, m->backup_id);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			func;
+
+		if (att->attisdropped)
+			continue;
+		getTypeInputInfo(att->atttypid, &func, &ioparams[i]);
+		fmgr_info(func, &in[i]);
+	}
+
+	/* COPY FROM's own settings for reading values (pg/copy_in.c) */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("xmloption", "content", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
+
+	st.table = t;
+	st.backup_id = m->backup_id;
+	rs = ab_restore_stream_open(ab_s3_client(), m, t);
+	PG_TRY();
+	{
+		read_rows(&st, rs, map, in, ioparams, desc, ts);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		const char *why = NULL;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+
+		/*
+		 * A value no input function reads, or a record that is not CSV, may
+		 * come from a damaged object: then say that instead.
+		 */
+		if ((ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
+			 edata->sqlerrcode == ERRCODE_DATA_CORRUPTED) &&
+			(why = ab_restore_stream_verify_rest(rs)) != NULL)
+		{
+			FlushErrorState();
+			ab_restore_stream_close(rs);
+			ab_restore_stream_corrupt(rs, why);
+		}
+		ab_restore_stream_close(rs);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ab_restore_stream_close(rs);
 	AtEOXact_GUC(false, nestlevel);
 	if (st.row != t->rows)
 		ereport(ERROR,

@@ -1475,3 +1475,16 @@ ab_restore_stream_close(RestoreStream *rs)
 {
 	stream_free(rs);
 }
+
+const char *
+ab_restore_stream_verify_rest(RestoreStream *rs)
+{
+	return rs->reported ? NULL : stream_verify_rest(rs);
+}
+
+void
+ab_restore_stream_corrupt(RestoreStream *rs, const char *why)
+{
+	stream_corrupt(rs, why);
+	pg_unreachable();
+}

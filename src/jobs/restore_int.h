@@ -11,6 +11,7 @@
 #include "jobs/recreate.h"
 #include "jobs/restore.h"
 #include "nodes/primnodes.h"
+#include "pg/compat.h"
 #include "utils/relcache.h"
 
 /*
@@ -27,6 +28,15 @@ extern RestoreStream *ab_restore_stream_open(S3Client *client,
 extern size_t ab_restore_stream_read(RestoreStream *rs, char *buf,
 									 size_t maxlen);
 extern int	ab_restore_stream_encoding(const RestoreStream *rs);
+
+/*
+ * After a failure mid-stream: why the object is corrupt (read to its end),
+ * or NULL when it is intact or already reported; never raises.  corrupt
+ * raises the error that says so.
+ */
+extern const char *ab_restore_stream_verify_rest(RestoreStream *rs);
+pg_noreturn extern void ab_restore_stream_corrupt(RestoreStream *rs,
+												  const char *why);
 extern void ab_restore_stream_close(RestoreStream *rs);
 
 /* a table entry of a backup (status "ok"), or a partitioned table's */

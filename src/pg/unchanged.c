@@ -30,9 +30,12 @@
  */
 #include "postgres.h"
 
+#include <unistd.h>
+
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/transam.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_proc.h"
@@ -42,6 +45,7 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
+#include "storage/fd.h"
 #include "utils/catcache.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -78,10 +82,38 @@ append_row_version(StringInfo buf, HeapTuple tup)
 typedef struct DefText
 {
 	StringInfoData buf;
-	bool		too_deep;
+	bool		unhashable;
 } DefText;
 
 static void append_type(DefText *d, Oid typid, int depth);
+
+/*
+ * Types whose output names other objects by their current names (reg*,
+ * and aclitem's roles): a rename changes the CSV without touching the
+ * table or its types, so no hash can stand for them.
+ */
+static bool
+names_objects(Oid typid)
+{
+	switch (typid)
+	{
+		case ACLITEMOID:
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+		case REGNAMESPACEOID:
+		case REGOPERATOROID:
+		case REGOPEROID:
+		case REGPROCEDUREOID:
+		case REGPROCOID:
+		case REGROLEOID:
+		case REGTYPEOID:
+			return true;
+		default:
+			return false;
+	}
+}
 
 /* a composite type's or relation's columns, dropped ones included */
 static void
@@ -130,9 +162,9 @@ append_type(DefText *d, Oid typid, int depth)
 	HeapTuple	tup;
 	Form_pg_type typ;
 
-	if (depth > AB_TYPE_DEPTH)
+	if (depth > AB_TYPE_DEPTH || names_objects(typid))
 	{
-		d->too_deep = true;		/* no hash: the table is always read */
+		d->unhashable = true;	/* no hash: the table is always read */
 		return;
 	}
 	check_stack_depth();
@@ -204,7 +236,7 @@ ab_definition_hash(Relation rel)
 	const char *settings[] = {"TimeZone", "lc_monetary", "xmloption"};
 
 	initStringInfo(buf);
-	d.too_deep = false;
+	d.unhashable = false;
 	appendStringInfo(buf, "aibackup definition 1 server %d relid %u",
 					 PG_VERSION_NUM / 100, RelationGetRelid(rel));
 	for (int i = 0; i < (int) lengthof(settings); i++)
@@ -220,7 +252,7 @@ ab_definition_hash(Relation rel)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
 						errmsg("could not compute SHA-256")));
 	pfree(buf->data);
-	if (d.too_deep)
+	if (d.unhashable)
 		return NULL;
 	return pstrdup(hex);
 }
@@ -334,4 +366,76 @@ ab_heap_unchanged(Relation rel, const AbReuseBase *base, int64 rows,
 		ok = false;
 	}
 	return ok;
+}
+
+/*
+ * The history guard.  Everything above trusts that this cluster's WAL and
+ * transaction ids since the earlier backup continue the history that
+ * backup saw.  A data directory restored from a volume snapshot, or a
+ * database dropped and created again under the same OID from a copy, goes
+ * back in time on the same timeline: LSNs and xids are handed out again.
+ * So each backup, once its manifest is written, records its id and the
+ * version of the database's catalog row in a file of the data directory
+ * (pg_aibackup/db_<oid>, written durably); a base is taken only if that
+ * file names it.  A copy of the directory from before the base, or a
+ * re-created database, names something else: then every table is read.
+ */
+#define AB_MARKER_DIR	"pg_aibackup"
+
+static char *
+marker_text(const char *backup_id)
+{
+	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+	char	   *text;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
+	text = psprintf("%s %u\n", backup_id, HeapTupleHeaderGetRawXmin(tup->t_data));
+
+	ReleaseSysCache(tup);
+	return text;
+}
+
+bool
+ab_history_matches(const char *backup_id)
+{
+	char	   *path = psprintf(AB_MARKER_DIR "/db_%u", MyDatabaseId);
+	char	   *want = marker_text(backup_id);
+	char		got[128] = "";
+	FILE	   *f = AllocateFile(path, "r");
+
+	if (f == NULL)
+		return false;
+	if (fgets(got, sizeof(got), f) == NULL)
+		got[0] = '\0';
+	FreeFile(f);
+	return strcmp(got, want) == 0;
+}
+
+void
+ab_history_mark(const char *backup_id)
+{
+	char	   *path = psprintf(AB_MARKER_DIR "/db_%u", MyDatabaseId);
+	char	   *tmp = psprintf("%s.tmp", path);
+	char	   *text = marker_text(backup_id);
+	FILE	   *f;
+	bool		ok;
+
+	if (MakePGDirectory(AB_MARKER_DIR) < 0 && errno != EEXIST)
+		ok = false;
+	else if ((f = AllocateFile(tmp, PG_BINARY_W)) == NULL)
+		ok = false;
+	else
+	{
+		ok = fputs(text, f) >= 0 && fflush(f) == 0 && pg_fsync(fileno(f)) == 0;
+		if (FreeFile(f) != 0)
+			ok = false;
+		ok = ok && durable_rename(tmp, path, WARNING) == 0;
+	}
+	if (!ok)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("aibackup: could not record backup \"%s\" in \"%s\": %m",
+						backup_id, path),
+				 errdetail("The next backup of this database reads every table.")));
 }

@@ -28,8 +28,9 @@ extern FullTransactionId ab_snapshot_xmin_full(Snapshot snap);
  * its columns (dropped ones too), their types down to the leaves (domains,
  * arrays, composites, ranges, enum labels), user-defined output functions,
  * the settings COPY leaves to the session, the server's major version and
- * the relation's own catalog row.  NULL when its types nest deeper than
- * the hash follows (then the table is always read).
+ * the relation's own catalog row.  NULL when a column's type names other
+ * objects (reg*, aclitem) or types nest deeper than the hash follows: then
+ * the table is always read.
  */
 extern char *ab_definition_hash(Relation rel);
 
@@ -40,5 +41,14 @@ extern char *ab_definition_hash(Relation rel);
  */
 extern bool ab_heap_unchanged(Relation rel, const AbReuseBase *base,
 							  int64 rows, Snapshot snap, const char **why);
+
+/*
+ * Does this data directory record backup_id as the database's last backup
+ * (and the database as the same one)?  See unchanged.c's history guard.
+ */
+extern bool ab_history_matches(const char *backup_id);
+
+/* record backup_id as the database's last backup (a WARNING if it cannot) */
+extern void ab_history_mark(const char *backup_id);
 
 #endif							/* AIBACKUP_UNCHANGED_H */
