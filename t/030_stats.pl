@@ -223,7 +223,7 @@ sub growth
 }
 
 AibackupData::_next_second();
-my $bg = bg_start($node, $db, "SELECT aibackup_backup_now(ARRAY['big']::regclass[])");
+my $bg = bg_start($node, $db, "SELECT aibackup_backup_now(ARRAY['big']::regclass[], full => true)");
 my @bs = watch_progress('backup', $bg);
 my ($brc, $bigid, $berr) = bg_finish($bg);
 is($brc, 0, 'the backup of the big table succeeds') or diag($berr);
@@ -294,7 +294,7 @@ is($node->safe_psql($db, 'SELECT count(*) FROM big_r'), '2500000', 'the restored
 # a backup whose backend is terminated mid-copy: not left "running"
 $before = stat_db($db);
 AibackupData::_next_second();
-my $bgk = bg_start($node, $db, "SELECT aibackup_backup_now(ARRAY['big']::regclass[])");
+my $bgk = bg_start($node, $db, "SELECT aibackup_backup_now(ARRAY['big']::regclass[], full => true)");
 my $kpid = '';
 ok(wait_until($node, $db,
 	"SELECT EXISTS (SELECT 1 FROM pg_stat_progress_aibackup WHERE phase = 'copying' AND bytes_raw > 0)", 60),
