@@ -131,6 +131,45 @@ like($err, qr/Row-level security/, 'row-level security for the role: refused (th
 	"SELECT count(*) FROM aibackup_read(NULL::gone_row, source_table => 'gone')", @as_reader);
 like($err, qr/no longer exists/, 'a dropped table: only a superuser or pg_read_all_data');
 
+# no USAGE on the table's schema: refused, as a SELECT would be
+$node->safe_psql($db, <<'SQL');
+CREATE SCHEMA hidden;
+CREATE TABLE hidden.s (id int, v text);
+INSERT INTO hidden.s VALUES (1, 'top secret');
+GRANT SELECT ON hidden.s TO reader;
+SQL
+($ret, undef, $err) = backup_now($node, $db, "ARRAY['hidden.s']::regclass[]");
+is($ret, 0, 'backup of a table in a schema the reader cannot use');
+($ret, my $hid, $err) = psql_err($node, $db,
+	"SELECT * FROM aibackup_read(NULL::orders, NULL, 'hidden.s')", @as_reader);
+like($err, qr/permission denied to read table "hidden.s"/, 'without USAGE on its schema: refused');
+unlike($hid, qr/top secret/, '... and nothing of it is shown');
+
+# a superuser reading a tenant's domain would run the tenant's code as superuser
+$node->safe_psql($db, <<'SQL');
+CREATE ROLE tenant LOGIN;
+CREATE SCHEMA tenant AUTHORIZATION tenant;
+SET ROLE tenant;
+CREATE FUNCTION tenant.evil(text) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('is_superuser') = 'on' THEN EXECUTE 'ALTER ROLE tenant SUPERUSER'; END IF;
+  RETURN true;
+END $$;
+CREATE DOMAIN tenant.d AS text CHECK (tenant.evil(VALUE));
+CREATE TABLE tenant.t (id int, v tenant.d);
+INSERT INTO tenant.t VALUES (1, 'x');
+RESET ROLE;
+SQL
+($ret, undef, $err) = backup_now($node, $db, "ARRAY['tenant.t']::regclass[]");
+is($ret, 0, "backup of a tenant's table with its own domain");
+($ret, undef, $err) = psql_err($node, $db, 'SELECT * FROM aibackup_read(NULL::tenant.t)');
+like($err, qr/its checks are code of role "tenant"/, "a superuser's read into the tenant's domain is refused");
+is($node->safe_psql($db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'tenant'"), 'f',
+	'the tenant did not become a superuser');
+$node->safe_psql($db, 'CREATE TYPE t_plain AS (id int, v text)');
+is($node->safe_psql($db, "SELECT v FROM aibackup_read(NULL::t_plain, NULL, 'tenant.t')"), 'x',
+	"... but reading with the domain's base type works");
+
 # bigger than work_mem: spills, every row, bounded memory
 is($node->safe_psql($db, "SET work_mem = '64kB'; SELECT count(*) || ':' || coalesce(md5(string_agg(md5(t::text), '' ORDER BY id)), '-') FROM aibackup_read(NULL::big) t"),
 	$big_then, 'a table 200 times work_mem comes back whole through the tuplestore');

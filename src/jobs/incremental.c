@@ -54,7 +54,7 @@ ab_incremental_base(S3Client *c, const char *dbname)
 	else if (base->timeline != GetWALInsertionTimeLine())
 		why = "it was made on another WAL timeline";
 	else if (!ab_history_matches(base->backup_id))
-		why = "this data directory does not record it as the database's last backup (restored from a copy, or the database created again)";
+		why = "this data directory does not record it as the database's last backup (restored from a copy, the database created again, or its pg_database row changed: ALTER DATABASE, GRANT)";
 	if (why == NULL)
 		return base;
 	ereport(DEBUG1,

@@ -58,7 +58,7 @@ sign_table(Signer *s, const Manifest *m, const MfTable *t)
 {
 	size_t		n = strlen(t->object_key);
 
-	ab_restore_check_read(t, "sign the objects of");
+	ab_restore_check_read(m, t, "sign the objects of");
 	ab_repo_check_table_object(m, t);
 	sign(s, t->object_key);
 	if (t->ddl != NULL && n > 7 && strcmp(t->object_key + n - 7, ".csv.gz") == 0)

@@ -13,6 +13,7 @@
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -96,6 +97,40 @@ match_columns(const MfTable *t, TupleDesc desc, const char *backup_id)
 						t->schema, t->name, backup_id),
 				 errhint("Columns are matched by name; aibackup_table_ddl() shows the backed-up ones.")));
 	return map;
+}
+
+/*
+ * Reading a value into a domain runs the domain's CHECKs, which are code of
+ * the domain's owner, as the caller: a superuser (or a role with powers)
+ * "just looking" at a backup must not run another role's code.  An
+ * ordinary role runs it as casting to the domain in SQL would.
+ */
+static void
+check_code_owners(TupleDesc desc, const int *map, int ncolumns)
+{
+	if (ab_restore_ordinary_role(GetUserId()))
+		return;
+	for (int j = 0; j < ncolumns; j++)
+	{
+		Form_pg_attribute att;
+		Oid			owner;
+
+		if (map[j] < 0)
+			continue;
+		att = TupleDescAttr(desc, map[j]);
+		owner = ab_restore_type_code_owner(att->atttypid, 0);
+		if (OidIsValid(owner) && owner != GetUserId())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot read column \"%s\" of type %s with the rights of role \"%s\": its checks are code of role \"%s\"",
+							NameStr(att->attname),
+							format_type_be_qualified(att->atttypid),
+							GetUserNameFromId(GetUserId(), false),
+							GetUserNameFromId(owner, false)),
+					 errdetail("Reading the rows into that type would run that role's functions with superuser or other special rights."),
+					 errhint("Read with a row type whose column has the domain's base type, or as role \"%s\".",
+							 GetUserNameFromId(owner, false))));
+	}
 }
 
 /* one CSV record into one row of ts */
@@ -233,8 +268,9 @@ ab_read_table(Oid rowtype, const char *backup_id, const char *source,
 				 errmsg("\"%s.%s\" of backup \"%s\" has no rows of its own to read",
 						t->schema, t->name, m->backup_id),
 				 errhint("Read its partitions, one by one.")));
-	ab_restore_check_read(t, "read");
+	ab_restore_check_read(m, t, "read");
 	map = match_columns(t, desc, m->backup_id);
+	check_code_owners(desc, map, t->ncolumns);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -267,11 +303,12 @@ ab_read_table(Oid rowtype, const char *backup_id, const char *source,
 		edata = CopyErrorData();
 
 		/*
-		 * A value no input function reads, or a record that is not CSV, may
-		 * come from a damaged object: then say that instead.
+		 * A value no input function or CHECK accepts, or a record that is not
+		 * CSV, may come from a damaged object: then say that instead.
 		 */
-		if ((ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
-			 edata->sqlerrcode == ERRCODE_DATA_CORRUPTED) &&
+		if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED &&
+			edata->sqlerrcode != ERRCODE_ADMIN_SHUTDOWN &&
+			edata->sqlerrcode != ERRCODE_OUT_OF_MEMORY &&
 			(why = ab_restore_stream_verify_rest(rs)) != NULL)
 		{
 			FlushErrorState();

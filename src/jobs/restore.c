@@ -444,12 +444,14 @@ find_in_manifest(const Manifest *m, List *names)
 }
 
 /*
- * May the caller read the rows of the backed-up table?  SELECT on it, if it
- * is still the same table: the manifest records its OID, and a name that now
- * belongs to another table (renamed away, then replaced) proves nothing.
+ * May the caller read the rows of the backed-up table?  SELECT on it (and
+ * USAGE on its schema), if it is still the same table: the manifest records
+ * its OID, and a name that now belongs to another table (renamed away, then
+ * replaced) proves nothing; nor does an OID of another database (one
+ * created from this one's copy, then renamed to its name) or cluster.
  */
 void
-ab_restore_check_read(const MfTable *t, const char *action)
+ab_restore_check_read(const Manifest *m, const MfTable *t, const char *action)
 {
 	Oid			nsp = get_namespace_oid(t->schema, true);
 	Oid			relid = OidIsValid(nsp) ? get_relname_relid(t->name, nsp) : InvalidOid;
@@ -457,6 +459,10 @@ ab_restore_check_read(const MfTable *t, const char *action)
 
 	/* no recorded OID (a backup before 0.2): identity unknown, fail closed */
 	if (OidIsValid(relid) && relid != (Oid) t->relid)
+		relid = InvalidOid;
+	if ((m->database_oid != 0 && m->database_oid != MyDatabaseId) ||
+		(m->system_identifier != NULL &&
+		 strcmp(m->system_identifier, ab_system_identifier()) != 0))
 		relid = InvalidOid;
 	if (!OidIsValid(relid))
 	{
@@ -473,12 +479,14 @@ ab_restore_check_read(const MfTable *t, const char *action)
 					 errhint("A superuser or a member of pg_read_all_data can read its backup.")));
 		return;
 	}
-	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	acl = ab_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE);
+	if (acl == ACLCHECK_OK)
+		acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s table \"%s.%s\"", action, t->schema, t->name),
-				 errdetail("Reading the backup of a table that still exists requires SELECT on the table.")));
+				 errdetail("Reading the backup of a table that still exists requires SELECT on the table and USAGE on its schema.")));
 	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -627,8 +635,8 @@ create_table_sql(const char *schema, const char *name, const MfTable *t,
  * the predefined roles that reach files, programs, other sessions, all data
  * or all tables.
  */
-static bool
-ordinary_role(Oid role)
+bool
+ab_restore_ordinary_role(Oid role)
 {
 	static const Oid powerful[] = {
 		ROLE_PG_READ_SERVER_FILES, ROLE_PG_WRITE_SERVER_FILES,
@@ -941,8 +949,8 @@ ab_restore_check_rls(Oid relid, const char *qualname)
  * (a domain's CHECK constraints), looking through arrays, composites and
  * ranges; InvalidOid if none.
  */
-static Oid
-type_foreign_code_owner(Oid typid, int depth)
+Oid
+ab_restore_type_code_owner(Oid typid, int depth)
 {
 	HeapTuple	tup;
 	Form_pg_type typ;
@@ -956,13 +964,13 @@ type_foreign_code_owner(Oid typid, int depth)
 	if (typ->typtype == TYPTYPE_DOMAIN && !superuser_arg(typ->typowner))
 		found = typ->typowner;
 	else if (typ->typtype == TYPTYPE_DOMAIN)
-		found = type_foreign_code_owner(typ->typbasetype, depth + 1);
+		found = ab_restore_type_code_owner(typ->typbasetype, depth + 1);
 	else if (OidIsValid(typ->typelem) && IsTrueArrayType(typ))
-		found = type_foreign_code_owner(typ->typelem, depth + 1);
+		found = ab_restore_type_code_owner(typ->typelem, depth + 1);
 	else if (typ->typtype == TYPTYPE_RANGE)
-		found = type_foreign_code_owner(get_range_subtype(typid), depth + 1);
+		found = ab_restore_type_code_owner(get_range_subtype(typid), depth + 1);
 	else if (typ->typtype == TYPTYPE_MULTIRANGE)
-		found = type_foreign_code_owner(get_multirange_range(typid), depth + 1);
+		found = ab_restore_type_code_owner(get_multirange_range(typid), depth + 1);
 	else if (typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid))
 	{
 		Relation	rel = relation_open(typ->typrelid, AccessShareLock);
@@ -970,8 +978,8 @@ type_foreign_code_owner(Oid typid, int depth)
 
 		for (int i = 0; i < desc->natts && !OidIsValid(found); i++)
 			if (!TupleDescAttr(desc, i)->attisdropped)
-				found = type_foreign_code_owner(TupleDescAttr(desc, i)->atttypid,
-												depth + 1);
+				found = ab_restore_type_code_owner(TupleDescAttr(desc, i)->atttypid,
+												   depth + 1);
 		relation_close(rel, AccessShareLock);
 	}
 	ReleaseSysCache(tup);
@@ -1000,7 +1008,7 @@ check_new_table_types(Oid relid, Oid owner, const char *qualname)
 
 		if (att->attisdropped)
 			continue;
-		foreign = type_foreign_code_owner(att->atttypid, 0);
+		foreign = ab_restore_type_code_owner(att->atttypid, 0);
 		if (OidIsValid(foreign))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1099,7 +1107,7 @@ ab_restore_create_table(const Manifest *m, const MfTable *t, RangeVar *rv,
 		 * code is recreated (ab_recreate_plan says so).
 		 */
 		r->full = OidIsValid(recorded) && new_owner == recorded &&
-			ordinary_role(recorded);
+			ab_restore_ordinary_role(recorded);
 		r->owner_note = !OidIsValid(recorded) ?
 			psprintf("The role that owned it at the backup (\"%s\") does not exist",
 					 t->owner ? t->owner : "unknown") :
@@ -1327,7 +1335,7 @@ restore_into(const Manifest *m, const MfTable *t, const char *target,
 	AbRecreate	r;
 
 	memset(&r, 0, sizeof(r));
-	ab_restore_check_read(t, "restore");
+	ab_restore_check_read(m, t, "restore");
 	relid = lock_existing_target(t, rv, qualname);
 	if (!OidIsValid(relid))
 	{
@@ -1414,7 +1422,7 @@ ab_restore_table_ddl(const char *source, const char *backup_id)
 	const MfTable *t;
 
 	t = ab_restore_find_table(source, backup_id, &m);
-	ab_restore_check_read(t, "read the definition of");
+	ab_restore_check_read(m, t, "read the definition of");
 	if (t->ddl == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -61,9 +61,10 @@ extern uint64 ab_restore_load_object(S3Client *client, const Manifest *m,
 									 const MfTable *t, Relation rel);
 
 /*
- * ERROR unless the caller may read the backed-up rows of t ("permission
- * denied to <action> table ...").
+ * ERROR unless the caller may read the backed-up rows of t, of backup m
+ * ("permission denied to <action> table ...").
  */
-extern void ab_restore_check_read(const MfTable *t, const char *action);
+extern void ab_restore_check_read(const Manifest *m, const MfTable *t,
+								  const char *action);
 
 #endif							/* AIBACKUP_RESTORE_H */

@@ -39,6 +39,19 @@ pg_noreturn extern void ab_restore_stream_corrupt(RestoreStream *rs,
 												  const char *why);
 extern void ab_restore_stream_close(RestoreStream *rs);
 
+/*
+ * Is role an ordinary one: no superuser, CREATEROLE, BYPASSRLS,
+ * replication or membership of a predefined role with powers?
+ */
+extern bool ab_restore_ordinary_role(Oid role);
+
+/*
+ * The owner of the first domain within typid (its base types, elements,
+ * range subtypes, composite attributes) that a role other than a
+ * superuser owns: its CHECKs are that role's code.  InvalidOid if none.
+ */
+extern Oid	ab_restore_type_code_owner(Oid typid, int depth);
+
 /* a table entry of a backup (status "ok"), or a partitioned table's */
 extern bool ab_restore_entry_ok(const MfTable *t);
 

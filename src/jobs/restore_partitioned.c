@@ -467,7 +467,7 @@ ab_restore_partitioned(S3Client *client, const Manifest *m, const MfTable *p,
 	 * Reading the rows of every partition: the partitioned table's SELECT
 	 * reads them all, as a query through it does.
 	 */
-	ab_restore_check_read(root, "restore");
+	ab_restore_check_read(m, root, "restore");
 
 	ab_progress_begin("restore", m->backup_id);
 	ab_progress_phase("checking");
