@@ -89,6 +89,11 @@ typedef struct S3Response
 } S3Response;
 
 extern void s3_response_init(S3Response *resp);
+
+/* n bytes of a header value (or an ETag from XML) into dst, trimmed, and
+ * without its double quotes if strip_quotes */
+extern void s3_copy_header_value(char *dst, size_t dstlen, const char *v,
+								 size_t n, bool strip_quotes);
 extern void s3_response_free(S3Response *resp);
 
 /*

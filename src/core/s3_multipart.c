@@ -270,17 +270,7 @@ s3_multipart_complete(S3Client *c, S3Multipart *mp, char *etag_out,
 		if (resp.body.data)
 			etag = xml_find_text(xml_span(resp.body.data, resp.body.len), "ETag");
 		if (etag)
-		{
-			size_t		n = strlen(etag);
-			const char *e = etag;
-
-			if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"')
-			{
-				etag[n - 1] = '\0';
-				e = etag + 1;
-			}
-			snprintf(etag_out, etag_len, "%s", e);
-		}
+			s3_copy_header_value(etag_out, etag_len, etag, strlen(etag), true);
 		else if (etag_len > 0)
 			etag_out[0] = '\0';
 		free(etag);

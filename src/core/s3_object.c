@@ -205,17 +205,7 @@ copy_request(S3Client *c, const char *src_key, const char *if_match,
 		ok = false;
 	}
 	if (ok && etag_out != NULL)
-	{
-		size_t		len = strlen(etag);
-		const char *e = etag;
-
-		if (len >= 2 && etag[0] == '"' && etag[len - 1] == '"')
-		{
-			etag[len - 1] = '\0';
-			e = etag + 1;
-		}
-		snprintf(etag_out, etag_len, "%s", e);
-	}
+		s3_copy_header_value(etag_out, etag_len, etag, strlen(etag), true);
 	free(etag);
 	s3_response_free(&resp);
 	abuf_free(&source);

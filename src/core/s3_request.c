@@ -385,7 +385,7 @@ s3_cb_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-static void
+void
 s3_copy_header_value(char *dst, size_t dstlen, const char *v, size_t n,
 					 bool strip_quotes)
 {
