@@ -479,7 +479,9 @@ is($node->safe_psql('postgres', 'SHOW aibackup.s3_proxy'), "http://********\@127
 like($e2, qr/permission denied|must be superuser|pg_read_all_settings/, 'a plain role cannot see the proxy');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_settings WHERE name = 'aibackup.s3_proxy'"), '0',
 	'pg_settings does not list the proxy (its reset_val would show the password)');
-my @puts = grep { $_->{method} eq 'PUT' } @{ $st->{proxy}{recent} };
+# (a CopyObject of an unchanged table is a PUT without a body: no checksum)
+my @puts = grep { $_->{method} eq 'PUT' && !exists $_->{headers}{'x-amz-copy-source'} }
+  @{ $st->{proxy}{recent} };
 ok(@puts && !grep({ !exists $_->{headers}{'content-md5'} } @puts), 'by default, PUTs carry Content-MD5');
 
 set_conf("ALTER SYSTEM SET aibackup.s3_checksum = 'sha256'");
@@ -487,7 +489,8 @@ fake_reset();
 ($ok, $out, $err) = backup();
 $st = fake_stats();
 ok($ok, 'checksum sha256: the backup succeeds') or diag($err);
-@puts = grep { $_->{method} eq 'PUT' } @{ $st->{proxy}{recent} };
+@puts = grep { $_->{method} eq 'PUT' && !exists $_->{headers}{'x-amz-copy-source'} }
+  @{ $st->{proxy}{recent} };
 ok(@puts && !grep({ exists $_->{headers}{'content-md5'} } @puts), 'checksum sha256: no Content-MD5 is sent');
 set_conf("ALTER SYSTEM RESET aibackup.s3_checksum");
 
