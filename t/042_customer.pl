@@ -255,7 +255,7 @@ GRANT EXECUTE ON FUNCTION aibackup_presign_backup(text, interval, text[]),
 SQL
 ($ret, $out, $err) = $node->psql('shop', 'SELECT * FROM aibackup_presign_backup()',
 	extra_params => [ '-U', 'tenant_a_admin' ]);
-like($err, qr/permission denied to sign the objects of table "public\.[^\n]+"\nDETAIL:  Reading the backup of a table that still exists requires SELECT on the table\./,
+like($err, qr/permission denied to sign the objects of table "public\.[^\n]+"\nDETAIL:  Reading the backup of a table that still exists requires SELECT on the table and USAGE on its schema\./,
 	'a granted role cannot sign the whole backup: it cannot read every table');
 ($ret, $out, $err) = $node->psql('shop', "SELECT * FROM aibackup_presign_table('public.customers')",
 	extra_params => [ '-U', 'tenant_a_admin' ]);
