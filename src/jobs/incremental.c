@@ -165,8 +165,8 @@ ab_incremental_copy(S3Client *c, const Manifest *base, Relation rel,
 	const MfTable *old = find_by_relid(base, mt->relid);
 	const char *why = entry_refused(base, old, mt);
 	AbReuseBase rb;
-	uint32		hi,
-				lo;
+	uint32		hi = 0,
+				lo = 0;
 	char		etag[80];
 	S3Error		err;
 
@@ -177,12 +177,11 @@ ab_incremental_copy(S3Client *c, const Manifest *base, Relation rel,
 		rb.lsn = ((uint64) hi << 32) | lo;
 		rb.xmin = FullTransactionIdFromU64((uint64) base->snapshot_xmin);
 	}
-	if (why == NULL)
-		(void) ab_heap_unchanged(rel, &rb, old->rows, snap, &why);
 
 	/*
 	 * An object key from a manifest edited in the bucket could name another
-	 * database's data: copy only from where that backup keeps this table.
+	 * database's data: copy only from where that backup keeps this table
+	 * (checked before the pages are read, which costs a scan of the table).
 	 */
 	if (why == NULL &&
 		strcmp(old->object_key,
@@ -196,6 +195,8 @@ ab_incremental_copy(S3Client *c, const Manifest *base, Relation rel,
 						base->backup_id)));
 		return false;
 	}
+	if (why == NULL)
+		(void) ab_heap_unchanged(rel, &rb, old->rows, snap, &why);
 	if (why != NULL)
 	{
 		read_in_full(mt, why);
