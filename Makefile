@@ -40,14 +40,15 @@ OBJS = $(CORE_SRCS:.c=.o) \
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
-SHLIB_LINK = -lcurl -lz -lssl -lcrypto
+SHLIB_LINK = -lcurl -ldeflate -lz -lssl -lcrypto -lpthread
 
 UNIT_TESTS = test/unit/test_core test/unit/test_streams test/unit/test_s3_rules
 SAN_TESTS = $(addsuffix .san,$(UNIT_TESTS))
 FUZZ_TARGETS = test/fuzz/fuzz_manifest test/fuzz/fuzz_json test/fuzz/fuzz_xml \
 	test/fuzz/fuzz_index
 S3_TESTS = test/s3/test_s3_client test/s3/test_s3_limits
-EXTRA_CLEAN = $(UNIT_TESTS) $(S3_TESTS) $(SAN_TESTS) $(FUZZ_TARGETS)
+EXTRA_CLEAN = $(UNIT_TESTS) $(S3_TESTS) $(SAN_TESTS) test/unit/test_streams.tsan \
+	$(FUZZ_TARGETS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -70,7 +71,7 @@ endif
 # The pure-C core builds and runs without PostgreSQL.
 UNIT_CFLAGS = -O1 -g -std=gnu99 -Wall -Wextra -Wno-unused-parameter \
 	-Wmissing-prototypes -Wdeclaration-after-statement -Werror -Isrc
-UNIT_LIBS = -lcurl -lz -lssl -lcrypto
+UNIT_LIBS = -lcurl -ldeflate -lz -lssl -lcrypto -lpthread
 
 test/unit/%: test/unit/%.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/tap.h
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
@@ -97,9 +98,14 @@ test/unit/%.san: test/unit/%.c test/unit/san_options.c $(CORE_SRCS) $(wildcard s
 	$(SAN_CC) $(UNIT_CFLAGS) $(SAN_FLAGS) -o $@ $< test/unit/san_options.c \
 		$(CORE_SRCS) $(UNIT_LIBS)
 
-sanbin: $(SAN_TESTS)
+# The gzip tests, whose deflater runs a thread, under ThreadSanitizer.
+test/unit/test_streams.tsan: test/unit/test_streams.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/tap.h
+	$(SAN_CC) $(UNIT_CFLAGS) -fsanitize=thread -DAB_TEST_GZIP_THREADS_ONLY \
+		-o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
 
-santest: $(SAN_TESTS)
+sanbin: $(SAN_TESTS) test/unit/test_streams.tsan
+
+santest: $(SAN_TESTS) test/unit/test_streams.tsan
 	prove $^ :: || exit 1
 
 # libFuzzer targets for the readers of untrusted bytes (manifests, JSON,

@@ -30,7 +30,7 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 
 # --- build dependencies (debian/control's Build-Depends, plus the tools) ----
 BUILD_DEPS="dpkg-dev debhelper postgresql-server-dev-all postgresql-common
-libcurl4-openssl-dev zlib1g-dev libssl-dev libkrb5-dev make gcc"
+libcurl4-openssl-dev libdeflate-dev zlib1g-dev libssl-dev libkrb5-dev make gcc"
 NEED=
 for p in $BUILD_DEPS; do
 	case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)" in

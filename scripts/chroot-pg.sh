@@ -55,7 +55,7 @@ LOCK=$ROOT.lock
 RECIPE=1
 PG=/usr/lib/postgresql/$MAJOR
 PKGS="postgresql-$MAJOR postgresql-server-dev-$MAJOR
-libcurl4-openssl-dev zlib1g-dev libssl-dev libkrb5-dev make gcc libc6-dev
+libcurl4-openssl-dev libdeflate-dev zlib1g-dev libssl-dev libkrb5-dev make gcc libc6-dev
 libipc-run-perl perl python3 python3-yaml openssl curl ca-certificates locales
 gzip awscli swift swift-proxy swift-account swift-container swift-object memcached
 util-linux procps"

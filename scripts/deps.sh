@@ -23,7 +23,7 @@ set -eu
 set -o pipefail
 
 PKGS="postgresql-15 postgresql-server-dev-15 postgresql-client-15
-libcurl4-openssl-dev zlib1g-dev libssl-dev libkrb5-dev libipc-run-perl
+libcurl4-openssl-dev libdeflate-dev zlib1g-dev libssl-dev libkrb5-dev libipc-run-perl
 make gcc clang-14 libclang-rt-14-dev llvm-14
 swift swift-proxy swift-account swift-container swift-object memcached
 awscli openssl curl python3 python3-yaml ca-certificates locales

@@ -15,6 +15,7 @@ my @tests = (
 	[ "$work/bin/test_s3_rules",   'unit: retry rules, part sizes, presign' ],
 	[ "$work/bin/test_core.san",     'unit under ASan+UBSan: sigv4, xml, digests' ],
 	[ "$work/bin/test_streams.san",  'unit under ASan+UBSan: gzip, manifest json' ],
+	[ "$work/bin/test_streams.tsan", 'unit under TSan: the gzip tests (the deflater\'s thread)' ],
 	[ "$work/bin/test_s3_rules.san", 'unit under ASan+UBSan: retry rules, presign' ],
 	[ "$work/scripts/fuzz.sh",       'fuzz: manifest, index, json, xml readers (libFuzzer)' ],
 	[ "$work/bin/test_s3_client",  's3 client against Swift' ],

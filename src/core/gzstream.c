@@ -1,21 +1,20 @@
 /*
  * gzstream.c
- *		Streaming gzip compression and decompression on zlib.  See gzstream.h.
+ *		Streaming gzip decompression on zlib.  See gzstream.h; compression is
+ *		in gzdeflate.c.
  *
- * Both directions collect their output in a 64 KiB buffer and hand it to the
- * caller's sink.  The deflater passes on full 64 KiB chunks (which suits
- * multipart uploads) and the remainder at finish; the inflater also empties
- * its buffer at the end of every gzs_inflate_write(), so once a write returns
- * everything decoded so far has reached the sink.
+ * The inflater collects its output in a 64 KiB buffer and hands it to the
+ * caller's sink when it is full and at the end of every gzs_inflate_write(),
+ * so once a write returns everything decoded so far has reached the sink.
  *
  * After a member ends, any further input must be another gzip member:
  * trailing garbage (even zero padding, which gzip(1) only warns about) is
  * an error, since a backup object is never written that way.
  *
  * zlib's avail_in is a uInt, so large writes are fed in slices.  Once a
- * stream has failed, every later call fails with the same message.  An
- * invalid level or a NULL sink gives a stream that fails on first use, so
- * that gzs_*_new() returns NULL only when memory runs out.
+ * stream has failed, every later call fails with the same message.  A NULL
+ * sink gives a stream that fails on first use, so that gzs_inflate_new()
+ * returns NULL only when memory runs out.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,21 +29,7 @@
 #define GZS_CHUNK		(64 * 1024)
 #define GZS_MAX_SLICE	((size_t) 1 << 30)	/* fits in uInt */
 #define GZS_WBITS		(15 + 16)	/* 32 KiB window, gzip wrapper only */
-#define GZS_MEMLEVEL	8
 #define GZS_ERRLEN		256
-
-struct GzsDeflate
-{
-	z_stream	strm;
-	GzsSink		sink;
-	void	   *arg;
-	unsigned char *out;			/* GZS_CHUNK bytes */
-	uint64_t	bytes_in;
-	uint64_t	bytes_out;		/* bytes handed to the sink */
-	bool		finished;
-	bool		failed;
-	char		errmsg[GZS_ERRLEN];
-};
 
 struct GzsInflate
 {
@@ -76,203 +61,6 @@ gzs_error(char *errmsg, bool *failed, const char *fmt,...)
 	vsnprintf(errmsg, GZS_ERRLEN, fmt, ap);
 	va_end(ap);
 	*failed = true;
-}
-
-/* ----------------------------------------------------------------
- * Compression
- * ----------------------------------------------------------------
- */
-
-GzsDeflate *
-gzs_deflate_new(int level, GzsSink sink, void *arg)
-{
-	GzsDeflate *z;
-	int			ret;
-	int			zlevel = level;
-
-	z = calloc(1, sizeof(GzsDeflate));
-	if (z == NULL)
-		return NULL;
-	z->out = malloc(GZS_CHUNK);
-	if (z->out == NULL)
-	{
-		free(z);
-		return NULL;
-	}
-	z->sink = sink;
-	z->arg = arg;
-
-	/*
-	 * An invalid level is a caller bug, not an allocation failure: make a
-	 * stream that fails on first use with a message saying so.
-	 */
-	if (level < 0 || level > 9)
-		zlevel = Z_DEFAULT_COMPRESSION;
-
-	ret = deflateInit2(&z->strm, zlevel, Z_DEFLATED, GZS_WBITS, GZS_MEMLEVEL,
-					   Z_DEFAULT_STRATEGY);
-	if (ret != Z_OK)
-	{
-		free(z->out);
-		free(z);
-		return NULL;
-	}
-	z->strm.next_out = z->out;
-	z->strm.avail_out = GZS_CHUNK;
-
-	if (level < 0 || level > 9)
-		gzs_error(z->errmsg, &z->failed,
-				  "invalid gzip compression level %d (must be 0..9)", level);
-	if (sink == NULL)
-		gzs_error(z->errmsg, &z->failed, "no output callback given");
-	return z;
-}
-
-/* hand the buffered output of either direction to its sink */
-static bool
-flush_out(z_stream *strm, unsigned char *out, GzsSink sink, void *arg,
-		  uint64_t *bytes_out, char *errmsg, bool *failed)
-{
-	size_t		have = GZS_CHUNK - strm->avail_out;
-
-	if (have > 0)
-	{
-		if (sink(arg, out, have) != 0)
-		{
-			gzs_error(errmsg, failed, "output callback failed");
-			return false;
-		}
-		*bytes_out += have;
-	}
-	strm->next_out = out;
-	strm->avail_out = GZS_CHUNK;
-	return true;
-}
-
-static bool
-deflate_flush_out(GzsDeflate *z)
-{
-	return flush_out(&z->strm, z->out, z->sink, z->arg, &z->bytes_out,
-					 z->errmsg, &z->failed);
-}
-
-/*
- * Run deflate() over avail_in.  With Z_NO_FLUSH, until it has taken all the
- * input; with Z_FINISH, until the trailer has been written to the buffer.
- */
-static bool
-deflate_run(GzsDeflate *z, int flush)
-{
-	for (;;)
-	{
-		int			ret;
-
-		if (z->strm.avail_out == 0 && !deflate_flush_out(z))
-			return false;
-
-		ret = deflate(&z->strm, flush);
-		if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
-		{
-			gzs_error(z->errmsg, &z->failed, "gzip compression failed: %s",
-					  z->strm.msg ? z->strm.msg : zError(ret));
-			return false;
-		}
-		if (flush == Z_FINISH)
-		{
-			if (ret == Z_STREAM_END)
-				return true;
-		}
-		else if (z->strm.avail_in == 0 && z->strm.avail_out > 0)
-			return true;
-
-		/* room left but no progress: would loop forever */
-		if (ret == Z_BUF_ERROR && z->strm.avail_out > 0)
-		{
-			gzs_error(z->errmsg, &z->failed,
-					  "gzip compression failed: no progress possible");
-			return false;
-		}
-	}
-}
-
-bool
-gzs_deflate_write(GzsDeflate *z, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	if (z == NULL)
-		return false;
-	if (z->failed)
-		return false;
-	if (z->finished)
-	{
-		gzs_error(z->errmsg, &z->failed,
-				  "gzip stream written after it was finished");
-		return false;
-	}
-	while (len > 0)
-	{
-		size_t		slice = len > GZS_MAX_SLICE ? GZS_MAX_SLICE : len;
-
-		z->strm.next_in = p;
-		z->strm.avail_in = (uInt) slice;
-		if (!deflate_run(z, Z_NO_FLUSH))
-			return false;
-		z->bytes_in += slice;
-		p += slice;
-		len -= slice;
-	}
-	z->strm.next_in = NULL;
-	return true;
-}
-
-bool
-gzs_deflate_finish(GzsDeflate *z)
-{
-	if (z == NULL)
-		return false;
-	if (z->failed)
-		return false;
-	if (z->finished)
-		return true;
-	z->strm.next_in = NULL;
-	z->strm.avail_in = 0;
-	if (!deflate_run(z, Z_FINISH))
-		return false;
-	if (!deflate_flush_out(z))
-		return false;
-	z->finished = true;
-	return true;
-}
-
-uint64_t
-gzs_deflate_bytes_in(const GzsDeflate *z)
-{
-	return z ? z->bytes_in : 0;
-}
-
-uint64_t
-gzs_deflate_bytes_out(const GzsDeflate *z)
-{
-	return z ? z->bytes_out : 0;
-}
-
-const char *
-gzs_deflate_error(const GzsDeflate *z)
-{
-	if (z == NULL)
-		return "out of memory";
-	return z->errmsg;
-}
-
-void
-gzs_deflate_free(GzsDeflate *z)
-{
-	if (z == NULL)
-		return;
-	deflateEnd(&z->strm);
-	free(z->out);
-	free(z);
 }
 
 /* ----------------------------------------------------------------
@@ -309,6 +97,27 @@ gzs_inflate_new(GzsSink sink, void *arg)
 	if (sink == NULL)
 		gzs_error(z->errmsg, &z->failed, "no output callback given");
 	return z;
+}
+
+/* hand the buffered output to the sink */
+static bool
+flush_out(z_stream *strm, unsigned char *out, GzsSink sink, void *arg,
+		  uint64_t *bytes_out, char *errmsg, bool *failed)
+{
+	size_t		have = GZS_CHUNK - strm->avail_out;
+
+	if (have > 0)
+	{
+		if (sink(arg, out, have) != 0)
+		{
+			gzs_error(errmsg, failed, "output callback failed");
+			return false;
+		}
+		*bytes_out += have;
+	}
+	strm->next_out = out;
+	strm->avail_out = GZS_CHUNK;
+	return true;
 }
 
 static bool

@@ -821,6 +821,165 @@ test_gzip_sink_failure(void)
 	abuf_free(&c);
 }
 
+/* CSV-like text: what the deflater really compresses */
+static unsigned char *
+make_csv(size_t len, uint64_t seed)
+{
+	static const char *const words[] = {"alpha", "beta", "gamma", "order",
+	"invoice", "shipped", "pending", "Grüße", "refund", "customer"};
+	unsigned char *d = malloc(len ? len : 1);
+	uint64_t	st = seed | 1;
+	size_t		i = 0;
+	long		row = 0;
+
+	if (d == NULL)
+		return NULL;
+	while (i < len)
+	{
+		char		line[256];
+		int			n;
+
+		n = snprintf(line, sizeof(line),
+					 "%ld,\"%s %s %s\",%lu.%02lu,2024-%02lu-%02lu 12:%02lu:00+00,{\"\"qty\"\": %lu}\n",
+					 row++, words[rnd(&st) % 10], words[rnd(&st) % 10],
+					 words[rnd(&st) % 10], (unsigned long) (rnd(&st) % 100000),
+					 (unsigned long) (rnd(&st) % 100),
+					 (unsigned long) (1 + rnd(&st) % 12),
+					 (unsigned long) (1 + rnd(&st) % 28),
+					 (unsigned long) (rnd(&st) % 60),
+					 (unsigned long) (rnd(&st) % 20));
+		if ((size_t) n > len - i)
+			n = (int) (len - i);
+		memcpy(d + i, line, n);
+		i += n;
+	}
+	return d;
+}
+
+/* count the gzip members of a stream (the inflater checks them) */
+static int
+count_members(const AbBuf *c)
+{
+	int			members = 0;
+
+	/* each member's header: 1f 8b 08 and libdeflate's fixed flags/mtime */
+	for (size_t i = 0; i + 10 <= c->len; i++)
+		if ((unsigned char) c->data[i] == 0x1f &&
+			(unsigned char) c->data[i + 1] == 0x8b &&
+			c->data[i + 2] == 8 && c->data[i + 3] == 0 &&
+			memcmp(c->data + i + 4, "\0\0\0\0", 4) == 0)
+			members++;
+	return members;
+}
+
+/*
+ * The member stream: input above one member is cut into 1 MiB members, the
+ * background thread gives the very bytes the caller's thread does, and
+ * every reader takes the result as one stream.
+ */
+static void
+test_gzip_members(void)
+{
+	size_t		len = 9 * 1024 * 1024 + 12345;
+	unsigned char *data = make_csv(len, 7);
+	static const size_t odd[] = {1, 70000, 3, 1024 * 1024, 65536 + 1, 999999};
+	GzsDeflate *bz;
+	GzsDeflate *sz;
+	AbBuf		bg;
+	AbBuf		fg;
+	AbBuf		ref;
+	AbBuf		d;
+	char		err[256];
+	bool		okay;
+
+	abuf_init(&bg);
+	abuf_init(&fg);
+	abuf_init(&ref);
+	abuf_init(&d);
+
+	bz = gzs_deflate_new(6, buf_sink, &bg);
+	okay = bz && feed(deflate_write_fn, bz, data, len, odd, 6) &&
+		gzs_deflate_finish(bz);
+	ok(okay, "gzip members: %zu bytes in odd chunks compress", len);
+	ok(gzs_deflate_background(bz), "gzip members: the thread compressed them");
+	gzs_deflate_free(bz);
+
+	sz = gzs_deflate_new_opt(6, false, buf_sink, &fg);
+	okay = sz && gzs_deflate_write(sz, data, len) && gzs_deflate_finish(sz);
+	ok(okay && !gzs_deflate_background(sz),
+	   "gzip members: the same without a thread");
+	gzs_deflate_free(sz);
+	ok(bg.len == fg.len && memcmp(bg.data, fg.data, bg.len) == 0,
+	   "gzip members: thread and caller make the same bytes (%zu)", bg.len);
+	ok(count_members(&bg) == 10, "gzip members: one member per MiB (%d)",
+	   count_members(&bg));
+
+	ok(gunz(bg.data, bg.len, whole, 1, &d, err, sizeof(err)) &&
+	   same(&d, data, len), "gzip members: our inflater reads them (%s)", err);
+	ok(real_gunzip_matches(&bg, data, len), "gzip members: real gzip reads them");
+
+	/* the ratio against `gzip -6` over one stream of the same text */
+	ok(real_gzip(data, len, "-6", &ref) && ref.len > 0 &&
+	   bg.len * 100 <= ref.len * 105,
+	   "gzip members: %zu bytes, within 5%% of gzip -6's %zu", bg.len, ref.len);
+
+	/* exactly one member's worth: one member, no empty one after it */
+	abuf_reset(&bg);
+	bz = gzs_deflate_new(6, buf_sink, &bg);
+	okay = bz && gzs_deflate_write(bz, data, 1024 * 1024) &&
+		gzs_deflate_finish(bz) && !gzs_deflate_background(bz);
+	gzs_deflate_free(bz);
+	ok(okay && count_members(&bg) == 1 &&
+	   real_gunzip_matches(&bg, data, 1024 * 1024),
+	   "gzip members: exactly 1 MiB makes one member, without a thread");
+	abuf_reset(&bg);
+	ok(gz(data, len, 0, odd, 6, &bg) && real_gunzip_matches(&bg, data, len),
+	   "gzip members: level 0 members read back");
+
+	free(data);
+	abuf_free(&bg);
+	abuf_free(&fg);
+	abuf_free(&ref);
+	abuf_free(&d);
+}
+
+/* the background thread meets a failing sink, and a stream freed mid-way */
+static void
+test_gzip_thread_failure(void)
+{
+	size_t		len = 12 * 1024 * 1024;
+	unsigned char *data = make_csv(len, 9);
+	CountSink	cs;
+	GzsDeflate *dz;
+	bool		okay;
+
+	for (int fail_after = 1; fail_after <= 40; fail_after += 13)
+	{
+		memset(&cs, 0, sizeof(cs));
+		abuf_init(&cs.buf);
+		cs.fail_after = fail_after;
+		dz = gzs_deflate_new(6, count_sink, &cs);
+		okay = gzs_deflate_write(dz, data, len) && gzs_deflate_finish(dz);
+		ok(!okay && strcmp(gzs_deflate_error(dz), "output callback failed") == 0,
+		   "gzip thread: a sink failing after %d calls fails the stream", fail_after);
+		ok(!gzs_deflate_write(dz, "x", 1), "gzip thread: and it stays failed");
+		gzs_deflate_free(dz);
+		abuf_free(&cs.buf);
+	}
+
+	/* freed with members queued and one being compressed: no hang, no leak */
+	memset(&cs, 0, sizeof(cs));
+	abuf_init(&cs.buf);
+	dz = gzs_deflate_new(9, count_sink, &cs);
+	okay = gzs_deflate_write(dz, data, 4 * 1024 * 1024 + 1);
+	ok(okay && gzs_deflate_background(dz),
+	   "gzip thread: 4 MiB queued before the free");
+	gzs_deflate_free(dz);
+	ok(true, "gzip thread: freeing an unfinished stream returns");
+	abuf_free(&cs.buf);
+	free(data);
+}
+
 /* random damage to gzip streams: must fail cleanly or round trip, never crash */
 static void
 test_gzip_fuzz(int rounds)
@@ -2113,6 +2272,12 @@ main(void)
 	test_gzip_not_gzip();
 	test_gzip_levels();
 	test_gzip_sink_failure();
+	test_gzip_members();
+	test_gzip_thread_failure();
+#ifdef AB_TEST_GZIP_THREADS_ONLY
+	/* the ThreadSanitizer build: the tests that run the compressing thread */
+	return done_testing();
+#endif
 	test_gzip_fuzz(3000);
 
 	test_json();
