@@ -75,6 +75,7 @@
 #include "pg/settings.h"
 #include "pg/state.h"
 #include "pg/subxact.h"
+#include "pg/throttle.h"
 #include "pg/unchanged.h"
 
 #define AB_EXTENSION_VERSION	"0.4"
@@ -119,6 +120,7 @@ typedef struct TableJob
 	int64		reported;		/* raw bytes at the last progress report */
 	int64		done_raw;		/* totals of the tables before this one */
 	int64		done_compressed;
+	AbThrottle *throttle;		/* the backup's aibackup.max_rate */
 } TableJob;
 
 static char *
@@ -421,6 +423,7 @@ copy_to_gz(void *arg, const char *data, size_t len)
 	j->raw_bytes += len;
 	if (!gzs_deflate_write(j->gz, data, len))
 		table_job_fail(j, "compress");
+	ab_throttle(j->throttle, len);
 	/* progress every 4 MB, so the view moves during a long table */
 	if (j->raw_bytes - j->reported >= 4 * 1024 * 1024)
 	{
@@ -936,6 +939,7 @@ backup_run(List *relids, bool scheduled, bool full)
 	XLogRecPtr	snapshot_lsn;
 	const Manifest *base;
 	MemoryContext tablecxt;
+	AbThrottle	throttle;
 	AbDdlParts *parts;
 	AbDdlParts *pparts = NULL;
 
@@ -1033,6 +1037,7 @@ backup_run(List *relids, bool scheduled, bool full)
 
 	tablecxt = AllocSetContextCreate(CurrentMemoryContext, "aibackup table",
 									 ALLOCSET_DEFAULT_SIZES);
+	ab_throttle_init(&throttle);
 	foreach(lc, tables)
 	{
 		AbTable    *t = lfirst(lc);
@@ -1043,6 +1048,7 @@ backup_run(List *relids, bool scheduled, bool full)
 		MemoryContext oldcxt = MemoryContextSwitchTo(tablecxt);
 
 		memset(&job, 0, sizeof(job));
+		job.throttle = &throttle;
 		job.client = client;
 		job.base = base;
 		job.done_raw = res->raw_bytes;

@@ -47,6 +47,7 @@ char	   *ab_exclude = NULL;
 int			ab_lock_timeout_ms = 60000;
 bool		ab_incremental = true;
 int			ab_full_every_s = 7 * 24 * 3600;
+int			ab_max_rate_mb = 0;
 bool		ab_enabled = true;
 int			ab_interval_s = 4 * 3600;
 char	   *ab_databases = NULL;
@@ -519,6 +520,12 @@ ab_define_settings(void)
 							"Read a table again when its data was last read longer ago than this, even if unchanged (0 = every backup reads every table).",
 							NULL, &ab_full_every_s, 7 * 24 * 3600, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aibackup.max_rate",
+							"Most table data a backup reads a second, in megabytes (10^6 bytes) of CSV before compression (0 = no limit).",
+							"A reload reaches a running scheduled backup at once; aibackup_backup_now() uses its session's value.",
+							&ab_max_rate_mb, 0, 0, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("aibackup.enabled",
 							 "Run scheduled backups.",

@@ -31,6 +31,7 @@ extern char *ab_exclude;
 extern int	ab_lock_timeout_ms;
 extern bool ab_incremental;
 extern int	ab_full_every_s;
+extern int	ab_max_rate_mb;
 extern bool ab_enabled;
 extern int	ab_interval_s;
 extern char *ab_databases;
