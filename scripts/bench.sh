@@ -40,6 +40,7 @@ DB=aibackup_bench
 BYTES_PER_ROW=150	# of CSV, measured on the rows below
 TABLES="t1 t2 t3 t4"
 if [ "$BIG_MB" -gt 0 ]; then TABLES="$TABLES big"; fi
+IN_TABLES="'${TABLES// /\', \'}'"	# 't1', 't2', ... for SQL
 
 export AWS_ACCESS_KEY_ID=${S3_ACCESS_KEY:-${AWS_ACCESS_KEY_ID:?no S3_ACCESS_KEY: source the S3 server\'s env file}}
 export AWS_SECRET_ACCESS_KEY=${S3_SECRET_KEY:-${AWS_SECRET_ACCESS_KEY:?}}
@@ -60,8 +61,8 @@ val() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 SETTINGS="'aibackup.compression_level', 'aibackup.max_parallel_tables'"
 PUT_BACK=$(val -d postgres -c "SELECT CASE WHEN sourcefile LIKE '%postgresql.auto.conf'
-	THEN format('ALTER SYSTEM SET %s = %L', name, setting)
-	ELSE format('ALTER SYSTEM RESET %s', name) END
+	THEN format('ALTER SYSTEM SET %s = %L;', name, setting)
+	ELSE format('ALTER SYSTEM RESET %s;', name) END
 	FROM pg_settings WHERE name IN ($SETTINGS)")
 HAVE_PARALLEL=$(val -d postgres -c "SELECT 1 FROM pg_settings WHERE name = 'aibackup.max_parallel_tables'")
 SAMPLER=
@@ -71,7 +72,7 @@ FOLDER=
 cleanup() {
 	set +e
 	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null
-	printf '%s;\n' "$PUT_BACK" "SELECT pg_reload_conf()" | val -d postgres >/dev/null
+	printf '%s\n' "$PUT_BACK" "SELECT pg_reload_conf();" | val -d postgres >/dev/null
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB"
 	for t in $TABLES; do s3 s3 rm --only-show-errors "s3://$BUCKET/bench/$t.sql.gz"; done
 	s3 s3 rm --only-show-errors --recursive "s3://$BUCKET/bench/dir/"
@@ -126,7 +127,7 @@ LAST_ID=
 backup() {	# LEVEL: a full backup; its id in LAST_ID
 	LAST_ID=$(q -At -c "SET client_min_messages = warning" -c "SELECT aibackup_backup_now(full => true)")
 	val -d "$DB" -c "SELECT sum(compressed_bytes), sum(raw_bytes) FROM aibackup_list_tables('$LAST_ID')
-	                 WHERE schema_name = 'public'" -F' ' >"$WORK/size.l$1"
+	                 WHERE schema_name = 'public' AND table_name IN ($IN_TABLES)" -F' ' >"$WORK/size.l$1"
 }
 dump_each() {
 	local t
@@ -269,16 +270,16 @@ line() {	# LABEL DESCRIPTION UNIT
 	local m lo hi
 	read -r m lo hi < <(stats "$1")
 	if [ "$m" = n/a ]; then
-		printf '  %-52s %10s\n' "$2" "n/a"
+		printf '  %-56s %10s\n' "$2" "n/a"
 	else
-		printf '  %-52s %10.2f %-4s (%.2f-%.2f)\n' "$2" "$m" "$3" "$lo" "$hi"
+		printf '  %-56s %10.2f %-4s (%.2f-%.2f)\n' "$2" "$m" "$3" "$lo" "$hi"
 	fi
 }
 ratio() {	# DESCRIPTION A B: A / B
 	if [ "$2" = n/a ] || [ "$3" = n/a ]; then
-		printf '  %-52s %10s\n' "$1" "n/a"
+		printf '  %-56s %10s\n' "$1" "n/a"
 	else
-		awk -v d="$1" -v a="$2" -v b="$3" 'BEGIN { printf "  %-52s %10.3f\n", d, a / b }'
+		awk -v d="$1" -v a="$2" -v b="$3" 'BEGIN { printf "  %-56s %10.3f\n", d, a / b }'
 	fi
 }
 read -r ab6 raw <"$WORK/size.l6"
@@ -289,17 +290,19 @@ nopar="n/a (no aibackup.max_parallel_tables)"
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
 echo
-echo "aibackup bench: t1..t4 of about $SIZE_MB MB of CSV each, big of about $BIG_MB MB; $REPEAT runs each"
+big="big of about $BIG_MB MB"
+if [ "$BIG_MB" = 0 ]; then big="no big table"; fi
+echo "aibackup bench: t1..t4 of about $SIZE_MB MB of CSV each, $big; $REPEAT runs each"
 echo "CSV $(mib "$csv") MiB (aibackup read $(mib "$raw")), gzip -6 $(mib "$gz6") MiB," \
 	"aibackup level 6 $(mib "$ab6") MiB, level 1 $(mib "$ab1") MiB"
 echo
 echo "median seconds (min-max):"
 line ab_l6_w1 "aibackup full, level 6, 1 worker" s
 if [ -n "$HAVE_PARALLEL" ]; then line ab_l6_w2 "aibackup full, level 6, 2 workers" s
-else printf '  %-52s %s\n' "aibackup full, level 6, 2 workers" "$nopar"; fi
+else printf '  %-56s %s\n' "aibackup full, level 6, 2 workers" "$nopar"; fi
 line ab_l1_w1 "aibackup full, level 1, 1 worker" s
 if [ -n "$HAVE_PARALLEL" ]; then line ab_l1_w2 "aibackup full, level 1, 2 workers" s
-else printf '  %-52s %s\n' "aibackup full, level 1, 2 workers" "$nopar"; fi
+else printf '  %-56s %s\n' "aibackup full, level 1, 2 workers" "$nopar"; fi
 line dump_each "pg_dump -t | gzip -6 | aws s3 cp, per table" s
 line dump_dir "pg_dump -Fd -j 2 -Z 6 + aws s3 cp --recursive" s
 line copy_gzip "COPY | gzip -6, per table" s
@@ -317,7 +320,7 @@ if [ -n "$HAVE_PARALLEL" ]; then
 	ratio "aibackup 2 workers / (pg_dump | gzip | aws), per table" "$(med ab_l6_w2)" "$(med dump_each)"
 	ratio "aibackup 2 workers / (pg_dump -Fd -j 2 + aws)" "$(med ab_l6_w2)" "$(med dump_dir)"
 else
-	printf '  %-52s %s\n' "aibackup 2 workers / (pg_dump | gzip | aws)" "$nopar"
+	printf '  %-56s %s\n' "aibackup 2 workers / (pg_dump | gzip | aws)" "$nopar"
 	ratio "aibackup 1 worker / (pg_dump -Fd -j 2 + aws)" "$(med ab_l6_w1)" "$(med dump_dir)"
 fi
 ratio "aibackup level 1 / level 6, time, 1 worker" "$(med ab_l1_w1)" "$(med ab_l6_w1)"
