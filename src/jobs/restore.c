@@ -810,10 +810,17 @@ load_verified(Relation rel, List *attnames, RestoreStream *rs)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	uint64		rows = 0;
+	bool		bulk = false;
 
 	PG_TRY();
 	{
-		rows = ab_copy_in(rel, attnames, false, rs->encoding, copy_source, rs);
+		rows = ab_copy_in(rel, attnames, true, rs->encoding, copy_source, rs,
+						  &bulk);
+		ereport(DEBUG1,
+				(errmsg_internal("aibackup: loaded table \"%s\" %s",
+								 RelationGetRelationName(rel),
+								 bulk ? "in bulk (rows frozen, indexes built after the load)" :
+								 "through COPY FROM (row by row)")));
 		/* COPY may stop before asking for the end: check all of it */
 		while (!rs->finished)
 		{

@@ -58,12 +58,13 @@ typedef size_t (*AbCopyInSource) (void *arg, char *buf, size_t maxlen);
  * identifiers are; NIL means COPY's default list, which is what a table
  * without columns needs, and leaves the header unchecked); the header must
  * name attnames once converted to the database encoding and truncated;
- * freeze = use COPY FREEZE (caller guarantees the table was created or
- * truncated in the current subtransaction); encoding = the file's encoding
- * name (COPY's ENCODING option; NULL = the database encoding); returns rows
- * loaded.
+ * bulk = the caller allows the bulk load (copy_in.c: rows frozen, indexes
+ * built after the load) where rel qualifies for it, *bulk_used (if not
+ * NULL) says whether it ran; encoding = the file's encoding name (COPY's
+ * ENCODING option; NULL = the database encoding); returns rows loaded.
  */
-extern uint64 ab_copy_in(Relation rel, List *attnames, bool freeze,
-						 const char *encoding, AbCopyInSource src, void *arg);
+extern uint64 ab_copy_in(Relation rel, List *attnames, bool bulk,
+						 const char *encoding, AbCopyInSource src, void *arg,
+						 bool *bulk_used);
 
 #endif							/* AIBACKUP_PG_COPY_H */

@@ -51,11 +51,18 @@
  * - Defaults, generated columns, CHECK and NOT NULL constraints, triggers
  *	 and foreign keys are applied as for any COPY FROM; columns not in
  *	 attnames get their defaults.
- * - FREEZE: CopyFrom refuses it unless rel was created or truncated in the
- *	 current subtransaction, on partitioned tables, and when other snapshots
- *	 are registered ("prior transaction activity"), which is the case in a
- *	 REPEATABLE READ transaction called from a query (the transaction
- *	 snapshot plus the query's).
+ * - The bulk load (bulk_load(), when the caller allows it and rel qualifies,
+ *	 bulk_possible()): rows are parsed by COPY's own NextCopyFrom, checked by
+ *	 ExecConstraints, written by table_multi_insert frozen and without index
+ *	 entries, and the indexes are then built once from the heap by
+ *	 reindex_relation, which checks unique and exclusion constraints as the
+ *	 row-by-row inserts would have.  Frozen rows are safe because rel was
+ *	 created or truncated in this subtransaction: if it aborts, the new
+ *	 relfilenode and its rows go with it.  As with COPY FREEZE, they are
+ *	 visible to every snapshot once committed (TRUNCATE is not MVCC-safe
+ *	 either).  We do not ask COPY for FREEZE: CopyFrom refuses it whenever
+ *	 other snapshots are registered ("prior transaction activity"), which
+ *	 is the case in a REPEATABLE READ transaction called from a query.
  * - After an ERROR the caller must abort the (sub)transaction.
  *
  * IDENTIFICATION
@@ -65,8 +72,13 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "commands/copy.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -75,6 +87,7 @@
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
 #include "parser/scansup.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -83,6 +96,11 @@
 
 #include "pg/copy.h"
 #include "pg/repo.h"
+
+/* rows per table_multi_insert(), and bytes: as CopyFrom's buffers */
+#define AB_BULK_TUPLES	1000
+#define AB_BULK_BYTES	65535
+#define AB_BULK_OPTIONS (TABLE_INSERT_SKIP_FSM | TABLE_INSERT_FROZEN)
 
 /* State of the one COPY FROM in progress, if any. */
 typedef struct AbCopyInState
@@ -226,14 +244,164 @@ copy_in_data_source(void *outbuf, int minread, int maxread)
 }
 
 /*
+ * Whether rel can be bulk loaded: a plain heap table, empty, created or
+ * truncated in this subtransaction (so its rows may be frozen), with
+ * nothing that must see the rows one by one or that COPY would add: no
+ * INSERT triggers (foreign keys are triggers too), no generated columns,
+ * not a partition (COPY checks the partition constraint), and every column
+ * in the file (no defaults to evaluate, which may be volatile).
+ */
+static bool
+bulk_possible(Relation rel, List *attnames)
+{
+	SubTransactionId sub = GetCurrentSubTransactionId();
+	TriggerDesc *trig = rel->trigdesc;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			live = 0;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		rel->rd_rel->relispartition ||
+		rel->rd_tableam != GetHeapamTableAmRoutine())
+		return false;
+#if PG_VERSION_NUM >= 160000
+	if (rel->rd_createSubid != sub && rel->rd_newRelfilelocatorSubid != sub)
+		return false;
+#else
+	if (rel->rd_createSubid != sub && rel->rd_newRelfilenodeSubid != sub)
+		return false;
+#endif
+	if (trig != NULL &&
+		(trig->trig_insert_before_row || trig->trig_insert_after_row ||
+		 trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
+		 trig->trig_insert_after_statement || trig->trig_insert_new_table))
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (att->attgenerated != '\0')
+			return false;
+		live++;
+	}
+	return list_length(attnames) == live &&
+		RelationGetNumberOfBlocks(rel) == 0;
+}
+
+/* write the buffered rows, frozen, without index entries */
+static void
+bulk_flush(Relation rel, TupleTableSlot **slots, int *nused,
+		   BulkInsertState bistate, uint64 *processed)
+{
+	if (*nused == 0)
+		return;
+	table_multi_insert(rel, slots, *nused, GetCurrentCommandId(true),
+					   AB_BULK_OPTIONS, bistate);
+	*processed += *nused;
+	*nused = 0;
+}
+
+/*
+ * Load cstate's rows into rel as CopyFrom would for a table without
+ * triggers, but frozen and without index entries; then build the indexes
+ * from the heap, checking their constraints.
+ */
+static uint64
+bulk_load(Relation rel, ParseState *pstate, CopyFromState cstate)
+{
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	MemoryContext querycxt = CurrentMemoryContext;
+	BulkInsertState bistate = GetBulkInsertState();
+	TupleTableSlot *slots[AB_BULK_TUPLES] = {0};
+	int			nused = 0;
+	Size		bytes = 0;
+	uint64		processed = 0;
+	bool		constrained = RelationGetDescr(rel)->constr != NULL;
+	ErrorContextCallback errcallback;
+	ReindexParams params = {0};
+
+#if PG_VERSION_NUM >= 180000
+	ExecInitRangeTable(estate, pstate->p_rtable, pstate->p_rteperminfos,
+					   bms_make_singleton(1));
+#elif PG_VERSION_NUM >= 160000
+	ExecInitRangeTable(estate, pstate->p_rtable, pstate->p_rteperminfos);
+#else
+	ExecInitRangeTable(estate, pstate->p_rtable);
+#endif
+	ExecInitResultRelation(estate, rri, 1);
+
+	/* errors name the line, as COPY's do */
+	errcallback.callback = CopyFromErrorCallback;
+	errcallback.arg = (void *) cstate;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	for (;;)
+	{
+		TupleTableSlot *slot;
+		bool		more;
+
+		CHECK_FOR_INTERRUPTS();
+		if (slots[nused] == NULL)
+			slots[nused] = table_slot_create(rel, &estate->es_tupleTable);
+		slot = slots[nused];
+
+		/* parse into the per-row context, which the next row resets */
+		ResetPerTupleExprContext(estate);
+		MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+		ExecClearTuple(slot);
+		more = NextCopyFrom(cstate, econtext, slot->tts_values, slot->tts_isnull);
+		MemoryContextSwitchTo(querycxt);
+		if (!more)
+			break;
+		ExecStoreVirtualTuple(slot);
+		slot->tts_tableOid = RelationGetRelid(rel);
+		if (constrained)
+			ExecConstraints(rri, slot, estate);
+
+		/* into the slot's own memory, to outlive the row's context */
+		ExecMaterializeSlot(slot);
+		bytes += ((HeapTupleTableSlot *) slot)->tuple->t_len;
+		if (++nused == AB_BULK_TUPLES || bytes >= AB_BULK_BYTES)
+		{
+			bulk_flush(rel, slots, &nused, bistate, &processed);
+			bytes = 0;
+		}
+	}
+	bulk_flush(rel, slots, &nused, bistate, &processed);
+	error_context_stack = errcallback.previous;
+
+	FreeBulkInsertState(bistate);
+	table_finish_bulk_insert(rel, AB_BULK_OPTIONS);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	ExecCloseResultRelations(estate);
+	ExecCloseRangeTableRelations(estate);
+	FreeExecutorState(estate);
+
+	/* every index at once, from the rows now in the heap */
+	CommandCounterIncrement();
+#if PG_VERSION_NUM >= 170000
+	(void) reindex_relation(NULL, RelationGetRelid(rel),
+							REINDEX_REL_CHECK_CONSTRAINTS, &params);
+#else
+	(void) reindex_relation(RelationGetRelid(rel),
+							REINDEX_REL_CHECK_CONSTRAINTS, &params);
+#endif
+	return processed;
+}
+
+/*
  * ab_copy_in
  *		COPY rel FROM src, CSV with a header row; returns the rows loaded.
  *
  * See copy.h for the contract.
  */
 uint64
-ab_copy_in(Relation rel, List *attnames, bool freeze, const char *encoding,
-		   AbCopyInSource src, void *arg)
+ab_copy_in(Relation rel, List *attnames, bool bulk, const char *encoding,
+		   AbCopyInSource src, void *arg, bool *bulk_used)
 {
 	ParseState *pstate;
 	List	   *options;
@@ -270,10 +438,9 @@ ab_copy_in(Relation rel, List *attnames, bool freeze, const char *encoding,
 						 makeDefElem("encoding",
 									 (Node *) makeString(pstrdup(encoding)),
 									 -1));
-	if (freeze)
-		options = lappend(options,
-						  makeDefElem("freeze",
-									  (Node *) makeString("true"), -1));
+	bulk = bulk && bulk_possible(rel, attnames);
+	if (bulk_used)
+		*bulk_used = bulk;
 
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("xmloption", "content",
@@ -299,7 +466,7 @@ ab_copy_in(Relation rel, List *attnames, bool freeze, const char *encoding,
 	{
 		cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false,
 							   copy_in_data_source, attnames, options);
-		processed = CopyFrom(cstate);
+		processed = bulk ? bulk_load(rel, pstate, cstate) : CopyFrom(cstate);
 		EndCopyFrom(cstate);
 	}
 	PG_FINALLY();
