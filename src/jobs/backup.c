@@ -25,9 +25,11 @@
  *	   aborted and no manifest is written.
  *	5. manifest.json is written last: a backup exists only once it does.
  *
- * Memory: one part buffer (see s3_choose_part_size) plus zlib's state per
- * table, whatever the table's size.  The S3 and zlib objects are malloc'd
- * by the core; they are freed on success and in PG_CATCH.
+ * Memory: one part buffer (see s3_choose_part_size) plus the deflater's
+ * slots (about 9 MiB, core/gzdeflate.c) per table, whatever the table's
+ * size.  The S3 and deflate objects are malloc'd by the core; they are
+ * freed on success, in PG_CATCH, and by a reset callback of the table's
+ * memory context should an error escape both.
  *
  * Hazard: the snapshot holds back the xmin horizon for the whole backup
  * (as pg_dump does): long backups delay vacuum cleanup.
@@ -444,6 +446,12 @@ table_job_free(TableJob *j)
 	j->upload = NULL;
 	j->gz = NULL;
 	j->sha = NULL;
+}
+
+static void
+table_job_free_cb(void *arg)
+{
+	table_job_free((TableJob *) arg);
 }
 
 /*
@@ -1042,21 +1050,31 @@ backup_run(List *relids, bool scheduled, bool full)
 	{
 		AbTable    *t = lfirst(lc);
 		MfTable    *mt = &m->tables[foreach_current_index(lc)];
-		TableJob	job;
+		TableJob   *job;
+		MemoryContextCallback *jobcb;
+		bool		copied;
 		TableCall	call;
 		ErrorData  *edata;
 		MemoryContext oldcxt = MemoryContextSwitchTo(tablecxt);
 
-		memset(&job, 0, sizeof(job));
-		job.throttle = &throttle;
-		job.client = client;
-		job.base = base;
-		job.done_raw = res->raw_bytes;
-		job.done_compressed = res->compressed_bytes;
+		/*
+		 * In tablecxt, with a callback that frees what the core holds (the
+		 * deflater's thread, the upload) if an error escapes this loop.
+		 */
+		job = palloc0(sizeof(TableJob));
+		jobcb = palloc(sizeof(MemoryContextCallback));
+		jobcb->func = table_job_free_cb;
+		jobcb->arg = job;
+		MemoryContextRegisterResetCallback(tablecxt, jobcb);
+		job->throttle = &throttle;
+		job->client = client;
+		job->base = base;
+		job->done_raw = res->raw_bytes;
+		job->done_compressed = res->compressed_bytes;
 		ab_progress_table(t->relid, psprintf("%s.%s", t->schema, t->name),
 						  foreach_current_index(lc), list_length(tables));
 
-		call.job = &job;
+		call.job = job;
 		call.table = t;
 		call.backup_id = backup_id;
 		call.mt = mt;
@@ -1068,13 +1086,13 @@ backup_run(List *relids, bool scheduled, bool full)
 			char	   *why;
 
 			/* aborts the table's multipart upload, if one was open */
-			table_job_free(&job);
+			table_job_free(job);
 
 			/*
 			 * S3 down or misconfigured, cancel, shutdown: the backup as a
 			 * whole fails.  An S3 error of this table's own object does not.
 			 */
-			if (job.s3_failed ||
+			if (job->s3_failed ||
 				edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
 				edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
@@ -1098,12 +1116,13 @@ backup_run(List *relids, bool scheduled, bool full)
 			res->tables_failed++;
 			FreeErrorData(edata);
 		}
+		copied = job->copied;
 		MemoryContextReset(tablecxt);
 
 		if (strcmp(mt->status, "ok") == 0)
 		{
 			res->tables_ok++;
-			if (job.copied)
+			if (copied)
 				res->tables_copied++;
 			res->rows += mt->rows;
 			res->raw_bytes += mt->raw_bytes;

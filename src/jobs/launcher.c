@@ -593,6 +593,7 @@ aibackup_launcher_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			ab_state_publish_rate(ab_max_rate_mb);
 			published_slot = 0; /* databases or schedule may have changed */
 			if (ab_interval_s != last_interval)
 			{

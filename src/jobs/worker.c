@@ -19,7 +19,6 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -65,7 +64,6 @@ aibackup_worker_main(Datum main_arg)
 	AbBackupResult *res;
 
 	pqsignal(SIGTERM, worker_sigterm);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload); /* aibackup.max_rate */
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 

@@ -291,13 +291,19 @@ bulk_possible(Relation rel, List *attnames)
 
 /* write the buffered rows, frozen, without index entries */
 static void
-bulk_flush(Relation rel, TupleTableSlot **slots, int *nused,
+bulk_flush(Relation rel, EState *estate, TupleTableSlot **slots, int *nused,
 		   BulkInsertState bistate, uint64 *processed)
 {
+	MemoryContext old;
+
 	if (*nused == 0)
 		return;
+
+	/* what it allocates (the TOASTed copies) goes with the next row */
+	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 	table_multi_insert(rel, slots, *nused, GetCurrentCommandId(true),
 					   AB_BULK_OPTIONS, bistate);
+	MemoryContextSwitchTo(old);
 	*processed += *nused;
 	*nused = 0;
 }
@@ -367,11 +373,11 @@ bulk_load(Relation rel, ParseState *pstate, CopyFromState cstate)
 		bytes += ((HeapTupleTableSlot *) slot)->tuple->t_len;
 		if (++nused == AB_BULK_TUPLES || bytes >= AB_BULK_BYTES)
 		{
-			bulk_flush(rel, slots, &nused, bistate, &processed);
+			bulk_flush(rel, estate, slots, &nused, bistate, &processed);
 			bytes = 0;
 		}
 	}
-	bulk_flush(rel, slots, &nused, bistate, &processed);
+	bulk_flush(rel, estate, slots, &nused, bistate, &processed);
 	error_context_stack = errcallback.previous;
 
 	FreeBulkInsertState(bistate);

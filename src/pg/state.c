@@ -62,6 +62,8 @@ typedef struct AbStateHeader
 typedef struct AbShared
 {
 	LWLock	   *lock;
+	pg_atomic_uint32 max_rate_mb;	/* aibackup.max_rate, as the launcher last
+									 * read the settings file */
 	AbProgress	progress[AB_MAX_PROGRESS];
 	int			ndb;			/* aibackup.max_databases at start */
 	AbDbState	db[FLEXIBLE_ARRAY_MEMBER];
@@ -153,6 +155,7 @@ ab_state_startup(void)
 		memset(ab_shared, 0, AB_SHARED_SIZE(ab_max_databases));
 		ab_shared->ndb = ab_max_databases;
 		ab_shared->lock = &(GetNamedLWLockTranche("aibackup"))->lock;
+		pg_atomic_init_u32(&ab_shared->max_rate_mb, (uint32) ab_max_rate_mb);
 	}
 	LWLockRelease(AddinShmemInitLock);
 
@@ -162,6 +165,23 @@ ab_state_startup(void)
 		ab_state_load();
 		on_shmem_exit(ab_state_shutdown, (Datum) 0);
 	}
+}
+
+/*
+ * aibackup.max_rate for the scheduled backups: the launcher publishes what
+ * it read from the settings file, so that a running worker sees a new rate
+ * without reloading every setting in the middle of its run.
+ */
+void
+ab_state_publish_rate(int mb)
+{
+	pg_atomic_write_u32(&ab_shared->max_rate_mb, (uint32) mb);
+}
+
+int
+ab_state_rate(void)
+{
+	return (int) pg_atomic_read_u32(&ab_shared->max_rate_mb);
 }
 
 static void

@@ -111,6 +111,8 @@ extern int	ab_state_forget_missing(const Oid *existing, int nexisting,
 
 /* how many databases the state keeps (aibackup.max_databases at start) */
 extern int	ab_state_capacity(void);
+extern void ab_state_publish_rate(int mb);
+extern int	ab_state_rate(void);
 
 /* copy of every database's state, for the view; returns count */
 extern int	ab_state_snapshot(AbDbState *out, int max);

@@ -6,14 +6,17 @@
  *
  * The backup counts the bytes it has read since a window started; when
  * they are ahead of rate x elapsed time it sleeps on its latch, in naps of
- * at most 100 ms so that cancel, shutdown and a new rate are seen at once.
- * A change of the rate starts a new window: neither a burst to make up for
- * the slower past nor a penalty for the faster one.  The clock is read once
- * per 64 kB counted.
+ * at most 100 ms so that cancel and shutdown are seen at once.  Time spent
+ * not reading (a slow upload, a table copied inside S3) earns at most one
+ * second of credit: the count is raised to one second behind, so a limit
+ * stays a limit and never becomes an average.  The clock is monotonic (a stepped wall clock
+ * neither stalls nor bursts the backup) and read once per 64 kB counted.
+ * A change of the rate starts a new window.
  *
- * A new rate reaches a background worker at its next nap (it processes
- * SIGHUP here, as it has no idle loop of its own), and a backend through
- * SET; a backend sees a reload only at its next command, as any backend.
+ * The rate: a backend's own (a superuser may SET it), and in a scheduled
+ * backup's worker the one the launcher last read from the settings file
+ * (state.c), so a reload reaches a running worker without the worker
+ * reloading the settings a run depends on (its prefix) in mid-run.
  *
  * IDENTIFICATION
  *	  src/pg/throttle.c
@@ -24,40 +27,34 @@
 
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/interrupt.h"
 #include "storage/latch.h"
-#include "utils/guc.h"
-#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "pg/settings.h"
+#include "pg/state.h"
 #include "pg/throttle.h"
 
 #define AB_THROTTLE_CHECK	(64 * 1024)
 #define AB_THROTTLE_NAP_MS	100
+#define AB_THROTTLE_CREDIT	1.0 /* seconds of rate saved up, at most */
+
+static int
+current_rate(void)
+{
+	return MyBackendType == B_BG_WORKER ? ab_state_rate() : ab_max_rate_mb;
+}
 
 void
 ab_throttle_init(AbThrottle *t)
 {
-	t->rate_mb = ab_max_rate_mb;
-	t->start = GetCurrentTimestamp();
+	t->rate_mb = current_rate();
+	INSTR_TIME_SET_CURRENT(t->start);
 	t->bytes = 0;
 	t->unchecked = 0;
 }
 
-/* a worker's reload: the settings file may have a new rate */
-static void
-throttle_reload(void)
-{
-	if (MyBackendType == B_BG_WORKER && ConfigReloadPending)
-	{
-		ConfigReloadPending = false;
-		ProcessConfigFile(PGC_SIGHUP);
-	}
-}
-
 void
-ab_throttle(AbThrottle *t, uint64_t len)
+ab_throttle(AbThrottle *t, uint64 len)
 {
 	t->bytes += len;
 	t->unchecked += len;
@@ -67,11 +64,11 @@ ab_throttle(AbThrottle *t, uint64_t len)
 
 	for (;;)
 	{
-		TimestampTz now;
-		double		ahead_ms;
+		instr_time	now;
+		double		rate;
+		double		ahead;		/* seconds the bytes are ahead of the rate */
 
-		throttle_reload();
-		if (ab_max_rate_mb != t->rate_mb)
+		if (current_rate() != t->rate_mb)
 		{
 			ab_throttle_init(t);
 			return;
@@ -79,14 +76,20 @@ ab_throttle(AbThrottle *t, uint64_t len)
 		if (t->rate_mb == 0)
 			return;
 
-		/* how long the bytes counted should have taken, less the time spent */
-		now = GetCurrentTimestamp();
-		ahead_ms = (double) t->bytes * 1000.0 / ((double) t->rate_mb * 1000000.0) -
-			(double) (now - t->start) / 1000.0;
-		if (ahead_ms < 1.0)
+		rate = (double) t->rate_mb * 1000000.0;
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, t->start);
+		ahead = (double) t->bytes / rate - INSTR_TIME_GET_DOUBLE(now);
+		if (ahead < -AB_THROTTLE_CREDIT)
+		{
+			/* behind by more than the credit: count as if one second behind */
+			t->bytes = (uint64) ((INSTR_TIME_GET_DOUBLE(now) - AB_THROTTLE_CREDIT) * rate);
+			return;
+		}
+		if (ahead < 0.001)
 			return;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min((long) ahead_ms + 1, AB_THROTTLE_NAP_MS),
+						 Min((long) (ahead * 1000.0) + 1, AB_THROTTLE_NAP_MS),
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
