@@ -158,20 +158,42 @@ compress_thread(void *arg)
 	return NULL;
 }
 
-/* start the thread with every signal blocked; false leaves compression here */
+/* the thread, created with every signal blocked */
 static bool
-start_thread(GzsDeflate *z)
+create_thread(GzsDeflate *z)
 {
 	sigset_t	all,
 				old;
-	bool		started;
+	bool		created;
 
 	sigfillset(&all);
 	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
 		return false;
-	started = pthread_create(&z->thread, NULL, compress_thread, z) == 0;
+	created = pthread_create(&z->thread, NULL, compress_thread, z) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return started;
+	return created;
+}
+
+/* the thread and what it syncs with; false (all undone) leaves work here */
+static bool
+start_thread(GzsDeflate *z)
+{
+	bool		mutex = false,
+				work = false,
+				done = false;
+
+	if ((mutex = pthread_mutex_init(&z->mutex, NULL) == 0) &&
+		(work = pthread_cond_init(&z->work, NULL) == 0) &&
+		(done = pthread_cond_init(&z->done, NULL) == 0) &&
+		create_thread(z))
+		return true;
+	if (done)
+		pthread_cond_destroy(&z->done);
+	if (work)
+		pthread_cond_destroy(&z->work);
+	if (mutex)
+		pthread_mutex_destroy(&z->mutex);
+	return false;
 }
 
 /* hand one compressed member to the sink, in pieces of at most 64 KiB */
@@ -248,10 +270,7 @@ submit(GzsDeflate *z, bool last)
 	if (z->background && !z->thread_started && !last)
 	{
 		z->compressed = z->submitted;
-		if (pthread_mutex_init(&z->mutex, NULL) == 0 &&
-			pthread_cond_init(&z->work, NULL) == 0 &&
-			pthread_cond_init(&z->done, NULL) == 0)
-			z->thread_started = start_thread(z);
+		z->thread_started = start_thread(z);
 		z->background = z->thread_started;
 	}
 	if (!z->thread_started)
@@ -259,7 +278,7 @@ submit(GzsDeflate *z, bool last)
 		compress_slot(z, s);
 		z->submitted++;
 		return emit_ready(z, false, 0) &&
-			slot_alloc(z, slot_of(z, z->submitted));
+			(last || slot_alloc(z, slot_of(z, z->submitted)));
 	}
 
 	pthread_mutex_lock(&z->mutex);
@@ -271,7 +290,7 @@ submit(GzsDeflate *z, bool last)
 	if (!emit_ready(z, z->submitted - z->emitted == GZS_SLOTS,
 					GZS_SLOTS - 1))
 		return false;
-	return slot_alloc(z, slot_of(z, z->submitted));
+	return last || slot_alloc(z, slot_of(z, z->submitted));
 }
 
 GzsDeflate *
