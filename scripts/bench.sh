@@ -171,7 +171,7 @@ mem_sum() {
 		[ -r "/proc/$p/smaps_rollup" ] || continue
 		while read -r k v _; do
 			if [ "$k" = Pss_Anon: ]; then MEM=$((MEM + v)); fi
-		done <"/proc/$p/smaps_rollup"
+		done <"/proc/$p/smaps_rollup" 2>/dev/null # the process may end mid-read
 	done
 }
 aibackup_pids() {
