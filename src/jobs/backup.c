@@ -1023,11 +1023,13 @@ backup_run(List *relids, bool scheduled, bool full)
 	 * What a later backup's proof needs (pg/unchanged.c), on a primary only.
 	 * The WAL up to the snapshot is flushed first: a crash must not undo a
 	 * commit this backup saw (synchronous_commit = off), or hand out its LSNs
-	 * and transaction ids again.
+	 * and transaction ids again.  The flush goes to the end of what has been
+	 * inserted: at a page boundary the insert position points past a page
+	 * header not written yet, which XLogFlush refuses ("not satisfied").
 	 */
 	if (!RecoveryInProgress())
 	{
-		XLogFlush(snapshot_lsn);
+		XLogFlush(GetXLogInsertEndRecPtr());
 		m->reuse_lsn = ab_repo_mstrdup(psprintf("%X/%X", LSN_FORMAT_ARGS(lsn_before)));
 		m->snapshot_xmin = (int64) U64FromFullTransactionId(ab_snapshot_xmin_full(snap));
 		m->timeline = GetWALInsertionTimeLine();
