@@ -6,6 +6,7 @@
 # both the new objects and an old one of a single member.  And
 # aibackup.max_rate holds a backup to its rate (never faster, and at most
 # 10% slower than the rate plus the unthrottled time), for superusers only.
+# And a backup right after a WAL switch.
 use strict;
 use warnings;
 use FindBin;
@@ -174,6 +175,13 @@ isnt($ret, 0, 'a non-superuser cannot lift the limit');
 like($err, qr/permission denied to set parameter "aibackup.max_rate"/, 'with PostgreSQL\'s error');
 ($ret, $out, $err) = psql_err($node, $db, 'SET aibackup.max_rate = -1');
 like($err, qr/-1 is outside the valid range for parameter "aibackup.max_rate"/, 'a negative rate is refused');
+
+# right after a WAL switch the insert position lies past the next segment's
+# page header, not yet written: the backup's WAL flush must not ask for it
+($ret, $out, $err) = backup_now($node, $db, "ARRAY['small']::regclass[]",
+	pre => 'SELECT pg_switch_wal()');
+is($ret, 0, 'a backup right after pg_switch_wal() (its WAL flush stops at what was written)')
+  or diag($err);
 
 $node->stop;
 remove_tree($work);
