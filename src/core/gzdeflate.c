@@ -60,7 +60,6 @@ struct GzsDeflate
 {
 	GzsSink		sink;
 	void	   *arg;
-	int			level;
 	bool		background;		/* may start the thread */
 	struct libdeflate_compressor *comp; /* used by one thread at a time */
 	size_t		out_cap;
@@ -303,7 +302,6 @@ gzs_deflate_new_opt(int level, bool background, GzsSink sink, void *arg)
 		return NULL;
 	z->sink = sink;
 	z->arg = arg;
-	z->level = level;
 	z->background = background;
 
 	/*

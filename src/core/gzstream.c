@@ -101,30 +101,22 @@ gzs_inflate_new(GzsSink sink, void *arg)
 
 /* hand the buffered output to the sink */
 static bool
-flush_out(z_stream *strm, unsigned char *out, GzsSink sink, void *arg,
-		  uint64_t *bytes_out, char *errmsg, bool *failed)
+inflate_flush_out(GzsInflate *z)
 {
-	size_t		have = GZS_CHUNK - strm->avail_out;
+	size_t		have = GZS_CHUNK - z->strm.avail_out;
 
 	if (have > 0)
 	{
-		if (sink(arg, out, have) != 0)
+		if (z->sink(z->arg, z->out, have) != 0)
 		{
-			gzs_error(errmsg, failed, "output callback failed");
+			gzs_error(z->errmsg, &z->failed, "output callback failed");
 			return false;
 		}
-		*bytes_out += have;
+		z->bytes_out += have;
 	}
-	strm->next_out = out;
-	strm->avail_out = GZS_CHUNK;
+	z->strm.next_out = z->out;
+	z->strm.avail_out = GZS_CHUNK;
 	return true;
-}
-
-static bool
-inflate_flush_out(GzsInflate *z)
-{
-	return flush_out(&z->strm, z->out, z->sink, z->arg, &z->bytes_out,
-					 z->errmsg, &z->failed);
 }
 
 /* turn a failed inflate() into a message */

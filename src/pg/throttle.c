@@ -9,9 +9,9 @@
  * at most 100 ms so that cancel and shutdown are seen at once.  Time spent
  * not reading (a slow upload, a table copied inside S3) earns at most one
  * second of credit: the count is raised to one second behind, so a limit
- * stays a limit and never becomes an average.  The clock is monotonic (a stepped wall clock
- * neither stalls nor bursts the backup) and read once per 64 kB counted.
- * A change of the rate starts a new window.
+ * stays a limit and never becomes an average.  The clock is monotonic (a
+ * stepped wall clock neither stalls nor bursts the backup) and read once
+ * per 64 kB counted.  A change of the rate starts a new window.
  *
  * The rate: a backend's own (a superuser may SET it), and in a scheduled
  * backup's worker the one the launcher last read from the settings file
