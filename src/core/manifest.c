@@ -91,8 +91,6 @@ mf_add_table(Manifest *m)
 	return t;
 }
 
-static void mf_free_table(MfTable *t);
-
 MfTable *
 mf_add_partitioned(Manifest *m)
 {
@@ -185,7 +183,7 @@ mf_add_lo_owner(Manifest *m)
 	return o;
 }
 
-static void
+void
 mf_free_table(MfTable *t)
 {
 	int			i;
@@ -950,4 +948,180 @@ mf_parse(const char *json, size_t len, char *errbuf, size_t errlen)
 	}
 	json_free(root);
 	return m;
+}
+
+/* ----------------------------------------------------------------
+ * Handing one entry to another process
+ *
+ * Every field in a fixed order: strings as a 32-bit length (all ones for
+ * NULL) and their bytes, whatever their encoding; numbers in the host's
+ * byte order.  Both processes run the same binary: this is no storage
+ * format, and is never written anywhere.
+ * ----------------------------------------------------------------
+ */
+
+#define MF_PACK_NULL	UINT32_MAX
+
+static void
+pack_bytes(AbBuf *b, const void *p, size_t n)
+{
+	abuf_append(b, p, n);
+}
+
+static void
+pack_str(AbBuf *b, const char *s)
+{
+	uint32_t	n = s == NULL ? MF_PACK_NULL : (uint32_t) strlen(s);
+
+	pack_bytes(b, &n, sizeof(n));
+	if (s != NULL)
+		pack_bytes(b, s, n);
+}
+
+static void
+pack_int(AbBuf *b, int64_t v)
+{
+	pack_bytes(b, &v, sizeof(v));
+}
+
+/* the strings of a table, in the order both directions use */
+#define MF_TABLE_STRINGS(X) \
+	X(schema) X(name) X(parent) X(extension) X(status) X(error) \
+	X(object_key) X(format) X(compression) X(sha256) X(ddl) X(owner) \
+	X(definition_hash) X(etag) X(copied_from) X(read_in)
+#define MF_TABLE_INTS(X) \
+	X(relid) X(rows) X(raw_bytes) X(compressed_bytes) X(partitions) \
+	X(relfilenode) X(toast_relfilenode)
+
+char *
+mf_table_pack(const MfTable *t, size_t *len)
+{
+	AbBuf		b;
+	int			i;
+
+	abuf_init(&b);
+#define PACK_STR(f) pack_str(&b, t->f);
+#define PACK_INT(f) pack_int(&b, (int64_t) t->f);
+	MF_TABLE_STRINGS(PACK_STR)
+		MF_TABLE_INTS(PACK_INT)
+#undef PACK_STR
+#undef PACK_INT
+		pack_int(&b, t->ncolumns);
+	for (i = 0; i < t->ncolumns; i++)
+	{
+		pack_str(&b, t->columns[i].name);
+		pack_str(&b, t->columns[i].type);
+		pack_int(&b, t->columns[i].position);
+		pack_int(&b, t->columns[i].not_null);
+	}
+	pack_int(&b, t->nddl);
+	for (i = 0; i < t->nddl; i++)
+	{
+		pack_str(&b, t->ddls[i].kind);
+		pack_str(&b, t->ddls[i].name);
+		pack_str(&b, t->ddls[i].target);
+		pack_str(&b, t->ddls[i].sql);
+	}
+	*len = b.len;
+	return abuf_steal(&b);		/* NULL if anything ran out of memory */
+}
+
+typedef struct MfUnpack
+{
+	const char *p;
+	const char *end;
+	bool		failed;
+} MfUnpack;
+
+static bool
+unpack_bytes(MfUnpack *u, void *out, size_t n)
+{
+	if (u->failed || (size_t) (u->end - u->p) < n)
+	{
+		u->failed = true;
+		return false;
+	}
+	memcpy(out, u->p, n);
+	u->p += n;
+	return true;
+}
+
+static char *
+unpack_str(MfUnpack *u)
+{
+	uint32_t	n;
+	char	   *s;
+
+	if (!unpack_bytes(u, &n, sizeof(n)) || n == MF_PACK_NULL)
+		return NULL;
+	if ((size_t) (u->end - u->p) < n || (s = malloc((size_t) n + 1)) == NULL)
+	{
+		u->failed = true;
+		return NULL;
+	}
+	memcpy(s, u->p, n);
+	s[n] = '\0';
+	u->p += n;
+	return s;
+}
+
+static int64_t
+unpack_int(MfUnpack *u)
+{
+	int64_t		v = 0;
+
+	(void) unpack_bytes(u, &v, sizeof(v));
+	return v;
+}
+
+bool
+mf_table_unpack(const void *data, size_t len, MfTable *t)
+{
+	MfUnpack	u = {data, (const char *) data + len, false};
+	int64_t		n;
+
+	memset(t, 0, sizeof(MfTable));
+#define UNPACK_STR(f) t->f = unpack_str(&u);
+#define UNPACK_INT(f) t->f = unpack_int(&u);
+	MF_TABLE_STRINGS(UNPACK_STR)
+		MF_TABLE_INTS(UNPACK_INT)
+#undef UNPACK_STR
+#undef UNPACK_INT
+		n = unpack_int(&u);
+	for (int64_t i = 0; !u.failed && i < n; i++)
+	{
+		MfColumn   *c = mf_add_column(t);
+
+		if (c == NULL)
+			u.failed = true;
+		else
+		{
+			c->name = unpack_str(&u);
+			c->type = unpack_str(&u);
+			c->position = (int) unpack_int(&u);
+			c->not_null = unpack_int(&u) != 0;
+		}
+	}
+	n = unpack_int(&u);
+	for (int64_t i = 0; !u.failed && i < n; i++)
+	{
+		MfDdl	   *d = mf_add_ddl(t);
+
+		if (d == NULL)
+			u.failed = true;
+		else
+		{
+			d->kind = unpack_str(&u);
+			d->name = unpack_str(&u);
+			d->target = unpack_str(&u);
+			d->sql = unpack_str(&u);
+		}
+	}
+	if (u.failed || u.p != u.end)
+	{
+		mf_free_table(t);
+		memset(t, 0, sizeof(MfTable));
+		return false;
+	}
+	return true;
 }

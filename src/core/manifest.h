@@ -180,6 +180,9 @@ extern void mf_clear_partitioned(Manifest *m);
 
 /* drop t's definition (pieces and script) */
 extern void mf_clear_definition(MfTable *t);
+
+/* free everything t holds (not t itself) */
+extern void mf_free_table(MfTable *t);
 extern MfSequence *mf_add_sequence(Manifest *m);
 extern MfRole *mf_add_lo_owner(Manifest *m);
 extern void mf_free(Manifest *m);
@@ -190,6 +193,15 @@ extern char *mf_to_json(const Manifest *m);
 /* parse; NULL with a message in errbuf when not a valid manifest */
 extern Manifest *mf_parse(const char *json, size_t len,
 						  char *errbuf, size_t errlen);
+
+/*
+ * One table's entry, every field exactly (strings as bytes, whatever their
+ * encoding), for handing it to another process running the same binary;
+ * not a storage format.  pack: malloc'd, NULL on OOM.  unpack: false when
+ * the bytes are not a whole entry (t is then empty).
+ */
+extern char *mf_table_pack(const MfTable *t, size_t *len);
+extern bool mf_table_unpack(const void *data, size_t len, MfTable *t);
 
 /*
  * Is a table of schema a system catalog?  Only the large objects' two

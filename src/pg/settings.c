@@ -48,6 +48,7 @@ int			ab_lock_timeout_ms = 60000;
 bool		ab_incremental = true;
 int			ab_full_every_s = 7 * 24 * 3600;
 int			ab_max_rate_mb = 0;
+int			ab_max_parallel_tables = 2;
 bool		ab_enabled = true;
 int			ab_interval_s = 4 * 3600;
 char	   *ab_databases = NULL;
@@ -525,6 +526,11 @@ ab_define_settings(void)
 							"Most table data a backup reads a second, in megabytes (10^6 bytes) of CSV before compression (0 = no limit).",
 							"A reload reaches a running scheduled backup at once; aibackup_backup_now() uses its session's value.",
 							&ab_max_rate_mb, 0, 0, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("aibackup.max_parallel_tables",
+							"Tables a backup copies at once, each in a table worker of its own (1 = one after the other in the backup's process).",
+							"The workers count against max_worker_processes; a backup that gets fewer goes on with those it got, or alone.",
+							&ab_max_parallel_tables, 2, 1, AB_MAX_PARALLEL_TABLES,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("aibackup.enabled",

@@ -32,6 +32,10 @@ extern int	ab_lock_timeout_ms;
 extern bool ab_incremental;
 extern int	ab_full_every_s;
 extern int	ab_max_rate_mb;
+extern int	ab_max_parallel_tables;
+
+/* aibackup.max_parallel_tables at most (progress slots are few: state.h) */
+#define AB_MAX_PARALLEL_TABLES	16
 extern bool ab_enabled;
 extern int	ab_interval_s;
 extern char *ab_databases;

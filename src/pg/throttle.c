@@ -16,7 +16,9 @@
  * The rate: a backend's own (a superuser may SET it), and in a scheduled
  * backup's worker the one the launcher last read from the settings file
  * (state.c), so a reload reaches a running worker without the worker
- * reloading the settings a run depends on (its prefix) in mid-run.
+ * reloading the settings a run depends on (its prefix) in mid-run.  A
+ * table worker takes its share of its backup's rate from the backup
+ * (ab_throttle_set_source).
  *
  * IDENTIFICATION
  *	  src/pg/throttle.c
@@ -38,10 +40,24 @@
 #define AB_THROTTLE_NAP_MS	100
 #define AB_THROTTLE_CREDIT	1.0 /* seconds of rate saved up, at most */
 
-static int
-current_rate(void)
+static double (*rate_source) (void) = NULL;
+
+int
+ab_throttle_rate(void)
 {
 	return MyBackendType == B_BG_WORKER ? ab_state_rate() : ab_max_rate_mb;
+}
+
+void
+ab_throttle_set_source(double (*source) (void))
+{
+	rate_source = source;
+}
+
+static double
+current_rate(void)
+{
+	return rate_source ? rate_source() : (double) ab_throttle_rate();
 }
 
 void
@@ -73,10 +89,10 @@ ab_throttle(AbThrottle *t, uint64 len)
 			ab_throttle_init(t);
 			return;
 		}
-		if (t->rate_mb == 0)
+		if (t->rate_mb <= 0)
 			return;
 
-		rate = (double) t->rate_mb * 1000000.0;
+		rate = t->rate_mb * 1000000.0;
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, t->start);
 		ahead = (double) t->bytes / rate - INSTR_TIME_GET_DOUBLE(now);
