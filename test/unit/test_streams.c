@@ -1694,6 +1694,85 @@ test_manifest_reuse(void)
 	mf_free(m);
 }
 
+/* mf_table_pack/unpack: every field exactly, whatever its bytes */
+static void
+test_manifest_pack(void)
+{
+	Manifest   *m = mf_new();
+	MfTable    *t = mf_add_table(m);
+	MfTable		u;
+	MfColumn   *c;
+	MfDdl	   *d;
+	char	   *bytes;
+	char	   *again;
+	size_t		len;
+	size_t		len2;
+	int			truncated_ok = 1;
+
+	t->schema = strdup("caf\xe9");	/* LATIN1, not UTF-8: kept as is */
+	t->name = strdup("t\"\\\n");
+	t->parent = NULL;
+	t->extension = strdup("");
+	t->status = strdup("ok");
+	t->object_key = strdup("db/x/caf%E9.t.csv.gz");
+	t->sha256 = strdup("ab");
+	t->ddl = strdup("CREATE TABLE \xff;");
+	t->owner = strdup("o");
+	t->etag = strdup("e-3");
+	t->copied_from = strdup("20261124T000000Z");
+	t->relid = 4000000000u;
+	t->rows = -1;
+	t->raw_bytes = INT64_MAX;
+	t->compressed_bytes = 7;
+	t->relfilenode = 16390;
+	t->toast_relfilenode = UINT32_MAX;
+	for (int i = 0; i < 5; i++)
+	{
+		c = mf_add_column(t);
+		c->name = strdup(i == 2 ? "\xe9" : "col");
+		c->type = i == 3 ? NULL : strdup("numeric(10,2)");
+		c->position = i + 1;
+		c->not_null = i % 2;
+	}
+	d = mf_add_ddl(t);
+	d->kind = strdup("index");
+	d->sql = strdup("CREATE INDEX i ON t (a)");
+
+	bytes = mf_table_pack(t, &len);
+	ok(bytes != NULL && mf_table_unpack(bytes, len, &u),
+	   "manifest pack: an entry packs and unpacks");
+	again = mf_table_pack(&u, &len2);
+	ok(again != NULL && len2 == len && memcmp(again, bytes, len) == 0,
+	   "manifest pack: unpacked and packed again, the same bytes");
+	ok(strcmp(u.schema, "caf\xe9") == 0 && u.parent == NULL &&
+	   strcmp(u.extension, "") == 0 && u.error == NULL &&
+	   strcmp(u.ddl, "CREATE TABLE \xff;") == 0 && u.relid == 4000000000u &&
+	   u.rows == -1 && u.raw_bytes == INT64_MAX &&
+	   u.toast_relfilenode == UINT32_MAX && u.ncolumns == 5 &&
+	   strcmp(u.columns[2].name, "\xe9") == 0 && u.columns[3].type == NULL &&
+	   u.columns[4].position == 5 && u.columns[3].not_null &&
+	   u.nddl == 1 && u.ddls[0].name == NULL &&
+	   strcmp(u.ddls[0].sql, "CREATE INDEX i ON t (a)") == 0,
+	   "manifest pack: bytes, NULLs, empty strings, extremes, columns and definition kept");
+	mf_free_table(&u);
+	free(again);
+
+	for (size_t cut = 0; cut < len; cut++)
+	{
+		if (mf_table_unpack(bytes, cut, &u) || u.schema != NULL || u.ncolumns != 0)
+			truncated_ok = 0;
+	}
+	ok(truncated_ok, "manifest pack: every truncation is refused, leaving an empty entry");
+	again = malloc(len + 1);
+	memcpy(again, bytes, len);
+	again[len] = 'x';
+	ok(!mf_table_unpack(again, len + 1, &u) && u.schema == NULL,
+	   "manifest pack: trailing bytes are refused");
+	free(again);
+	free(bytes);
+	mf_free(m);
+}
+
 static void
 test_manifest_roundtrip(void)
 {
@@ -2285,6 +2364,7 @@ main(void)
 	test_manifest_golden();
 	test_manifest_roundtrip();
 	test_manifest_reuse();
+	test_manifest_pack();
 	test_csv();
 	test_manifest_partitioned();
 	test_manifest_many();
