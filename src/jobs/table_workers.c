@@ -45,6 +45,7 @@
 #include "libpq/libpq.h"
 #include "libpq/pqformat.h"
 #include "libpq/pqmq.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -639,6 +640,25 @@ tw_copy_tables(shm_toc *toc, shm_mq_handle *mqh, Snapshot snap)
 	tw_send(mqh, &msg);
 }
 
+/* what must differ from the leader's settings */
+static void
+worker_settings(void)
+{
+	char		timeout[32];
+
+	/*
+	 * Our messages go to the leader, which converts them for its client: we
+	 * send them in the database's encoding, as parallel workers do.
+	 */
+	(void) set_config_option("client_encoding", GetDatabaseEncodingName(),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true,
+							 ERROR, false);
+	/* never wait unbounded, should a lock not come from the group at once */
+	snprintf(timeout, sizeof(timeout), "%d", ab_lock_timeout_ms);
+	(void) set_config_option("lock_timeout", timeout, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SET, true, ERROR, false);
+}
+
 void
 aibackup_table_worker_main(Datum main_arg)
 {
@@ -681,15 +701,8 @@ aibackup_table_worker_main(Datum main_arg)
 	/* the leader's settings, then its snapshot before any other */
 	StartTransactionCommand();
 	RestoreGUCState(shm_toc_lookup(toc, TW_KEY_GUC, false));
+	worker_settings();
 	CommitTransactionCommand();
-	/* never wait unbounded, should a lock not come from the group at once */
-	{
-		char		timeout[32];
-
-		snprintf(timeout, sizeof(timeout), "%d", ab_lock_timeout_ms);
-		(void) set_config_option("lock_timeout", timeout, PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SET, true, ERROR, false);
-	}
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
