@@ -40,6 +40,7 @@
 
 #include <signal.h>
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "libpq/libpq.h"
@@ -463,16 +464,46 @@ create_segment(AbTableCopy *cx, List *tables, Manifest *m, int nworkers,
 	return seg;
 }
 
+/* the leader's handles on its workers, in TopMemoryContext (see below) */
+typedef struct TwLeader
+{
+	int			nstarted;
+	TwWorker	workers[FLEXIBLE_ARRAY_MEMBER];
+} TwLeader;
+
+/*
+ * When the leader lets go of the segment without having stopped its
+ * workers (a FATAL: pg_terminate_backend, a lost client), they are told to
+ * stop, and abort their uploads, rather than copy on for nobody.
+ */
+static void
+leader_detached(dsm_segment *seg, Datum arg)
+{
+	TwLeader   *lead = (TwLeader *) DatumGetPointer(arg);
+
+	for (int n = 0; n < lead->nstarted; n++)
+		TerminateBackgroundWorker(lead->workers[n].handle);
+}
+
+static void
+leader_free(dsm_segment *seg, TwLeader *lead)
+{
+	cancel_on_dsm_detach(seg, leader_detached, PointerGetDatum(lead));
+	for (int n = 0; n < lead->nstarted; n++)
+		pfree(lead->workers[n].handle);
+	pfree(lead);
+}
+
 bool
 ab_table_workers_run(AbTableCopy *cx, List *tables, Manifest *m,
 					 AbTableDone done, void *arg)
 {
 	int			nworkers = Min(ab_max_parallel_tables, list_length(tables));
-	volatile int nstarted = 0;
 	TwShared   *sh;
 	char	   *queues;
 	dsm_segment *seg;
-	TwWorker   *workers;
+	TwLeader   *lead;
+	MemoryContext oldcxt;
 
 	/* one table, or a session inside a parallel operation: alone */
 	if (nworkers < 2 || IsInParallelMode() ||
@@ -483,44 +514,53 @@ ab_table_workers_run(AbTableCopy *cx, List *tables, Manifest *m,
 	if (seg == NULL)
 		return false;
 	BecomeLockGroupLeader();
-	workers = palloc0(sizeof(TwWorker) * nworkers);
+
+	/* the handles must outlive an error, for leader_detached */
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	lead = palloc0(offsetof(TwLeader, workers) + sizeof(TwWorker) * nworkers);
+	on_dsm_detach(seg, leader_detached, PointerGetDatum(lead));
 	for (int n = 0; n < nworkers; n++)
 	{
+		TwWorker   *w = &lead->workers[lead->nstarted];
 		shm_mq	   *mq = shm_mq_create(queues + (Size) TW_QUEUE_SIZE * n,
 									   TW_QUEUE_SIZE);
 
 		shm_mq_set_receiver(mq, MyProc);
-		if (!start_worker(seg, n, cx->backup_id, &workers[nstarted].handle))
+		if (!start_worker(seg, n, cx->backup_id, &w->handle))
 			break;
-		workers[nstarted].mqh = shm_mq_attach(mq, seg, workers[nstarted].handle);
-		nstarted++;
+		w->mqh = shm_mq_attach(mq, seg, w->handle);
+		lead->nstarted++;
 	}
-	if (nstarted == 0)
+	MemoryContextSwitchTo(oldcxt);
+	if (lead->nstarted == 0)
 	{
 		ereport(DEBUG1,
 				(errmsg_internal("aibackup: no table worker could be started (max_worker_processes): the backup copies its tables itself")));
+		leader_free(seg, lead);
 		dsm_detach(seg);
 		return false;
 	}
-	/* the queues of workers not started: nobody will ever write them */
-	sh->nworkers = nstarted;
+	/* a worker's share of max_rate */
+	sh->nworkers = lead->nstarted;
 	ereport(DEBUG1,
 			(errmsg_internal("aibackup: %d table workers copy the %d tables",
-							 nstarted, list_length(tables))));
+							 lead->nstarted, list_length(tables))));
 
 	PG_TRY();
 	{
-		receive_all(workers, nstarted, sh, m, done, arg);
+		receive_all(lead->workers, lead->nstarted, sh, m, done, arg);
 	}
 	PG_CATCH();
 	{
 		HOLD_INTERRUPTS();
-		stop_workers(workers, nstarted);
+		stop_workers(lead->workers, lead->nstarted);
+		leader_free(seg, lead);
 		RESUME_INTERRUPTS();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	stop_workers(workers, nstarted);
+	stop_workers(lead->workers, lead->nstarted);
+	leader_free(seg, lead);
 	dsm_detach(seg);
 	return true;
 }
@@ -531,6 +571,7 @@ ab_table_workers_run(AbTableCopy *cx, List *tables, Manifest *m,
  */
 
 static TwShared *my_shared;
+static volatile sig_atomic_t tw_terminated = false;
 
 static void
 tw_sigterm(SIGNAL_ARGS)
@@ -538,6 +579,7 @@ tw_sigterm(SIGNAL_ARGS)
 	int			save_errno = errno;
 
 	/* as the scheduled worker: an ERROR that unwinds, aborting the upload */
+	tw_terminated = true;
 	QueryCancelPending = true;
 	InterruptPending = true;
 	SetLatch(MyLatch);
@@ -700,7 +742,10 @@ aibackup_table_worker_main(Datum main_arg)
 
 	/* the leader's settings, then its snapshot before any other */
 	StartTransactionCommand();
+	/* as a parallel worker: accept the transaction settings as they are */
+	InitializingParallelWorker = true;
 	RestoreGUCState(shm_toc_lookup(toc, TW_KEY_GUC, false));
+	InitializingParallelWorker = false;
 	worker_settings();
 	CommitTransactionCommand();
 
@@ -727,8 +772,14 @@ aibackup_table_worker_main(Datum main_arg)
 	{
 		/* to the leader, which fails the backup, and to the log */
 		HOLD_INTERRUPTS();
-		EmitErrorReport();
+		if (!tw_terminated)
+			EmitErrorReport();
+		FlushErrorState();
 		AbortCurrentTransaction();
+		if (tw_terminated)
+			ereport(FATAL,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("terminating aibackup table worker due to administrator command")));
 		RESUME_INTERRUPTS();
 		proc_exit(1);
 	}
