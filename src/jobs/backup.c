@@ -603,9 +603,9 @@ table_outcome(void *arg, int i)
 		return;
 
 	/*
-	 * Names as every client can receive them (the error already is): one
-	 * not valid in a UTF-8 client's encoding would make the WARNING itself
-	 * fail, and the whole backup with it.
+	 * Names as every client can receive them (the error already is): one not
+	 * valid in a UTF-8 client's encoding would make the WARNING itself fail,
+	 * and the whole backup with it.
 	 */
 	ereport(WARNING,
 			(errmsg("aibackup: table \"%s.%s\" was not backed up: %s",

@@ -241,7 +241,7 @@ ab_record_columns(Relation rel, MfTable *mt)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 		mc->name = ab_mf_name(NameStr(att->attname));
 		mc->type = ab_mf_name(format_type_extended(att->atttypid, att->atttypmod,
-												FORMAT_TYPE_TYPEMOD_GIVEN));
+												   FORMAT_TYPE_TYPEMOD_GIVEN));
 		mc->position = att->attnum;
 		mc->not_null = ab_att_not_null(rel, att);
 	}

@@ -102,8 +102,8 @@ typedef struct TwShared
 } TwShared;
 
 /*
- * The tables: order[ntables] (indexes into the manifest, largest first),
- * then offsets[ntables + 1] into data, then the packed entries.
+ * The tables: offsets[ntables + 1] into data, order[ntables] (indexes into
+ * the manifest, largest first), then data, the packed entries.
  */
 typedef struct TwTables
 {
@@ -452,9 +452,9 @@ create_segment(AbTableCopy *cx, List *tables, Manifest *m, int nworkers,
 	shm_toc_insert(toc, TW_KEY_SNAPSHOT, p);
 
 	p = shm_toc_allocate(toc, tables_len);
-	memcpy(p, tt.order, sizeof(int) * tt.ntables);
-	memcpy(p + sizeof(int) * tt.ntables, tt.offsets, sizeof(Size) * (tt.ntables + 1));
-	memcpy(p + sizeof(int) * tt.ntables + sizeof(Size) * (tt.ntables + 1),
+	memcpy(p, tt.offsets, sizeof(Size) * (tt.ntables + 1));
+	memcpy(p + sizeof(Size) * (tt.ntables + 1), tt.order, sizeof(int) * tt.ntables);
+	memcpy(p + sizeof(Size) * (tt.ntables + 1) + sizeof(int) * tt.ntables,
 		   data.data, data.len);
 	shm_toc_insert(toc, TW_KEY_TABLES, p);
 
@@ -621,10 +621,9 @@ static void
 tw_copy_tables(shm_toc *toc, shm_mq_handle *mqh, Snapshot snap)
 {
 	char	   *p = shm_toc_lookup(toc, TW_KEY_TABLES, false);
-	int		   *order = (int *) p;
-	Size	   *offsets = (Size *) (p + sizeof(int) * my_shared->ntables);
-	char	   *data = p + sizeof(int) * my_shared->ntables +
-		sizeof(Size) * (my_shared->ntables + 1);
+	Size	   *offsets = (Size *) p;
+	int		   *order = (int *) (offsets + my_shared->ntables + 1);
+	char	   *data = (char *) (order + my_shared->ntables);
 	AbThrottle	throttle;
 	AbTableCopy cx;
 	StringInfoData msg;
