@@ -48,7 +48,7 @@ FUZZ_TARGETS = test/fuzz/fuzz_manifest test/fuzz/fuzz_json test/fuzz/fuzz_xml \
 	test/fuzz/fuzz_index
 S3_TESTS = test/s3/test_s3_client test/s3/test_s3_limits
 EXTRA_CLEAN = $(UNIT_TESTS) $(S3_TESTS) $(SAN_TESTS) test/unit/test_streams.tsan \
-	$(FUZZ_TARGETS)
+	test/s3/test_s3_client.tsan $(FUZZ_TARGETS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -103,7 +103,13 @@ test/unit/test_streams.tsan: test/unit/test_streams.c $(CORE_SRCS) $(wildcard sr
 	$(SAN_CC) $(UNIT_CFLAGS) -fsanitize=thread -DAB_TEST_GZIP_THREADS_ONLY \
 		-o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
 
-sanbin: $(SAN_TESTS) test/unit/test_streams.tsan
+# The S3 reader's tests, whose prefetch runs a thread, under ThreadSanitizer
+# (they need the S3 server, as test/s3/test_s3_client does).
+test/s3/test_s3_client.tsan: test/s3/test_s3_client.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/tap.h
+	$(SAN_CC) $(UNIT_CFLAGS) -fsanitize=thread -DAB_TEST_READER_ONLY \
+		-o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
+
+sanbin: $(SAN_TESTS) test/unit/test_streams.tsan test/s3/test_s3_client.tsan
 
 santest: $(SAN_TESTS) test/unit/test_streams.tsan
 	prove $^ :: || exit 1

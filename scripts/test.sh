@@ -214,7 +214,7 @@ cp -a test/regress test/unit test/s3 test/fuzz "$WORK/test/"
 mkdir -p "$WORK/bin"
 cp test/unit/test_core test/unit/test_streams test/unit/test_s3_rules \
 	test/s3/test_s3_client test/s3/test_s3_limits test/unit/test_core.san test/unit/test_streams.san \
-	test/unit/test_streams.tsan test/unit/test_s3_rules.san test/fuzz/fuzz_manifest test/fuzz/fuzz_json \
+	test/unit/test_streams.tsan test/s3/test_s3_client.tsan test/unit/test_s3_rules.san test/fuzz/fuzz_manifest test/fuzz/fuzz_json \
 	test/fuzz/fuzz_xml test/fuzz/fuzz_index "$WORK/bin/"
 mkdir -p "$WORK/fuzz"
 cp -a test/fuzz/corpus test/fuzz/*.dict "$WORK/fuzz/"

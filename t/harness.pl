@@ -19,6 +19,7 @@ my @tests = (
 	[ "$work/bin/test_s3_rules.san", 'unit under ASan+UBSan: retry rules, presign' ],
 	[ "$work/scripts/fuzz.sh",       'fuzz: manifest, index, json, xml readers (libFuzzer)' ],
 	[ "$work/bin/test_s3_client",  's3 client against Swift' ],
+	[ "$work/bin/test_s3_client.tsan", 's3 client under TSan: the reader (its prefetch thread)' ],
 	[ "$work/bin/test_s3_limits",  's3 limits against Swift: key length, parts, per-object errors' ],
 	[ "$work/scripts/indent-check.tap", 'layout: the C sources are pgindent-clean' ],
 	# the TAP suites: once per server flavour, below

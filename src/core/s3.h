@@ -209,14 +209,37 @@ extern bool s3_get_object(S3Client *c, const char *key,
  * Pull-style reading of one object, in ranged GETs of chunk bytes each
  * (for consumers that ask for data, like COPY FROM).  Every range carries
  * If-Match on the ETag seen when the reader was opened, so a changed object
- * fails instead of splicing two versions.  Memory: one chunk.
+ * fails instead of splicing two versions.
+ *
+ * Prefetch: while the caller consumes one range, a background thread
+ * downloads the next (started once an object turns out to have a second
+ * range; without one, or when prefetch is off, each call fetches its range
+ * itself).  The thread uses a client of its own (curl handle, a copy of the
+ * credentials, the reader's own abort flag) and never calls the abort
+ * callback, which the caller's thread polls every 100 ms while it waits.
+ * So the caller may go on using c for other requests while a reader is
+ * open, from its own thread only, as always; c must outlive the reader.
+ * A range's error is reported by the call that asks for that range, with
+ * the same S3Error as without prefetch, and the next call tries it again.
+ * s3_reader_free() stops and joins the thread, also mid-stream.
+ *
+ * Memory: two chunks (one without the thread), and with the thread a
+ * second connection to S3.
  */
 typedef struct S3Reader S3Reader;
 
 /* HEADs the object; *found=false (true return) when there is none */
 extern S3Reader *s3_reader_open(S3Client *c, const char *key, size_t chunk,
 								bool *found, S3Error *err);
+
+/* the same, prefetching only if prefetch (s3_reader_open: always) */
+extern S3Reader *s3_reader_open_opt(S3Client *c, const char *key,
+									size_t chunk, bool prefetch,
+									bool *found, S3Error *err);
 extern int64_t s3_reader_size(const S3Reader *r);
+
+/* whether the prefetch thread was started */
+extern bool s3_reader_prefetching(const S3Reader *r);
 
 /* next piece: *len == 0 at the end; data valid until the next call */
 extern bool s3_reader_next(S3Reader *r, const void **data, size_t *len,

@@ -174,6 +174,16 @@ s3_creds_ensure(S3Client *c, bool force, S3Error *err)
 	bool		ok;
 	bool		transient;
 
+	if (c->creds_fixed)
+	{
+		/* a prefetch thread's client: its caller fetches new credentials */
+		if (!force && creds_fresh(&c->creds, now))
+			return true;
+		c->creds_wanted = true;
+		s3_set_error(err, S3ERR_CONFIG, "credentials", NULL,
+					 "new credentials are needed");
+		return false;
+	}
 	if (force && !uses_static_keys(c))
 		s3_creds_clear(&process_creds);
 	else if (!force && creds_fresh(&c->creds, now))

@@ -41,6 +41,14 @@ struct S3Client
 	S3Credentials creds;		/* access_key NULL until first fetched */
 	bool		batch_delete_refused;	/* DeleteObjects without Content-MD5
 										 * refused: delete key by key */
+
+	/*
+	 * A reader's prefetch thread's client (s3_object.c): the credentials it
+	 * was given are never fetched anew, since fetching touches the process's
+	 * state; a request that needs new ones fails and sets creds_wanted.
+	 */
+	bool		creds_fixed;
+	bool		creds_wanted;
 };
 
 /* one HTTP request; everything but method/op is optional */

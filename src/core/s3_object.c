@@ -1,13 +1,17 @@
 /*
  * s3_object.c
  *		S3 client: the client object and the single-object and listing verbs
- *		(PutObject, HeadObject, GetObject, ListObjectsV2, DeleteObjects) and
- *		presigned URLs.  Each verb describes its request and hands it to
- *		s3_request(); none talks to libcurl itself.
+ *		(PutObject, HeadObject, GetObject, ListObjectsV2, DeleteObjects),
+ *		the pull-style reader with its prefetch thread, and presigned URLs.
+ *		Each verb describes its request and hands it to s3_request(); none
+ *		talks to libcurl itself (the reader only makes its thread a handle).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "digest.h"
 #include "s3_internal.h"
@@ -316,20 +320,70 @@ s3_get_object(S3Client *c, const char *key, S3DataSink sink, void *arg,
 	return ok;
 }
 
+/*
+ * The reader.  Each range is one GET with Range and If-Match, fetched into
+ * one of two responses: the one handed out last, and the next.
+ *
+ * Prefetch.  After handing out a range, the caller's thread asks a
+ * background thread for the next one, which it downloads while the caller
+ * consumes this one (COPY parses it); the next call waits for it.  So
+ * download and COPY overlap, and at most one range is in flight.  The
+ * thread is started when a range is followed by more, so an object of one
+ * range never starts one, and joined by s3_reader_free().  If it cannot be
+ * started, the caller fetches each range itself, as when prefetch is off.
+ *
+ * The thread calls nothing but libcurl, the S3 request path and the
+ * pthread primitives, and runs with every signal blocked, so signals keep
+ * reaching the caller's thread (the process's PostgreSQL handlers).  It has
+ * a client of its own (tclient): its own curl handle, a copy of the
+ * caller's credentials made before each range, and as abort callback the
+ * reader's own flag, never the caller's (which reads PostgreSQL's state).
+ * It shares only the settings strings of the caller's client, which never
+ * change; the caller's client stays free for other requests meanwhile.
+ * tclient never fetches credentials (that touches process-wide state): a
+ * range that needs new ones is fetched again by the caller, on its client.
+ *
+ * The caller waits for the thread polling its abort callback every
+ * READER_POLL_MS; when it fires, the flag stops the thread's transfer and
+ * the call fails with S3ERR_INTERRUPTED.  A range the thread failed on is
+ * reported, with the thread's S3Error, by the call that asks for it; after
+ * either, the next call fetches that range itself, as a failed call would
+ * have been retried before.
+ */
+#define READER_POLL_MS		100
+
 struct S3Reader
 {
 	S3Client   *client;
 	char	   *key;
 	size_t		chunk;
 	int64_t		size;
-	int64_t		offset;			/* next byte to fetch */
+	int64_t		offset;			/* next byte to hand out */
 	char		etag[80];
-	S3Response	resp;			/* holds the current chunk */
+	S3Response	resp[2];		/* resp[cur]: the range handed out last */
+	int			cur;
+
+	bool		prefetch;		/* may start the thread */
+	bool		thread_started;
+	S3Client   *tclient;		/* the thread's client */
+	pthread_t	thread;
+	pthread_mutex_t mutex;
+	pthread_cond_t work;		/* the thread waits here */
+	pthread_cond_t done;		/* the caller waits here */
+
+	/* under mutex; queued is written by the caller only */
+	bool		queued;			/* the range at offset is asked for */
+	bool		fetched;		/* ... and the thread is done with it */
+	bool		quit;			/* tells the thread to end */
+	bool		abort;			/* stops the thread's transfer */
+	bool		job_ok;
+	bool		job_redo;		/* it needed new credentials */
+	S3Error		job_err;
 };
 
 S3Reader *
-s3_reader_open(S3Client *c, const char *key, size_t chunk, bool *found,
-			   S3Error *err)
+s3_reader_open_opt(S3Client *c, const char *key, size_t chunk, bool prefetch,
+				   bool *found, S3Error *err)
 {
 	S3ObjectInfo info;
 	S3Reader   *r;
@@ -348,9 +402,18 @@ s3_reader_open(S3Client *c, const char *key, size_t chunk, bool *found,
 	r->client = c;
 	r->chunk = chunk > 0 ? chunk : 8 * 1024 * 1024;
 	r->size = info.size;
+	r->prefetch = prefetch;
 	snprintf(r->etag, sizeof(r->etag), "%s", info.etag);
-	s3_response_init(&r->resp);
+	s3_response_init(&r->resp[0]);
+	s3_response_init(&r->resp[1]);
 	return r;
+}
+
+S3Reader *
+s3_reader_open(S3Client *c, const char *key, size_t chunk, bool *found,
+			   S3Error *err)
+{
+	return s3_reader_open_opt(c, key, chunk, true, found, err);
 }
 
 int64_t
@@ -360,7 +423,15 @@ s3_reader_size(const S3Reader *r)
 }
 
 bool
-s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
+s3_reader_prefetching(const S3Reader *r)
+{
+	return r != NULL && r->thread_started;
+}
+
+/* the range at from, with client c (the caller's or the thread's), in resp */
+static bool
+fetch_range(S3Reader *r, S3Client *c, int64_t from, S3Response *resp,
+			S3Error *err)
 {
 	S3Request	req = {0};
 	SigV4Param	h[2];
@@ -369,15 +440,11 @@ s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
 	int64_t		last;
 	int			nh = 0;
 
-	*data = NULL;
-	*len = 0;
-	if (r->offset >= r->size)
-		return true;
-	last = r->offset + (int64_t) r->chunk - 1;
+	last = from + (int64_t) r->chunk - 1;
 	if (last >= r->size)
 		last = r->size - 1;
 	snprintf(range, sizeof(range), "bytes=%lld-%lld",
-			 (long long) r->offset, (long long) last);
+			 (long long) from, (long long) last);
 	h[nh++] = sigv4_param("range", range);
 	if (r->etag[0])
 	{
@@ -389,30 +456,270 @@ s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
 	req.key = r->key;
 	req.headers = h;
 	req.nheaders = nh;
-	req.max_body = (size_t) (last - r->offset + 1);
-	s3_response_free(&r->resp);
-	s3_response_init(&r->resp);
-	if (!s3_request(r->client, &req, &r->resp, err))
+	req.max_body = (size_t) (last - from + 1);
+	s3_response_free(resp);
+	s3_response_init(resp);
+	if (!s3_request(c, &req, resp, err))
 		return false;
-	if (r->resp.status != 206 && !(r->resp.status == 200 && r->offset == 0 &&
-								   (int64_t) r->resp.body.len == r->size))
+	if (resp->status != 206 && !(resp->status == 200 && from == 0 &&
+								 (int64_t) resp->body.len == r->size))
 	{
 		s3_set_error(err, S3ERR_PROTOCOL, "GetObject", r->key,
 					 "the server did not answer the range request with 206");
-		err->http_status = r->resp.status;
+		err->http_status = resp->status;
 		return false;
 	}
-	if ((int64_t) r->resp.body.len != last - r->offset + 1)
+	if ((int64_t) resp->body.len != last - from + 1)
 	{
 		s3_set_error(err, S3ERR_PROTOCOL, "GetObject", r->key,
 					 "short read: asked for %lld bytes at %lld, got %zu",
-					 (long long) (last - r->offset + 1),
-					 (long long) r->offset, r->resp.body.len);
+					 (long long) (last - from + 1), (long long) from,
+					 resp->body.len);
 		return false;
 	}
-	*data = r->resp.body.data;
-	*len = r->resp.body.len;
-	r->offset = last + 1;
+	return true;
+}
+
+/* the thread's abort callback: the reader's flag */
+static int
+reader_stopping(void *arg)
+{
+	S3Reader   *r = arg;
+	bool		stop;
+
+	pthread_mutex_lock(&r->mutex);
+	stop = r->abort;
+	pthread_mutex_unlock(&r->mutex);
+	return stop ? 1 : 0;
+}
+
+static void *
+prefetch_thread(void *arg)
+{
+	S3Reader   *r = arg;
+
+	pthread_mutex_lock(&r->mutex);
+	for (;;)
+	{
+		S3Response *resp;
+		int64_t		from;
+		S3Error		err;
+		bool		ok;
+
+		while (!r->quit && !(r->queued && !r->fetched))
+			pthread_cond_wait(&r->work, &r->mutex);
+		if (r->quit)
+			break;
+		resp = &r->resp[1 - r->cur];
+		from = r->offset;
+		pthread_mutex_unlock(&r->mutex);
+
+		memset(&err, 0, sizeof(err));
+		r->tclient->creds_wanted = false;
+		ok = fetch_range(r, r->tclient, from, resp, &err);
+
+		pthread_mutex_lock(&r->mutex);
+		r->job_ok = ok;
+		r->job_redo = !ok && r->tclient->creds_wanted;
+		r->job_err = err;
+		r->fetched = true;
+		pthread_cond_signal(&r->done);
+	}
+	pthread_mutex_unlock(&r->mutex);
+	return NULL;
+}
+
+/* the thread, created with every signal blocked */
+static bool
+create_thread(S3Reader *r)
+{
+	sigset_t	all,
+				old;
+	bool		created;
+
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
+		return false;
+	created = pthread_create(&r->thread, NULL, prefetch_thread, r) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return created;
+}
+
+/* the thread's client: the caller's settings, a curl handle of its own */
+static S3Client *
+thread_client(S3Reader *r)
+{
+	S3Client   *c = r->client;
+	S3Client   *t = calloc(1, sizeof(S3Client));
+
+	if (t == NULL)
+		return NULL;
+	t->cfg = c->cfg;			/* its strings stay the caller client's */
+	t->cfg.abort_cb = reader_stopping;
+	t->cfg.abort_arg = r;
+	t->scheme = c->scheme;
+	t->hostport = c->hostport;
+	t->rng = c->rng ^ (unsigned int) (uintptr_t) t;
+	t->creds_fixed = true;
+	t->curl = curl_easy_init();
+	if (t->curl == NULL)
+	{
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void
+thread_client_free(S3Client *t)
+{
+	curl_easy_cleanup(t->curl);
+	s3_creds_clear(&t->creds);
+	free(t);
+}
+
+/* the thread and what it syncs with; false (all undone) leaves work here */
+static bool
+start_thread(S3Reader *r)
+{
+	pthread_condattr_t attr;
+	bool		attr_ok = false,
+				mutex = false,
+				work = false,
+				done = false;
+
+	if ((r->tclient = thread_client(r)) != NULL &&
+		(attr_ok = pthread_condattr_init(&attr) == 0) &&
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+		(mutex = pthread_mutex_init(&r->mutex, NULL) == 0) &&
+		(work = pthread_cond_init(&r->work, NULL) == 0) &&
+		(done = pthread_cond_init(&r->done, &attr) == 0) &&
+		create_thread(r))
+	{
+		pthread_condattr_destroy(&attr);
+		return true;
+	}
+	if (done)
+		pthread_cond_destroy(&r->done);
+	if (work)
+		pthread_cond_destroy(&r->work);
+	if (mutex)
+		pthread_mutex_destroy(&r->mutex);
+	if (attr_ok)
+		pthread_condattr_destroy(&attr);
+	if (r->tclient)
+		thread_client_free(r->tclient);
+	r->tclient = NULL;
+	return false;
+}
+
+/*
+ * Ask the thread for the range at r->offset, starting it if need be; if it
+ * cannot be asked, the next call fetches the range itself.
+ */
+static void
+prefetch_next(S3Reader *r)
+{
+	const S3Credentials *cr = &r->client->creds;
+	S3Error		ignore;
+
+	if (!r->prefetch)
+		return;
+	if (!r->thread_started)
+	{
+		r->thread_started = start_thread(r);
+		r->prefetch = r->thread_started;
+		if (!r->thread_started)
+			return;
+	}
+
+	/* the caller's current credentials (the thread is idle) */
+	s3_creds_clear(&r->tclient->creds);
+	if (cr->access_key == NULL ||
+		s3_creds_keep(&r->tclient->creds, cr->source, cr->access_key,
+					  cr->secret_key, cr->session_token, cr->expires,
+					  &ignore) != S3CRED_FOUND)
+		return;
+
+	pthread_mutex_lock(&r->mutex);
+	r->queued = true;
+	r->fetched = false;
+	pthread_cond_signal(&r->work);
+	pthread_mutex_unlock(&r->mutex);
+}
+
+/*
+ * Wait for the range the thread was asked for.  True with *got when it has
+ * it; true without when the caller must fetch it itself; false when the
+ * caller's abort callback fired meanwhile or the thread failed.
+ */
+static bool
+prefetch_wait(S3Reader *r, bool *got, S3Error *err)
+{
+	const S3Config *cfg = &r->client->cfg;
+	bool		stop = false;
+
+	*got = false;
+	pthread_mutex_lock(&r->mutex);
+	while (!r->fetched)
+	{
+		struct timespec ts;
+
+		if (!stop && cfg->abort_cb && cfg->abort_cb(cfg->abort_arg) != 0)
+		{
+			/* the thread's transfer sees this at its next progress call */
+			stop = true;
+			r->abort = true;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += READER_POLL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L)
+		{
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->done, &r->mutex, &ts);
+	}
+	r->queued = false;
+	r->fetched = false;
+	r->abort = false;
+	if (stop)
+		s3_set_error(err, S3ERR_INTERRUPTED, "GetObject", r->key,
+					 "canceled on request");
+	else if (r->job_ok)
+		*got = true;
+	else if (!r->job_redo)
+	{
+		*err = r->job_err;
+		stop = true;
+	}
+	pthread_mutex_unlock(&r->mutex);
+	return !stop;
+}
+
+bool
+s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
+{
+	bool		got = false;
+
+	*data = NULL;
+	*len = 0;
+	if (r->offset >= r->size)
+		return true;
+	if (r->queued)
+	{
+		if (!prefetch_wait(r, &got, err))
+			return false;
+		if (got)
+			r->cur = 1 - r->cur;
+	}
+	if (!got && !fetch_range(r, r->client, r->offset, &r->resp[r->cur], err))
+		return false;
+	*data = r->resp[r->cur].body.data;
+	*len = r->resp[r->cur].body.len;
+	r->offset += (int64_t) *len;
+	if (r->offset < r->size)
+		prefetch_next(r);
 	return true;
 }
 
@@ -421,7 +728,22 @@ s3_reader_free(S3Reader *r)
 {
 	if (r == NULL)
 		return;
-	s3_response_free(&r->resp);
+	if (r->thread_started)
+	{
+		/* a range in flight is abandoned: its transfer stops soon */
+		pthread_mutex_lock(&r->mutex);
+		r->quit = true;
+		r->abort = true;
+		pthread_cond_signal(&r->work);
+		pthread_mutex_unlock(&r->mutex);
+		pthread_join(r->thread, NULL);
+		pthread_cond_destroy(&r->work);
+		pthread_cond_destroy(&r->done);
+		pthread_mutex_destroy(&r->mutex);
+		thread_client_free(r->tclient);
+	}
+	s3_response_free(&r->resp[0]);
+	s3_response_free(&r->resp[1]);
 	free(r->key);
 	free(r);
 }

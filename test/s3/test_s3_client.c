@@ -589,6 +589,244 @@ test_copy(S3Client *c)
 	free(big);
 }
 
+/* read a whole object through a reader; false with *err on failure */
+static bool
+read_all(S3Client *c, const char *key, size_t chunk, bool prefetch,
+		 Collect *got, bool *threaded, S3Error *err)
+{
+	bool		found = false;
+	S3Reader   *r = s3_reader_open_opt(c, key, chunk, prefetch, &found, err);
+	bool		good = r != NULL;
+
+	memset(got, 0, sizeof(*got));
+	while (good)
+	{
+		const void *data;
+		size_t		len;
+
+		good = s3_reader_next(r, &data, &len, err);
+		if (!good || len == 0)
+			break;
+		collect_sink(got, data, len);
+	}
+	if (threaded)
+		*threaded = s3_reader_prefetching(r);
+	s3_reader_free(r);
+	return good;
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define READER_CHUNK	(256 * 1024)
+
+/* the reader, with and without prefetch: the same bytes, object by object */
+static void
+test_reader(S3Client *c)
+{
+	const size_t sizes[] = {0, 1, READER_CHUNK, READER_CHUNK + 1,
+	10 * READER_CHUNK + 123};
+	const size_t max = 10 * READER_CHUNK + 123;
+	unsigned char *data = malloc(max);
+	S3Error		err;
+
+	fill_pattern(data, max, 11);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+	{
+		size_t		n = sizes[i];
+		char		name[64];
+		const char *key;
+		Collect		got;
+		bool		threaded = false;
+		bool		ranges = n > READER_CHUNK;
+
+		snprintf(name, sizeof(name), "reader/%zu.bin", n);
+		key = key_of(name);
+		ok(s3_put_object(c, key, data, n, NULL, &err),
+		   "reader: put an object of %zu bytes", n);
+		for (int prefetch = 1; prefetch >= 0; prefetch--)
+		{
+			bool		good = read_all(c, key, READER_CHUNK, prefetch, &got,
+										&threaded, &err);
+
+			ok(good && got.len == n && (n == 0 || memcmp(got.data, data, n) == 0),
+			   "reader%s: %zu bytes read back identical (got %zu%s%s)",
+			   prefetch ? " with prefetch" : " without prefetch", n, got.len,
+			   good ? "" : ", failed: ", good ? "" : err.message);
+			ok(threaded == (prefetch && ranges),
+			   "reader%s: %zu bytes %s the thread",
+			   prefetch ? " with prefetch" : " without prefetch", n,
+			   prefetch && ranges ? "start" : "do not start");
+			free(got.data);
+		}
+	}
+
+	/* an object changed between ranges fails with 412, not spliced */
+	{
+		const char *key = key_of("reader/changing.bin");
+		bool		found = false;
+		S3Reader   *r;
+		const void *d;
+		size_t		len = 0;
+		bool		good;
+		int			ranges = 0;
+
+		s3_put_object(c, key, data, max, NULL, &err);
+		r = s3_reader_open(c, key, READER_CHUNK, &found, &err);
+		good = r != NULL && s3_reader_next(r, &d, &len, &err) && len > 0;
+		ok(good, "reader: the first range of an object about to change");
+		data[0] ^= 0xff;
+		ok(s3_put_object(c, key, data, max, NULL, &err),
+		   "reader: the object is replaced (same size, other bytes)");
+		data[0] ^= 0xff;
+		while (good && len > 0)
+		{
+			good = s3_reader_next(r, &d, &len, &err);
+			ranges++;
+		}
+		ok(!good && err.http_status == 412,
+		   "reader with prefetch: a later range fails with HTTP 412 (after %d more, HTTP %ld: %s)",
+		   ranges, err.http_status, err.message);
+		s3_reader_free(r);
+	}
+	free(data);
+}
+
+/*
+ * The reader's thread against the fault proxy: a failure of the range it
+ * fetched is reported by the call that asks for it, as without prefetch; a
+ * range it is stuck on is abandoned by free and by the caller's abort
+ * callback, promptly.
+ */
+static void
+test_reader_faults(void)
+{
+	const char *ep = getenv("S3_FAULT_ENDPOINT");
+	const size_t n = 4 * READER_CHUNK + 5;
+	unsigned char *data;
+	const char *key = key_of("reader/faults.bin");
+	S3Config	cfg;
+	S3Client   *c;
+	S3Error		err;
+	S3Error		errs[2];
+	S3Reader   *r;
+	bool		found;
+	const void *d;
+	size_t		len;
+	Collect		got = {0};
+	long		t0;
+	bool		good;
+
+	if (ep == NULL)
+	{
+		ok(0, "S3_FAULT_ENDPOINT is set");
+		return;
+	}
+	cfg = base_config(ep);
+	cfg.abort_cb = abort_when_asked;
+	c = client_for(cfg);
+	data = malloc(n);
+	fill_pattern(data, n, 5);
+	fault(NULL);
+	ok(s3_put_object(c, key, data, n, NULL, &err),
+	   "reader faults: put a 4-range object");
+
+	/* the second range refused: the same error with and without prefetch */
+	for (int prefetch = 1; prefetch >= 0; prefetch--)
+	{
+		const char *how = prefetch ? "with prefetch" : "without prefetch";
+
+		fault(NULL);
+		fault("{\"match\": \"GET\", \"skip\": 1, \"action\": \"status\", \"status\": 403, \"code\": \"AccessDenied\", \"count\": 1}");
+		r = s3_reader_open_opt(c, key, READER_CHUNK, prefetch, &found, &err);
+		good = r != NULL && s3_reader_next(r, &d, &len, &err) &&
+			len == READER_CHUNK && memcmp(d, data, len) == 0;
+		ok(good, "reader %s: the first range comes", how);
+		memset(&errs[prefetch], 0, sizeof(S3Error));
+		ok(good && !s3_reader_next(r, &d, &len, &errs[prefetch]) &&
+		   errs[prefetch].http_status == 403 &&
+		   strcmp(errs[prefetch].code, "AccessDenied") == 0,
+		   "reader %s: the second call fails with the second range's 403 (%ld %s)",
+		   how, errs[prefetch].http_status, errs[prefetch].code);
+
+		/* the next call fetches that range again, and the rest follows */
+		memset(&got, 0, sizeof(got));
+		collect_sink(&got, data, READER_CHUNK);
+		while (good && (good = s3_reader_next(r, &d, &len, &err)) && len > 0)
+			collect_sink(&got, d, len);
+		ok(good && got.len == n && memcmp(got.data, data, n) == 0,
+		   "reader %s: after the failure the range is tried again and the object reads whole",
+		   how);
+		free(got.data);
+		s3_reader_free(r);
+	}
+	ok(errs[0].kind == errs[1].kind && errs[0].http_status == errs[1].http_status &&
+	   errs[0].attempts == errs[1].attempts &&
+	   strcmp(errs[0].op, errs[1].op) == 0 && strcmp(errs[0].key, errs[1].key) == 0 &&
+	   strcmp(errs[0].code, errs[1].code) == 0 &&
+	   strcmp(errs[0].message, errs[1].message) == 0,
+	   "reader: the error is the same with and without prefetch");
+
+	/* freed while the thread waits for a range that hangs */
+	fault(NULL);
+	fault("{\"match\": \"GET\", \"skip\": 1, \"action\": \"delay\", \"seconds\": 30, \"count\": 1}");
+	r = s3_reader_open(c, key, READER_CHUNK, &found, &err);
+	good = r != NULL && s3_reader_next(r, &d, &len, &err) && len == READER_CHUNK;
+	ok(good && s3_reader_prefetching(r),
+	   "reader: the first range comes and the thread fetches the second");
+	usleep(300 * 1000);
+	t0 = now_ms();
+	s3_reader_free(r);
+	ok(now_ms() - t0 < 2500,
+	   "reader: freeing it mid-stream, the thread busy, returns (in %ld ms)",
+	   now_ms() - t0);
+
+	/* the caller's abort callback fires while it waits for the thread */
+	fault(NULL);
+	fault("{\"match\": \"GET\", \"skip\": 1, \"action\": \"delay\", \"seconds\": 30, \"count\": 1}");
+	r = s3_reader_open(c, key, READER_CHUNK, &found, &err);
+	good = r != NULL && s3_reader_next(r, &d, &len, &err) && len == READER_CHUNK;
+	usleep(300 * 1000);
+	interrupt_now = 1;
+	t0 = now_ms();
+	ok(good && !s3_reader_next(r, &d, &len, &err) &&
+	   err.kind == S3ERR_INTERRUPTED && now_ms() - t0 < 2500,
+	   "reader: a cancel while waiting for the thread fails with S3ERR_INTERRUPTED (kind %d, in %ld ms)",
+	   err.kind, now_ms() - t0);
+	interrupt_now = 0;
+	fault(NULL);
+	memset(&got, 0, sizeof(got));
+	collect_sink(&got, data, READER_CHUNK);
+	while (good && (good = s3_reader_next(r, &d, &len, &err)) && len > 0)
+		collect_sink(&got, d, len);
+	ok(good && got.len == n && memcmp(got.data, data, n) == 0,
+	   "reader: after the cancel the rest reads whole");
+	free(got.data);
+	s3_reader_free(r);
+
+	/* a cancel already pending when the thread is stuck: no waiting */
+	fault("{\"match\": \"GET\", \"skip\": 1, \"action\": \"delay\", \"seconds\": 30, \"count\": 1}");
+	r = s3_reader_open(c, key, READER_CHUNK, &found, &err);
+	good = r != NULL && s3_reader_next(r, &d, &len, &err);
+	interrupt_now = 1;
+	t0 = now_ms();
+	ok(good && !s3_reader_next(r, &d, &len, &err) &&
+	   err.kind == S3ERR_INTERRUPTED && now_ms() - t0 < 2500,
+	   "reader: a pending cancel stops the wait promptly (in %ld ms)",
+	   now_ms() - t0);
+	interrupt_now = 0;
+	s3_reader_free(r);
+	fault(NULL);
+	free(data);
+	s3_client_free(c);
+}
+
 int
 main(void)
 {
@@ -599,6 +837,13 @@ main(void)
 	run_prefix = prefix;
 	c = client_for(base_config(env("S3_HTTP_ENDPOINT")));
 
+	test_reader(c);
+	test_reader_faults();
+#ifdef AB_TEST_READER_ONLY
+	/* the ThreadSanitizer build: the tests that run the reader's thread */
+	s3_client_free(c);
+	return done_testing();
+#endif
 	test_roundtrip(c);
 	test_list_and_delete(c);
 	test_multipart(c);
