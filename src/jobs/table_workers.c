@@ -122,6 +122,8 @@ typedef struct TwWorker
 	int64		raw;			/* its bytes in its progress row, last seen */
 	int64		compressed;
 	int64		transferred;
+	int64		finished_raw;	/* of the tables it has sent back */
+	int64		finished_compressed;
 } TwWorker;
 
 PGDLLEXPORT void aibackup_table_worker_main(Datum main_arg);
@@ -248,9 +250,13 @@ sum_progress(TwWorker *workers, int nworkers)
 											 rows[r].bytes_transferred);
 			}
 		}
-		raw += workers[w].raw;
-		compressed += workers[w].compressed;
-		transferred += workers[w].transferred;
+		/*
+		 * A row moves every 4 MB, and there may be none (AB_MAX_PROGRESS):
+		 * the tables sent back count in full however small.
+		 */
+		raw += Max(workers[w].raw, workers[w].finished_raw);
+		compressed += Max(workers[w].compressed, workers[w].finished_compressed);
+		transferred += Max(workers[w].transferred, workers[w].finished_compressed);
 	}
 	ab_progress_bytes(raw, compressed, transferred);
 }
@@ -300,6 +306,11 @@ handle_message(TwWorker *w, char *data, Size len, Manifest *m,
 			m->tables[i] = entry;
 			filled[i] = true;
 			(*nfilled)++;
+			if (strcmp(entry.status, "ok") == 0 && entry.copied_from == NULL)
+			{
+				w->finished_raw += entry.raw_bytes;
+				w->finished_compressed += entry.compressed_bytes;
+			}
 			done(arg, i);
 			return;
 		default:
@@ -317,6 +328,9 @@ receive_all(TwWorker *workers, int nworkers, TwShared *sh, Manifest *m,
 	bool	   *filled = palloc0(sizeof(bool) * m->ntables);
 	int			nfilled = 0;
 	TimestampTz last_progress = 0;
+
+	/* the total at once: the first table done may be hours away */
+	ab_progress_table(InvalidOid, NULL, 0, m->ntables);
 
 	for (;;)
 	{
@@ -430,7 +444,15 @@ create_segment(AbTableCopy *cx, List *tables, Manifest *m, int nworkers,
 	sh = shm_toc_allocate(toc, sizeof(TwShared));
 	memset(sh, 0, sizeof(TwShared));
 	sh->dboid = MyDatabaseId;
-	sh->auth_userid = GetAuthenticatedUserId();
+	/*
+	 * A scheduled run's worker connected as no one (the bootstrap superuser,
+	 * without its login check): so do its table workers, or a NOLOGIN
+	 * bootstrap superuser fails every scheduled backup on PostgreSQL 15,
+	 * which has no BGWORKER_BYPASS_ROLELOGINCHECK.  They take the leader's
+	 * user below, as a backend's do.
+	 */
+	sh->auth_userid = MyBackendType == B_BG_WORKER ? InvalidOid :
+		GetAuthenticatedUserId();
 	GetUserIdAndSecContext(&sh->userid, &sh->sec_context);
 	sh->leader = MyProc;
 	sh->leader_pid = MyProcPid;
@@ -709,7 +731,8 @@ aibackup_table_worker_main(Datum main_arg)
 	shm_mq_handle *mqh;
 	int			n;
 	Snapshot	snap;
-	uint32		flags = 0;
+	/* as the leader, which is connected already: ALLOW_CONNECTIONS false */
+	uint32		flags = BGWORKER_BYPASS_ALLOWCONN;
 
 	memcpy(&n, MyBgworkerEntry->bgw_extra, sizeof(n));
 	pqsignal(SIGTERM, tw_sigterm);
