@@ -250,6 +250,7 @@ sum_progress(TwWorker *workers, int nworkers)
 											 rows[r].bytes_transferred);
 			}
 		}
+
 		/*
 		 * A row moves every 4 MB, and there may be none (AB_MAX_PROGRESS):
 		 * the tables sent back count in full however small.
@@ -444,6 +445,7 @@ create_segment(AbTableCopy *cx, List *tables, Manifest *m, int nworkers,
 	sh = shm_toc_allocate(toc, sizeof(TwShared));
 	memset(sh, 0, sizeof(TwShared));
 	sh->dboid = MyDatabaseId;
+
 	/*
 	 * A scheduled run's worker connected as no one (the bootstrap superuser,
 	 * without its login check): so do its table workers, or a NOLOGIN
@@ -731,8 +733,7 @@ aibackup_table_worker_main(Datum main_arg)
 	shm_mq_handle *mqh;
 	int			n;
 	Snapshot	snap;
-	/* as the leader, which is connected already: ALLOW_CONNECTIONS false */
-	uint32		flags = BGWORKER_BYPASS_ALLOWCONN;
+	uint32		flags;
 
 	memcpy(&n, MyBgworkerEntry->bgw_extra, sizeof(n));
 	pqsignal(SIGTERM, tw_sigterm);
@@ -756,6 +757,8 @@ aibackup_table_worker_main(Datum main_arg)
 	if (!BecomeLockGroupMember(my_shared->leader, my_shared->leader_pid))
 		proc_exit(1);			/* the backup has ended */
 
+	/* as the leader, which is connected already: ALLOW_CONNECTIONS false */
+	flags = BGWORKER_BYPASS_ALLOWCONN;
 #ifdef BGWORKER_BYPASS_ROLELOGINCHECK
 	flags |= BGWORKER_BYPASS_ROLELOGINCHECK;
 #endif
