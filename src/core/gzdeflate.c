@@ -33,7 +33,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@
 #include <libdeflate.h>
 
 #include "gzstream.h"
+#include "thread.h"
 
 #define GZS_MEMBER		(1024 * 1024)	/* input bytes per gzip member */
 #define GZS_SLOTS		4
@@ -157,22 +157,6 @@ compress_thread(void *arg)
 	return NULL;
 }
 
-/* the thread, created with every signal blocked */
-static bool
-create_thread(GzsDeflate *z)
-{
-	sigset_t	all,
-				old;
-	bool		created;
-
-	sigfillset(&all);
-	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
-		return false;
-	created = pthread_create(&z->thread, NULL, compress_thread, z) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return created;
-}
-
 /* the thread and what it syncs with; false (all undone) leaves work here */
 static bool
 start_thread(GzsDeflate *z)
@@ -184,7 +168,7 @@ start_thread(GzsDeflate *z)
 	if ((mutex = pthread_mutex_init(&z->mutex, NULL) == 0) &&
 		(work = pthread_cond_init(&z->work, NULL) == 0) &&
 		(done = pthread_cond_init(&z->done, NULL) == 0) &&
-		create_thread(z))
+		ab_thread_create(&z->thread, compress_thread, z))
 		return true;
 	if (done)
 		pthread_cond_destroy(&z->done);

@@ -7,7 +7,6 @@
  *		talks to libcurl itself (the reader only makes its thread a handle).
  */
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 
 #include "digest.h"
 #include "s3_internal.h"
+#include "thread.h"
 #include "xml.h"
 
 #define S3_DELETE_BATCH		1000
@@ -529,22 +529,6 @@ prefetch_thread(void *arg)
 	return NULL;
 }
 
-/* the thread, created with every signal blocked */
-static bool
-create_thread(S3Reader *r)
-{
-	sigset_t	all,
-				old;
-	bool		created;
-
-	sigfillset(&all);
-	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
-		return false;
-	created = pthread_create(&r->thread, NULL, prefetch_thread, r) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return created;
-}
-
 /* the thread's client: the caller's settings, a curl handle of its own */
 static S3Client *
 thread_client(S3Reader *r)
@@ -594,7 +578,7 @@ start_thread(S3Reader *r)
 		(mutex = pthread_mutex_init(&r->mutex, NULL) == 0) &&
 		(work = pthread_cond_init(&r->work, NULL) == 0) &&
 		(done = pthread_cond_init(&r->done, &attr) == 0) &&
-		create_thread(r))
+		ab_thread_create(&r->thread, prefetch_thread, r))
 	{
 		pthread_condattr_destroy(&attr);
 		return true;
