@@ -246,6 +246,15 @@ extern bool s3_reader_next(S3Reader *r, const void **data, size_t *len,
 						   S3Error *err);
 extern void s3_reader_free(S3Reader *r);
 
+/*
+ * Stop and join the thread of every reader not yet freed, leaving the
+ * readers themselves (a later call fetches its ranges itself).  For a
+ * process about to exit without freeing them (PostgreSQL's FATAL): no
+ * thread may still run libcurl or OpenSSL while exit() runs their atexit
+ * handlers.
+ */
+extern void s3_reader_stop_all(void);
+
 /* --- listing and deleting --- */
 
 typedef struct S3ListEntry

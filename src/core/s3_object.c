@@ -379,7 +379,15 @@ struct S3Reader
 	bool		job_ok;
 	bool		job_redo;		/* it needed new credentials */
 	S3Error		job_err;
+
+	struct S3Reader *next_live; /* live_readers: readers with a thread */
 };
+
+/*
+ * Readers whose thread runs, for s3_reader_stop_all().  Touched only by the
+ * thread that opens and frees readers (the caller's), so without a lock.
+ */
+static S3Reader *live_readers;
 
 S3Reader *
 s3_reader_open_opt(S3Client *c, const char *key, size_t chunk, bool prefetch,
@@ -529,37 +537,34 @@ prefetch_thread(void *arg)
 	return NULL;
 }
 
-/* the thread's client: the caller's settings, a curl handle of its own */
+/*
+ * The thread's client: a copy of the caller's settings, strings included,
+ * and a curl handle of its own.  Nothing of it points into the caller's
+ * client, which may be freed while the thread still runs (a PostgreSQL
+ * FATAL exit frees it from the transaction's abort, before the process
+ * ends and without s3_reader_free()).
+ */
 static S3Client *
 thread_client(S3Reader *r)
 {
 	S3Client   *c = r->client;
-	S3Client   *t = calloc(1, sizeof(S3Client));
+	S3Client   *t;
+	S3Error		ignore;
 
+	t = s3_client_new(&c->cfg, &ignore);
 	if (t == NULL)
 		return NULL;
-	t->cfg = c->cfg;			/* its strings stay the caller client's */
 	t->cfg.abort_cb = reader_stopping;
 	t->cfg.abort_arg = r;
-	t->scheme = c->scheme;
-	t->hostport = c->hostport;
 	t->rng = c->rng ^ (unsigned int) (uintptr_t) t;
 	t->creds_fixed = true;
-	t->curl = curl_easy_init();
-	if (t->curl == NULL)
-	{
-		free(t);
-		return NULL;
-	}
 	return t;
 }
 
 static void
 thread_client_free(S3Client *t)
 {
-	curl_easy_cleanup(t->curl);
-	s3_creds_clear(&t->creds);
-	free(t);
+	s3_client_free(t);
 }
 
 /* the thread and what it syncs with; false (all undone) leaves work here */
@@ -581,6 +586,8 @@ start_thread(S3Reader *r)
 		ab_thread_create(&r->thread, prefetch_thread, r))
 	{
 		pthread_condattr_destroy(&attr);
+		r->next_live = live_readers;
+		live_readers = r;
 		return true;
 	}
 	if (done)
@@ -707,29 +714,56 @@ s3_reader_next(S3Reader *r, const void **data, size_t *len, S3Error *err)
 	return true;
 }
 
+/* stop and join r's thread, and forget it; its buffers stay */
+static void
+stop_thread(S3Reader *r)
+{
+	S3Reader  **p;
+
+	if (!r->thread_started)
+		return;
+	/* a range in flight is abandoned: its transfer stops soon */
+	pthread_mutex_lock(&r->mutex);
+	r->quit = true;
+	r->abort = true;
+	pthread_cond_signal(&r->work);
+	pthread_mutex_unlock(&r->mutex);
+	pthread_join(r->thread, NULL);
+	pthread_cond_destroy(&r->work);
+	pthread_cond_destroy(&r->done);
+	pthread_mutex_destroy(&r->mutex);
+	thread_client_free(r->tclient);
+	r->tclient = NULL;
+	r->thread_started = false;
+	r->prefetch = false;
+	r->queued = false;
+	for (p = &live_readers; *p != NULL; p = &(*p)->next_live)
+	{
+		if (*p == r)
+		{
+			*p = r->next_live;
+			break;
+		}
+	}
+}
+
 void
 s3_reader_free(S3Reader *r)
 {
 	if (r == NULL)
 		return;
-	if (r->thread_started)
-	{
-		/* a range in flight is abandoned: its transfer stops soon */
-		pthread_mutex_lock(&r->mutex);
-		r->quit = true;
-		r->abort = true;
-		pthread_cond_signal(&r->work);
-		pthread_mutex_unlock(&r->mutex);
-		pthread_join(r->thread, NULL);
-		pthread_cond_destroy(&r->work);
-		pthread_cond_destroy(&r->done);
-		pthread_mutex_destroy(&r->mutex);
-		thread_client_free(r->tclient);
-	}
+	stop_thread(r);
 	s3_response_free(&r->resp[0]);
 	s3_response_free(&r->resp[1]);
 	free(r->key);
 	free(r);
+}
+
+void
+s3_reader_stop_all(void)
+{
+	while (live_readers != NULL)
+		stop_thread(live_readers);
 }
 
 static bool

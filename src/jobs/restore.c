@@ -40,6 +40,7 @@
 #include "parser/parse_relation.h"
 #include "parser/parse_type.h"
 #include "parser/scansup.h"
+#include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -1252,6 +1253,18 @@ ab_restore_fill(S3Client *client, const Manifest *m, const MfTable *t,
 	return rows;
 }
 
+/*
+ * A FATAL exit (pg_terminate_backend) skips PG_FINALLY: the readers' threads
+ * must not outlive the process's exit callbacks (OpenSSL's atexit cleanup).
+ */
+static bool exit_callback = false;
+
+static void
+stop_reader_threads(int code, Datum arg)
+{
+	s3_reader_stop_all();
+}
+
 /* open the object and check its size against the manifest */
 static void
 open_object(S3Client *client, const Manifest *m, const MfTable *t,
@@ -1264,6 +1277,11 @@ open_object(S3Client *client, const Manifest *m, const MfTable *t,
 	memset(rs, 0, sizeof(*rs));
 	rs->table = t;
 	rs->key = t->object_key;
+	if (!exit_callback)
+	{
+		on_proc_exit(stop_reader_threads, (Datum) 0);
+		exit_callback = true;
+	}
 	rs->reader = s3_reader_open(client, t->object_key, AB_DOWNLOAD_CHUNK, &found, &err);
 	if (rs->reader == NULL && !found && err.kind == S3ERR_NONE)
 		ereport(ERROR,

@@ -6,8 +6,10 @@
  *   from (settings, the server's environment, AWS's services) is the
  *   core's business (core/s3_creds.c).
  * - The client (malloc'd, with a libcurl handle) is freed by a memory
- *   context reset callback, so an ERROR anywhere frees it too.  A FATAL
- *   exit does not run it; the process is ending anyway.
+ *   context reset callback, so an ERROR anywhere frees it too, and so
+ *   does a FATAL exit (its transaction's abort deletes the context): a
+ *   thread of the core must never point into it (core/s3_object.c's
+ *   reader gives its thread a client of its own).
  * - Interrupts: libcurl polls ab_s3_abort_requested() from its progress
  *   callback; it only reads InterruptPending (no longjmp inside libcurl).
  *   After the call returns, ab_s3_report() runs CHECK_FOR_INTERRUPTS() so a
