@@ -303,6 +303,11 @@ handle_message(TwWorker *w, char *data, Size len, Manifest *m,
 				!mf_table_unpack(data + 1 + sizeof(int32),
 								 len - 1 - sizeof(int32), &entry))
 				break;
+			if (entry.status == NULL)
+			{
+				mf_free_table(&entry);
+				break;
+			}
 			mf_free_table(&m->tables[i]);
 			m->tables[i] = entry;
 			filled[i] = true;
@@ -356,6 +361,7 @@ receive_all(TwWorker *workers, int nworkers, TwShared *sh, Manifest *m,
 			if (r == SHM_MQ_DETACHED)
 			{
 				w->gone = true;
+				nended++;
 				if (!w->done)
 					ereport(ERROR,
 							(errcode(ERRCODE_INTERNAL_ERROR),
