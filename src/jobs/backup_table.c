@@ -283,7 +283,7 @@ backup_table(TableJob *j, AbTable *t, const char *backup_id, MfTable *mt)
 	if (t->extension != NULL)
 		(void) ab_repo_to_utf8(t->extension, GetDatabaseEncoding(), false);
 
-	rel = table_open(t->relid, NoLock); /* locked by lock_tables */
+	rel = table_open(t->relid, NoLock); /* locked: backup.c, or the worker */
 	mt->owner = ab_mf_owner(GetUserNameFromId(rel->rd_rel->relowner, true));
 
 	ab_record_columns(rel, mt);
