@@ -68,6 +68,7 @@
 #include "jobs/backup_table.h"
 #include "jobs/incremental.h"
 #include "jobs/table_workers.h"
+#include "jobs/worker.h"
 #include "pg/s3_session.h"
 #include "pg/settings.h"
 #include "pg/state.h"
@@ -601,20 +602,6 @@ ab_table_workers_run(AbTableCopy *cx, List *tables, Manifest *m,
  */
 
 static TwShared *my_shared;
-static volatile sig_atomic_t tw_terminated = false;
-
-static void
-tw_sigterm(SIGNAL_ARGS)
-{
-	int			save_errno = errno;
-
-	/* as the scheduled worker: an ERROR that unwinds, aborting the upload */
-	tw_terminated = true;
-	QueryCancelPending = true;
-	InterruptPending = true;
-	SetLatch(MyLatch);
-	errno = save_errno;
-}
 
 /* this worker's share of the backup's rate */
 static double
@@ -742,7 +729,7 @@ aibackup_table_worker_main(Datum main_arg)
 	uint32		flags;
 
 	memcpy(&n, MyBgworkerEntry->bgw_extra, sizeof(n));
-	pqsignal(SIGTERM, tw_sigterm);
+	pqsignal(SIGTERM, ab_worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 
 	seg = dsm_attach(DatumGetUInt32(main_arg));
@@ -803,11 +790,11 @@ aibackup_table_worker_main(Datum main_arg)
 	{
 		/* to the leader, which fails the backup, and to the log */
 		HOLD_INTERRUPTS();
-		if (!tw_terminated)
+		if (!ab_worker_terminated)
 			EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		if (tw_terminated)
+		if (ab_worker_terminated)
 			ereport(FATAL,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
 					 errmsg("terminating aibackup table worker due to administrator command")));

@@ -34,14 +34,14 @@
 
 PGDLLEXPORT void aibackup_worker_main(Datum main_arg);
 
-static volatile sig_atomic_t shutdown_requested = false;
+volatile sig_atomic_t ab_worker_terminated = false;
 
-static void
-worker_sigterm(SIGNAL_ARGS)
+void
+ab_worker_sigterm(SIGNAL_ARGS)
 {
 	int			save_errno = errno;
 
-	shutdown_requested = true;
+	ab_worker_terminated = true;
 	QueryCancelPending = true;
 	InterruptPending = true;
 	SetLatch(MyLatch);
@@ -63,7 +63,7 @@ aibackup_worker_main(Datum main_arg)
 	TimestampTz start;
 	AbBackupResult *res;
 
-	pqsignal(SIGTERM, worker_sigterm);
+	pqsignal(SIGTERM, ab_worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 
@@ -112,7 +112,7 @@ aibackup_worker_main(Datum main_arg)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		if (shutdown_requested)
+		if (ab_worker_terminated)
 			ereport(LOG,
 					(errmsg("aibackup: backup of database \"%s\" stopped by shutdown; no manifest was written",
 							dbname)));
