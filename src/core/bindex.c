@@ -96,6 +96,8 @@ bi_to_json(const BackupIndex *ix)
 		json_out_int(&o, "rows", e->rows);
 		json_out_int(&o, "raw_bytes", e->raw_bytes);
 		json_out_int(&o, "compressed_bytes", e->compressed_bytes);
+		if (e->from_standby)
+			json_out_bool(&o, "from_standby", true);
 		json_out_close(&o, '}');
 	}
 	json_out_close(&arr, ']');
@@ -129,6 +131,21 @@ bi_error(BiReader *r, const char *fmt,...)
 	vsnprintf(r->errbuf, r->errlen, fmt, ap);
 	va_end(ap);
 	return false;
+}
+
+/* an optional true or false; absent is false */
+static bool
+bi_bool(BiReader *r, const JsonValue *obj, const char *key, bool *dst)
+{
+	const JsonValue *v = json_get(obj, key);
+
+	*dst = false;
+	if (v == NULL)
+		return true;
+	if (v->type != JV_BOOL)
+		return bi_error(r, "invalid index: \"%s\" must be true or false", key);
+	*dst = v->boolean;
+	return true;
 }
 
 /* an optional string member (absent or null: NULL); required ones checked */
@@ -178,7 +195,8 @@ bi_read_entry(BiReader *r, const JsonValue *o, BiEntry *e)
 		bi_int(r, o, "tables_failed", &e->tables_failed) &&
 		bi_int(r, o, "rows", &e->rows) &&
 		bi_int(r, o, "raw_bytes", &e->raw_bytes) &&
-		bi_int(r, o, "compressed_bytes", &e->compressed_bytes);
+		bi_int(r, o, "compressed_bytes", &e->compressed_bytes) &&
+		bi_bool(r, o, "from_standby", &e->from_standby);
 }
 
 static bool

@@ -33,6 +33,7 @@ typedef struct BiEntry
 	int64_t		rows;			/* sums over the tables with status ok */
 	int64_t		raw_bytes;
 	int64_t		compressed_bytes;
+	bool		from_standby;	/* taken on a hot standby */
 } BiEntry;
 
 typedef struct BackupIndex

@@ -402,6 +402,8 @@ mf_to_json(const Manifest *m)
 	}
 	if (m->restore_scripts)
 		json_out_bool(&top, "restore_scripts", true);
+	if (m->from_standby)
+		json_out_bool(&top, "from_standby", true);
 
 	json_out_key(&top, "tables");
 	json_out_open(&arr, &b, top.indent, '[');
@@ -839,6 +841,7 @@ read_manifest(MfReader *r, const JsonValue *root, Manifest *m)
 		!get_int(r, root, "", "database_oid", 0, UINT32_MAX,
 				 &m->database_oid) ||
 		!get_bool(r, root, "", "restore_scripts", &m->restore_scripts) ||
+		!get_bool(r, root, "", "from_standby", &m->from_standby) ||
 		!get_array(r, root, "", "tables", true, &tables) ||
 		!get_array(r, root, "", "partitioned", false, &parts) ||
 		!get_array(r, root, "", "sequences", false, &seqs) ||

@@ -152,6 +152,7 @@ typedef struct Manifest
 	int64_t		database_oid;
 	bool		restore_scripts;	/* restore.sql and restore/<schema>.sql
 									 * are in the backup's folder (0.3 on) */
+	bool		from_standby;	/* taken on a hot standby (absent before) */
 	int			ntables;
 	MfTable    *tables;
 	int			npartitioned;	/* the partitioned tables above them (0.3 on):

@@ -39,6 +39,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlogrecovery.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "mb/pg_wchar.h"
@@ -252,6 +253,14 @@ sorted_member_oid(List *l, Oid oid)
  * level: one taken earlier could predate a TRUNCATE or rewrite that
  * committed while we waited, and show the table empty.
  */
+/* where WAL is: inserted on a primary, replayed on a standby */
+static XLogRecPtr
+current_lsn(void)
+{
+	return RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) :
+		GetXLogInsertRecPtr();
+}
+
 static List *
 lock_catalog_tables(List *relids, Snapshot *snapp, XLogRecPtr *lsn_before)
 {
@@ -268,7 +277,7 @@ lock_catalog_tables(List *relids, Snapshot *snapp, XLogRecPtr *lsn_before)
 			locked = lappend_oid(locked, ((AbTable *) lfirst(lc))->relid);
 
 		/* before the snapshot: see pg/unchanged.c for why */
-		*lsn_before = GetXLogInsertRecPtr();
+		*lsn_before = current_lsn();
 		*snapp = RegisterSnapshot(GetLatestSnapshot());
 		PushActiveSnapshot(*snapp);
 		tables = ab_catalog_tables(relids, true);
@@ -296,7 +305,7 @@ lock_catalog_tables(List *relids, Snapshot *snapp, XLogRecPtr *lsn_before)
 /*
  * Run fn in a subtransaction; false, with a WARNING that what is left out
  * of the backup, when it fails.  The data matters more than what is around
- * it, but a cancel, a shutdown or running out of memory ends the backup.
+ * it, but what ab_error_ends_backup() names ends the backup.
  */
 static bool
 run_or_leave_out(void (*fn) (void *), void *arg, const char *what)
@@ -305,9 +314,7 @@ run_or_leave_out(void (*fn) (void *), void *arg, const char *what)
 
 	if (edata == NULL)
 		return true;
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+	if (ab_error_ends_backup(edata))
 		ReThrowError(edata);
 	ereport(WARNING,
 			(errmsg("aibackup: %s are left out of this backup: %s",
@@ -683,7 +690,7 @@ backup_run(List *relids, bool scheduled, bool full)
 	}
 
 	tables = lock_catalog_tables(relids, &snap, &lsn_before);
-	snapshot_lsn = GetXLogInsertRecPtr();
+	snapshot_lsn = current_lsn();
 	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(snapshot_lsn));
 
 	backup_id = new_backup_id(client, dbname, &started);
@@ -708,6 +715,7 @@ backup_run(List *relids, bool scheduled, bool full)
 	m->system_identifier = ab_repo_mstrdup(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
 	m->extension_version = ab_repo_mstrdup(AB_EXTENSION_VERSION);
 	m->snapshot_lsn = ab_repo_mstrdup(lsn);
+	m->from_standby = RecoveryInProgress();
 
 	/*
 	 * What a later backup's proof needs (pg/unchanged.c), on a primary only.

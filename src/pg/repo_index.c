@@ -67,6 +67,7 @@ ab_backup_summary(const Manifest *m)
 	s->started_at = pstrdup_or_null(m->started_at);
 	s->finished_at = pstrdup_or_null(m->finished_at);
 	s->system_identifier = pstrdup_or_null(m->system_identifier);
+	s->from_standby = m->from_standby;
 	for (int i = 0; i < m->ntables; i++)
 	{
 		const MfTable *t = &m->tables[i];
@@ -112,6 +113,7 @@ entry_summary(const BiEntry *e)
 	s->rows = e->rows;
 	s->raw_bytes = e->raw_bytes;
 	s->compressed_bytes = e->compressed_bytes;
+	s->from_standby = e->from_standby;
 	return s;
 }
 
@@ -296,6 +298,7 @@ add_entry(BackupIndex *ix, const AbBackupSummary *s)
 	e->rows = s->rows;
 	e->raw_bytes = s->raw_bytes;
 	e->compressed_bytes = s->compressed_bytes;
+	e->from_standby = s->from_standby;
 }
 
 static bool

@@ -27,6 +27,7 @@ typedef struct AbBackupSummary
 	int64		rows;			/* sums over the tables with status ok */
 	int64		raw_bytes;
 	int64		compressed_bytes;
+	bool		from_standby;	/* taken on a hot standby */
 } AbBackupSummary;
 
 /* one backup folder, as ab_walk_next() gives it */
