@@ -453,13 +453,11 @@ ab_backup_table(AbTableCopy *cx, AbTable *t, MfTable *mt)
 		table_job_free(job);
 
 		/*
-		 * S3 down or misconfigured, cancel, shutdown: the backup as a whole
-		 * fails.  An S3 error of this table's own object does not.
+		 * S3 down or misconfigured, cancel, shutdown, a conflict with
+		 * recovery: the backup as a whole fails.  An S3 error of this table's
+		 * own object does not.
 		 */
-		if (job->s3_failed ||
-			edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+		if (job->s3_failed || ab_error_ends_backup(edata))
 			ReThrowError(edata);
 
 		/*
@@ -485,4 +483,19 @@ ab_backup_table(AbTableCopy *cx, AbTable *t, MfTable *mt)
 		cx->done_compressed += mt->compressed_bytes;
 	}
 	return ok;
+}
+
+bool
+ab_error_ends_backup(const ErrorData *edata)
+{
+	/*
+	 * A standby cancels a query whose snapshot or locks hold up the replay of
+	 * WAL (max_standby_streaming_delay) with a serialization failure, and
+	 * keeps canceling until the transaction ends; a backup reads nothing else
+	 * that could fail with one.
+	 */
+	return edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY ||
+		edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE;
 }

@@ -34,10 +34,17 @@ typedef struct AbTableCopy
  * into its manifest entry mt, in a subtransaction, under cx->snap.  true
  * when it made it; false when it failed on its own: mt's status is then
  * "failed" and its error says why.  ERROR when the backup as a whole must
- * fail (S3 itself, cancel, shutdown, out of memory); no multipart upload is
- * left open then.
+ * fail (S3 itself, or what ab_error_ends_backup() names); no multipart
+ * upload is left open then.
  */
 extern bool ab_backup_table(AbTableCopy *cx, AbTable *t, MfTable *mt);
+
+/*
+ * An error that ends the whole backup, not just the table or the part
+ * where it came: a cancel, a shutdown, running out of memory, a conflict
+ * with recovery on a standby (the snapshot is lost for every table).
+ */
+extern bool ab_error_ends_backup(const ErrorData *edata);
 
 /* the columns of rel, as COPY writes them, into mt */
 extern void ab_record_columns(Relation rel, MfTable *mt);

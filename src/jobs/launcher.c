@@ -16,6 +16,13 @@
  * A database still being backed up when its next slot comes (by a worker
  * or by a manual aibackup_backup_now()) is skipped, and that is logged.
  *
+ * Standbys (aibackup.backup_from_standby, set on both): a standby's
+ * launcher serves only with the setting on; a primary's then backs up a
+ * database only when no standby's backup of it began in the last 1.25
+ * intervals (the standby down, its runs failing, its setting off), and
+ * sweeps no uploads, which may be the standby's in flight.  The role is
+ * asked every turn, so a promotion or a reload changes it.
+ *
  * The loop reads like autoprewarm's: signals, then "while not shutting
  * down": reload settings, reap finished workers, do what is due, start what
  * is queued, sleep on the latch until the next thing to do.  The launcher
@@ -31,6 +38,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_database.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -470,12 +478,138 @@ debris_pass(List *dbs)
 }
 
 /*
- * Start-up work that needs S3: abort stale uploads, find databases whose
- * newest backup is older than one interval, seed the stats.  False (and a
- * LOG line) when S3 is not usable yet; the caller retries later.
+ * The start of database d's newest backup that did not fail (0 if none),
+ * seeding pg_stat_aibackup with it when seed; with standby, also the start
+ * of the newest such backup a standby made (0 if none).  One walk, newest
+ * first, that goes past the newest only to find a standby's.
+ */
+static TimestampTz
+walk_newest(S3Client *client, const LDatabase *d, bool seed,
+			TimestampTz *standby)
+{
+	TimestampTz newest = 0;
+	AbBackupWalk *w = ab_walk_begin(client, d->repo_name, 0);
+	AbBackup	b;
+
+	if (standby)
+		*standby = 0;
+	while (ab_walk_next(w, &b))
+	{
+		TimestampTz t;
+
+		if (strcmp(b.summary->status, "failed") == 0)
+			continue;
+		t = ab_repo_backup_time(b.backup_id);
+		if (newest == 0)
+		{
+			newest = t;
+			if (seed)
+				ab_state_seed(d->oid, d->name, b.backup_id, b.summary->status, t);
+		}
+		if (standby == NULL)
+			break;
+		if (b.summary->from_standby)
+		{
+			*standby = t;
+			break;
+		}
+	}
+	ab_walk_end(w);
+	return newest;
+}
+
+/*
+ * A primary with aibackup.backup_from_standby leaves database d to a
+ * standby while the standby's backups keep coming: it backs d up only when
+ * none of them began in the last 1.25 intervals (the standby is down, its
+ * setting is off, its runs fail), and says so.  standby: the start of the
+ * standby's newest backup of d, 0 if none.
  */
 static bool
-startup_pass(List *dbs, List **due)
+primary_takes_over(const LDatabase *d, TimestampTz standby, TimestampTz now)
+{
+	TimestampTz window = (TimestampTz) ab_interval_s * USECS_PER_SEC * 5 / 4;
+
+	if (standby != 0 && now - standby <= window)
+		return false;
+	if (standby != 0)
+		ereport(LOG,
+				(errmsg("aibackup: no backup of database \"%s\" from a standby since %s; the primary backs it up",
+						d->name, timestamptz_to_str(standby)),
+				 errhint("The primary stands down again once a standby's backup of it comes (aibackup.backup_from_standby).")));
+	else
+		ereport(LOG,
+				(errmsg("aibackup: no backup of database \"%s\" from a standby yet; the primary backs it up",
+						d->name),
+				 errhint("The primary stands down once a standby's backup of it comes (aibackup.backup_from_standby).")));
+	return true;
+}
+
+/*
+ * The databases of dbs a primary with aibackup.backup_from_standby backs up
+ * at this slot (see primary_takes_over).  When S3 cannot tell, all of them:
+ * a backup twice is better than none, and the runs report S3's error.
+ */
+static List *
+deferred_due(List *dbs)
+{
+	MemoryContext old = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	List	   *due = NIL;
+	ListCell   *lc;
+	static int	last_deferred = -1;
+
+	PG_TRY();
+	{
+		S3Client   *client = ab_s3_client();
+
+		foreach(lc, dbs)
+		{
+			LDatabase  *d = lfirst(lc);
+			TimestampTz standby = 0;
+
+			/* a folder not known here yet: back it up to learn it */
+			if (d->repo_name)
+				(void) walk_newest(client, d, false, &standby);
+			if (primary_takes_over(d, standby, now))
+				due = lappend(due, d);
+		}
+		/* said when it changes, not at every slot */
+		if (list_length(dbs) - list_length(due) != last_deferred)
+		{
+			last_deferred = list_length(dbs) - list_length(due);
+			ereport(LOG,
+					(errmsg("aibackup: a standby backs up %d of %d databases; the primary stands down for those (aibackup.backup_from_standby)",
+							last_deferred, list_length(dbs))));
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(LOG,
+				(errmsg("aibackup: could not look for standbys' backups in S3: %s", edata->message),
+				 errdetail("The primary backs up every database at this slot.")));
+		FreeErrorData(edata);
+		due = list_copy(dbs);
+	}
+	PG_END_TRY();
+	return due;
+}
+
+/*
+ * Start-up work that needs S3: abort stale uploads, find databases whose
+ * newest backup is older than one interval, seed the stats.  A primary
+ * deferring to a standby (aibackup.backup_from_standby) aborts nothing (the
+ * uploads may be the standby's, in flight) and finds the databases no
+ * standby backs up.  False (and a LOG line) when S3 is not usable yet; the
+ * caller retries later.
+ */
+static bool
+startup_pass(List *dbs, bool deferring, List **due)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
 											  "aibackup startup",
@@ -498,29 +632,25 @@ startup_pass(List *dbs, List **due)
 		 * margin after registering later than our look is the residual risk
 		 * (its table then fails and the next run retries it).
 		 */
-		abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN, dbs);
+		if (!deferring)
+			abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN, dbs);
 		foreach(lc, dbs)
 		{
 			LDatabase  *d = lfirst(lc);
 			TimestampTz newest = 0;
-			AbBackupWalk *w;
-			AbBackup	b;
+			TimestampTz standby = 0;
+			bool		is_due;
 
 			/* a folder we cannot name yet: back it up to learn it */
-			w = d->repo_name ? ab_walk_begin(client, d->repo_name, 0) : NULL;
-			while (w && ab_walk_next(w, &b))
-			{
-				if (strcmp(b.summary->status, "failed") == 0)
-					continue;
-				newest = ab_repo_backup_time(b.backup_id);
-				ab_state_seed(d->oid, d->name, b.backup_id, b.summary->status,
-							  newest);
-				break;
-			}
-			if (w)
-				ab_walk_end(w);
-			if (newest == 0 ||
-				now - newest > (TimestampTz) ab_interval_s * USECS_PER_SEC)
+			if (d->repo_name)
+				newest = walk_newest(client, d, true,
+									 deferring ? &standby : NULL);
+			if (deferring)
+				is_due = primary_takes_over(d, standby, now);
+			else
+				is_due = newest == 0 ||
+					now - newest > (TimestampTz) ab_interval_s * USECS_PER_SEC;
+			if (is_due)
 			{
 				MemoryContext o = MemoryContextSwitchTo(old);
 
@@ -569,14 +699,18 @@ aibackup_launcher_main(Datum main_arg)
 									ALLOCSET_DEFAULT_SIZES);
 	last_interval = ab_interval_s;
 	next_slot = next_slot_after(time(NULL));
-	if (ab_enabled)
-		ereport(LOG,
-				(errmsg("aibackup launcher started: every %d s, next run at %s",
-						ab_interval_s,
-						timestamptz_to_str(unix_to_ts(next_slot)))));
-	else
+	if (!ab_enabled)
 		ereport(LOG,
 				(errmsg("aibackup launcher started; scheduled backups are off (aibackup.enabled)")));
+	else if (RecoveryInProgress() && !ab_backup_from_standby)
+		ereport(LOG,
+				(errmsg("aibackup launcher started on a standby; scheduled backups run here only with aibackup.backup_from_standby = on")));
+	else
+		ereport(LOG,
+				(errmsg("aibackup launcher started%s: every %d s, next run at %s",
+						RecoveryInProgress() ? " on a standby" : "",
+						ab_interval_s,
+						timestamptz_to_str(unix_to_ts(next_slot)))));
 
 	while (!ShutdownRequestPending)
 	{
@@ -585,6 +719,9 @@ aibackup_launcher_main(Datum main_arg)
 		bool		busy;
 		List	   *dbs;		/* read from pg_database at most once a turn */
 		bool		dbs_read;
+		bool		in_recovery;
+		bool		serving;
+		bool		deferring;
 
 		MemoryContextReset(loopcxt);
 		MemoryContextSwitchTo(loopcxt);
@@ -611,14 +748,24 @@ aibackup_launcher_main(Datum main_arg)
 		dbs = NIL;
 		dbs_read = false;
 
-		if (ab_enabled && !startup_done && GetCurrentTimestamp() >= startup_retry)
+		/*
+		 * Who backs up: a primary, or a standby with backup_from_standby; a
+		 * primary with it leaves each database to the standby while the
+		 * standby's backups come.  Asked each turn: a promotion or a reload
+		 * changes it.
+		 */
+		in_recovery = RecoveryInProgress();
+		serving = ab_enabled && (!in_recovery || ab_backup_from_standby);
+		deferring = serving && !in_recovery && ab_backup_from_standby;
+
+		if (serving && !startup_done && GetCurrentTimestamp() >= startup_retry)
 		{
 			List	   *due;
 			ListCell   *lc;
 
 			dbs = target_databases();
 			dbs_read = true;
-			if (startup_pass(dbs, &due))
+			if (startup_pass(dbs, deferring, &due))
 			{
 				startup_done = true;
 				foreach(lc, due)
@@ -630,7 +777,7 @@ aibackup_launcher_main(Datum main_arg)
 
 		if (now >= next_slot)
 		{
-			if (ab_enabled)
+			if (serving)
 			{
 				ListCell   *lc;
 
@@ -639,16 +786,16 @@ aibackup_launcher_main(Datum main_arg)
 					dbs = target_databases();
 					dbs_read = true;
 				}
-				foreach(lc, dbs)
+				foreach(lc, deferring ? deferred_due(dbs) : dbs)
 					queue_database(lfirst(lc), "scheduled");
-				if (startup_done)
+				if (startup_done && !deferring)
 					(void) debris_pass(dbs);
 			}
 			next_slot = next_slot_after(now);
 		}
 
 		/* tell the view when each served database runs next */
-		if (ab_enabled && published_slot != next_slot)
+		if (serving && published_slot != next_slot)
 		{
 			ListCell   *lc;
 
@@ -672,7 +819,7 @@ aibackup_launcher_main(Datum main_arg)
 			sleep_ms = 100;
 		if (busy && sleep_ms > 1000)
 			sleep_ms = 1000;
-		if (!startup_done && sleep_ms > 5000)
+		if (serving && !startup_done && sleep_ms > 5000)
 			sleep_ms = 5000;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);
@@ -690,7 +837,8 @@ ab_launcher_register(void)
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* on a hot standby too: aibackup.backup_from_standby */
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 10;
 	strlcpy(worker.bgw_library_name, "aibackup", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "aibackup_launcher_main", BGW_MAXLEN);

@@ -50,6 +50,7 @@ int			ab_full_every_s = 7 * 24 * 3600;
 int			ab_max_rate_mb = 0;
 int			ab_max_parallel_tables = 2;
 bool		ab_enabled = true;
+bool		ab_backup_from_standby = false;
 int			ab_interval_s = 4 * 3600;
 char	   *ab_databases = NULL;
 int			ab_max_workers = 1;
@@ -536,6 +537,11 @@ ab_define_settings(void)
 	DefineCustomBoolVariable("aibackup.enabled",
 							 "Run scheduled backups.",
 							 NULL, &ab_enabled, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("aibackup.backup_from_standby",
+							 "Take scheduled backups on a hot standby instead of the primary.",
+							 "Set it on both: a standby's scheduler runs only with it on, and a primary's then backs up a database only when no backup of it from a standby has come for 1.25 intervals.",
+							 &ab_backup_from_standby, false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("aibackup.interval",
 							"Time between scheduled backups; runs are aligned to the clock in UTC.",

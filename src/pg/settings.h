@@ -37,6 +37,7 @@ extern int	ab_max_parallel_tables;
 /* aibackup.max_parallel_tables at most (progress slots are few: state.h) */
 #define AB_MAX_PARALLEL_TABLES	16
 extern bool ab_enabled;
+extern bool ab_backup_from_standby;
 extern int	ab_interval_s;
 extern char *ab_databases;
 extern int	ab_max_workers;
