@@ -83,7 +83,12 @@ typedef struct LJob
 	Oid			oid;
 	char		name[NAMEDATALEN];
 	BackgroundWorkerHandle *handle; /* NULL while queued */
+	int			retries;		/* runs tried again after a conflict */
+	TimestampTz not_before;		/* queued: start it then, not earlier */
 } LJob;
+
+/* a standby's run ended by a conflict with recovery is tried again */
+#define AB_CONFLICT_RETRIES		3
 
 /* the queue, in TopMemoryContext; it grows with the number of databases */
 static LJob *jobs = NULL;
@@ -301,7 +306,42 @@ queue_database(const LDatabase *d, const char *why)
 	jobs[njobs].oid = d->oid;
 	strlcpy(jobs[njobs].name, d->name, NAMEDATALEN);
 	jobs[njobs].handle = NULL;
+	jobs[njobs].retries = 0;
+	jobs[njobs].not_before = 0;
 	njobs++;
+}
+
+/*
+ * On a standby, WAL replay cancels a backup whose snapshot or locks hold it
+ * up longer than max_standby_streaming_delay (a VACUUM on the primary that
+ * removed rows the snapshot sees, an ACCESS EXCLUSIVE lock taken there):
+ * an ERROR, or a FATAL when it comes in a table's subtransaction.  Either
+ * way the run is queued again with a new snapshot to come, after a pause
+ * that lets a lock go.  True when job j is queued again.
+ */
+static bool
+retry_after_conflict(LJob *job)
+{
+	int			pause = 5 << job->retries;
+
+	if (!RecoveryInProgress() || !ab_state_take_conflict(job->oid))
+		return false;
+	if (job->retries >= AB_CONFLICT_RETRIES)
+	{
+		ereport(LOG,
+				(errmsg("aibackup: backup of database \"%s\" on this standby was ended by a conflict with recovery %d times in a row; it waits for the next slot",
+						job->name, job->retries + 1),
+				 errhint("Set hot_standby_feedback = on, or raise max_standby_streaming_delay, on this standby.")));
+		return false;
+	}
+	job->retries++;
+	job->handle = NULL;
+	job->not_before = GetCurrentTimestamp() + (TimestampTz) pause * USECS_PER_SEC;
+	ereport(LOG,
+			(errmsg("aibackup: backup of database \"%s\" was canceled by a conflict with recovery; trying again in %d s (attempt %d of %d)",
+					job->name, pause, job->retries, AB_CONFLICT_RETRIES),
+			 errdetail("A worker that ends on a standby with its backup unfinished is taken for one: a conflict met while a table is copied ends the process.")));
+	return true;
 }
 
 /* forget finished workers; true if any job is still queued or running */
@@ -318,7 +358,9 @@ reap_jobs(void)
 			GetBackgroundWorkerPid(jobs[i].handle, &pid) == BGWH_STOPPED)
 		{
 			pfree(jobs[i].handle);
-			continue;
+			jobs[i].handle = NULL;
+			if (!retry_after_conflict(&jobs[i]))
+				continue;
 		}
 		jobs[j++] = jobs[i];
 	}
@@ -341,8 +383,11 @@ start_jobs(void)
 		MemoryContext old;
 		bool		started;
 
-		if (jobs[i].handle != NULL)
+		if (jobs[i].handle != NULL ||
+			jobs[i].not_before > GetCurrentTimestamp())
 			continue;
+		/* what an earlier process left says nothing of this run */
+		(void) ab_state_take_conflict(jobs[i].oid);
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		started = ab_worker_start(jobs[i].oid, jobs[i].name,
 								  &jobs[i].handle);

@@ -4,9 +4,6 @@
  *		scheduled run: it runs exactly the backup aibackup_backup_now() runs
  *		(ab_backup_run), then applies retention, logs one line, and exits.
  *
- * On a standby (aibackup.backup_from_standby) a run that WAL replay cancels
- * is tried again, AB_CONFLICT_RETRIES times.
- *
  * Shutdown: SIGTERM does not end the process on the spot (a FATAL would
  * skip the cleanup that aborts open multipart uploads).  It raises a query
  * cancel instead: the copy, or libcurl through its abort callback, stops
@@ -35,6 +32,7 @@
 #include "jobs/backup.h"
 #include "jobs/retention.h"
 #include "jobs/worker.h"
+#include "pg/state.h"
 
 PGDLLEXPORT void aibackup_worker_main(Datum main_arg);
 
@@ -59,27 +57,31 @@ pretty_bytes(int64 n)
 															  Int64GetDatum(n))));
 }
 
-/* how a run ended */
-typedef enum AbRunEnd
+void
+aibackup_worker_main(Datum main_arg)
 {
-	AB_RUN_DONE,				/* a manifest was written */
-	AB_RUN_FAILED,
-	AB_RUN_CONFLICT,			/* canceled by a conflict with recovery */
-} AbRunEnd;
-
-/* a run canceled by a conflict with recovery is tried again this often */
-#define AB_CONFLICT_RETRIES		3
-
-static AbRunEnd
-run_backup(const char *dbname, bool may_retry)
-{
-	TimestampTz start = GetCurrentTimestamp();
+	Oid			dboid = DatumGetObjectId(main_arg);
+	char	   *dbname;
+	TimestampTz start;
 	AbBackupResult *res;
-	AbRunEnd	end = AB_RUN_DONE;
+
+	pqsignal(SIGTERM, ab_worker_sigterm);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	/*
+	 * Read only.  The backup registers its own snapshot once its locks are
+	 * held (backup.c); the one pushed here serves the catalog reads before.
+	 */
+	DefaultXactIsoLevel = XACT_READ_COMMITTED;
+	DefaultXactReadOnly = true;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
 	pgstat_report_activity(STATE_RUNNING, "aibackup: scheduled backup");
+	start = GetCurrentTimestamp();
+
 	PG_TRY();
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -112,103 +114,29 @@ run_backup(const char *dbname, bool may_retry)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		end = AB_RUN_FAILED;
 		if (ab_worker_terminated)
 			ereport(LOG,
 					(errmsg("aibackup: backup of database \"%s\" stopped by shutdown; no manifest was written",
 							dbname)));
-		else if (may_retry && RecoveryInProgress() &&
-				 edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE)
-			end = AB_RUN_CONFLICT;	/* the caller says it */
 		else
+		{
+			/* the launcher tries a standby's run again (launcher.c) */
+			if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE &&
+				RecoveryInProgress())
+				ab_state_note_conflict(dboid);
 			ereport(LOG,
 					(errmsg("aibackup: backup of database \"%s\" failed: %s",
 							dbname, edata->message),
 					 edata->detail ? errdetail("%s", edata->detail) : 0,
 					 edata->hint ? errhint("%s", edata->hint) : 0));
-		FreeErrorData(edata);
+		}
 		RESUME_INTERRUPTS();
+		proc_exit(1);
 	}
 	PG_END_TRY();
+
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return end;
-}
-
-/*
- * Wait secs on the latch; false when a shutdown came.  No CHECK_FOR_-
- * INTERRUPTS here: outside a transaction the cancel SIGTERM raises would be
- * an ERROR with nothing to catch it.
- */
-static bool
-nap(int secs)
-{
-	TimestampTz until = GetCurrentTimestamp() + (TimestampTz) secs * USECS_PER_SEC;
-
-	while (!ab_worker_terminated)
-	{
-		long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
-
-		if (ms <= 0)
-			return true;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
-	return false;
-}
-
-void
-aibackup_worker_main(Datum main_arg)
-{
-	Oid			dboid = DatumGetObjectId(main_arg);
-	char	   *dbname;
-	AbRunEnd	end;
-
-	pqsignal(SIGTERM, ab_worker_sigterm);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-
-	/*
-	 * Read only.  The backup registers its own snapshot once its locks are
-	 * held (backup.c); the one pushed in run_backup() serves the catalog
-	 * reads before.
-	 */
-	DefaultXactIsoLevel = XACT_READ_COMMITTED;
-	DefaultXactReadOnly = true;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
-	CommitTransactionCommand();
-
-	/*
-	 * On a standby, WAL replay cancels a backup whose snapshot or locks hold
-	 * it up longer than max_standby_streaming_delay (a VACUUM on the primary
-	 * removed rows the snapshot sees, an ACCESS EXCLUSIVE lock there).  The
-	 * run is tried again with a new snapshot, after a pause that lets the
-	 * lock go.
-	 */
-	for (int attempt = 1;; attempt++)
-	{
-		int			pause = 5 << (attempt - 1);
-
-		end = run_backup(dbname, attempt <= AB_CONFLICT_RETRIES);
-		if (end != AB_RUN_CONFLICT)
-			break;
-		ereport(LOG,
-				(errmsg("aibackup: backup of database \"%s\" was canceled by a conflict with recovery; trying again in %d s (attempt %d of %d)",
-						dbname, pause, attempt, AB_CONFLICT_RETRIES),
-				 errhint("Set hot_standby_feedback = on, or raise max_standby_streaming_delay, on this standby.")));
-		if (!nap(pause))
-		{
-			ereport(LOG,
-					(errmsg("aibackup: backup of database \"%s\" stopped by shutdown; no manifest was written",
-							dbname)));
-			end = AB_RUN_FAILED;
-			break;
-		}
-	}
-	proc_exit(end == AB_RUN_DONE ? 0 : 1);
+	proc_exit(0);
 }
 
 bool

@@ -26,6 +26,7 @@
 
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
@@ -70,6 +71,10 @@ typedef struct AbShared
 } AbShared;
 
 #define AB_SHARED_SIZE(n)	add_size(offsetof(AbShared, db), mul_size((n), sizeof(AbDbState)))
+
+/* AbDbState.conflict took padding: the statistics file's records keep their size */
+StaticAssertDecl(offsetof(AbDbState, dboid) == sizeof(Oid),
+				 "AbDbState.conflict must sit in the padding before dboid");
 
 static AbShared *ab_shared = NULL;
 static int	my_progress = -1;	/* this process's progress slot */
@@ -135,6 +140,7 @@ ab_state_load(void)
 			break;
 		s.running_pid = 0;
 		s.running_id[0] = '\0';
+		s.conflict = false;
 		if (strcmp(s.last_status, "running") == 0)
 			strlcpy(s.last_status, "failed", sizeof(s.last_status));
 		ab_shared->db[i] = s;
@@ -289,6 +295,7 @@ ab_state_exit(int code, Datum arg)
 					sizeof(s->last_error));
 			s->last_finished_at = GetCurrentTimestamp();
 			s->backups_failed++;
+			s->conflict = RecoveryInProgress();
 		}
 	}
 	LWLockRelease(ab_shared->lock);
@@ -316,6 +323,7 @@ ab_state_backup_started(Oid dboid, const char *datname, const char *repo_name,
 	{
 		s->running_pid = MyProcPid;
 		s->running_scheduled = scheduled;
+		s->conflict = false;
 		if (repo_name)
 			strlcpy(s->repo_name, repo_name, sizeof(s->repo_name));
 		strlcpy(s->running_id, backup_id, sizeof(s->running_id));
@@ -471,6 +479,42 @@ ab_state_seed(Oid dboid, const char *datname, const char *backup_id,
 			s->last_success_at = finished;
 	}
 	LWLockRelease(ab_shared->lock);
+}
+
+void
+ab_state_note_conflict(Oid dboid)
+{
+	if (!ab_shared)
+		return;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ab_shared->ndb; i++)
+	{
+		if (ab_shared->db[i].in_use && ab_shared->db[i].dboid == dboid)
+			ab_shared->db[i].conflict = true;
+	}
+	LWLockRelease(ab_shared->lock);
+}
+
+bool
+ab_state_take_conflict(Oid dboid)
+{
+	bool		conflict = false;
+
+	if (!ab_shared)
+		return false;
+	LWLockAcquire(ab_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ab_shared->ndb; i++)
+	{
+		AbDbState  *s = &ab_shared->db[i];
+
+		if (s->in_use && s->dboid == dboid)
+		{
+			conflict = s->conflict;
+			s->conflict = false;
+		}
+	}
+	LWLockRelease(ab_shared->lock);
+	return conflict;
 }
 
 void

@@ -18,6 +18,10 @@
 typedef struct AbDbState
 {
 	bool		in_use;
+	bool		conflict;		/* the last run, on a standby, was ended by a
+								 * conflict with recovery, or most likely so
+								 * (in what was padding: the statistics file
+								 * keeps its format) */
 	Oid			dboid;
 	char		datname[NAMEDATALEN];
 	char		repo_name[4 * NAMEDATALEN]; /* datname in UTF-8, as in S3
@@ -96,6 +100,15 @@ extern void ab_state_set_next_run(Oid dboid, const char *datname,
 /* after a crash: what the newest manifest says, if nothing is known */
 extern void ab_state_seed(Oid dboid, const char *datname, const char *backup_id,
 						  const char *status, TimestampTz finished);
+
+/*
+ * A standby's run of dboid ended by a conflict with recovery (an ERROR);
+ * ab_state_take_conflict() tells the launcher once, and clears it.  A
+ * process that exits on a standby with its backup running is taken for
+ * one too: a conflict met in a subtransaction is FATAL.
+ */
+extern void ab_state_note_conflict(Oid dboid);
+extern bool ab_state_take_conflict(Oid dboid);
 extern void ab_state_note_error(Oid dboid, const char *datname,
 								const char *error);
 
