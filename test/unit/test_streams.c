@@ -1647,6 +1647,7 @@ test_manifest_reuse(void)
 	m->snapshot_xmin = ((int64_t) 3 << 32) + 123456;
 	m->timeline = 7;
 	m->database_oid = 4000000000;
+	m->from_standby = true;
 	t->schema = strdup("public");
 	t->name = strdup("orders");
 	t->status = strdup("ok");
@@ -1661,8 +1662,8 @@ test_manifest_reuse(void)
 	p = json ? mf_parse(json, strlen(json), err, sizeof(err)) : NULL;
 	ok(p != NULL && p->reuse_lsn && strcmp(p->reuse_lsn, "1/A2B3C4D0") == 0 &&
 	   p->snapshot_xmin == ((int64_t) 3 << 32) + 123456 && p->timeline == 7 &&
-	   p->database_oid == 4000000000,
-	   "manifest: the snapshot's LSN, 64-bit xmin, timeline and database OID read back");
+	   p->database_oid == 4000000000 && p->from_standby,
+	   "manifest: the snapshot's LSN, 64-bit xmin, timeline, database OID and from_standby read back");
 	ok(p != NULL && p->ntables == 1 && p->tables[0].relfilenode == 4000000001u &&
 	   p->tables[0].toast_relfilenode == 16390 &&
 	   strcmp(p->tables[0].definition_hash, "ab12") == 0 &&
@@ -1676,6 +1677,7 @@ test_manifest_reuse(void)
 	/* a manifest of 0.3 has none of them: zeros and NULLs, no error */
 	free(m->reuse_lsn);
 	m->reuse_lsn = NULL;
+	m->from_standby = false;
 	t->relfilenode = t->toast_relfilenode = 0;
 	free(t->definition_hash);
 	free(t->etag);
@@ -1685,8 +1687,9 @@ test_manifest_reuse(void)
 	json = mf_to_json(m);
 	p = json ? mf_parse(json, strlen(json), err, sizeof(err)) : NULL;
 	ok(json && strstr(json, "snapshot_xmin") == NULL &&
-	   strstr(json, "copied_from") == NULL && p != NULL &&
-	   p->reuse_lsn == NULL && p->snapshot_xmin == 0 &&
+	   strstr(json, "copied_from") == NULL &&
+	   strstr(json, "from_standby") == NULL && p != NULL &&
+	   p->reuse_lsn == NULL && p->snapshot_xmin == 0 && !p->from_standby &&
 	   p->tables[0].etag == NULL && p->tables[0].relfilenode == 0,
 	   "manifest: without them nothing is written, and reading gives none");
 	mf_free(p);
@@ -2242,6 +2245,7 @@ test_backup_index(void)
 		e->rows = INT64_MAX - i;
 		e->raw_bytes = (int64_t) i << 40;
 		e->compressed_bytes = i;
+		e->from_standby = i % 5 == 0;
 	}
 	json = bi_to_json(ix);
 	ok(json != NULL, "index: to_json");
@@ -2263,7 +2267,8 @@ test_backup_index(void)
 			b->finished_at == NULL &&
 			a->tables_ok == b->tables_ok && a->tables_failed == b->tables_failed &&
 			a->rows == b->rows && a->raw_bytes == b->raw_bytes &&
-			a->compressed_bytes == b->compressed_bytes;
+			a->compressed_bytes == b->compressed_bytes &&
+			a->from_standby == b->from_standby;
 	}
 	ok(same, "index: 300 entries identical after the round trip");
 	json2 = p ? bi_to_json(p) : NULL;
@@ -2287,6 +2292,8 @@ test_backup_index(void)
 	   "index: an entry without status rejected");
 	ok(bi_rejects("{\"format\": 1, \"database\": \"d\", \"backups\": [{\"backup_id\": \"x\", \"status\": \"ok\", \"rows\": -1}]}", "rows"),
 	   "index: a negative count rejected");
+	ok(bi_rejects("{\"format\": 1, \"database\": \"d\", \"backups\": [{\"backup_id\": \"x\", \"status\": \"ok\", \"from_standby\": 1}]}", "from_standby"),
+	   "index: a from_standby that is not true or false rejected");
 	ok(bi_rejects("{\"format\": 1, \"database\": \"d\\u0000x\", \"backups\": []}", "database"),
 	   "index: a NUL in a string rejected");
 	ok(bi_rejects("{\"format\": 1, \"database\": \"d\", \"backups\": []} x", NULL),
