@@ -21,6 +21,8 @@ aibackup.interval = '10s'
 aibackup.max_workers = 2
 aibackup.max_databases = $keep
 CONF
+plan skip_all => '150 databases: run on 15-assert, 17 and 18 (AibackupTest::heavy_here)'
+  unless heavy_here($node);
 is($node->safe_psql('postgres', 'SHOW aibackup.max_databases'), $keep,
 	'aibackup.max_databases is set at server start');
 ($_) = $node->psql('postgres', 'SET aibackup.max_databases = 500');

@@ -697,10 +697,8 @@ sub after_failure
 	is(backup_status('heavy', backup_id_of($o)), 'ok', "$label: and is ok");
 }
 
-# The interruptions run on 15-assert and 18, not again on Debian's 15 (the
-# same major and code as 15-assert), for CI's time budget.
-my $interrupts_here = $node->pg_version >= 16
-  || $node->safe_psql('postgres', 'SHOW debug_assertions') eq 'on';
+# The interruptions run on 15-assert and 18, not again on Debian's 15.
+my $interrupts_here = heavy_here($node);
 
 my @victims = (
 	[ 'cancel of a table worker', 'pg_cancel_backend', 'worker' ],

@@ -10,7 +10,7 @@ use File::Temp qw(tempfile);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
-our @EXPORT = qw(new_cluster s3_settings aws_cli);
+our @EXPORT = qw(new_cluster s3_settings aws_cli heavy_here);
 
 # Servers started by the tests look for credentials in AWS's chain when
 # their settings name no keys, and the chain ends at the EC2 instance
@@ -52,6 +52,16 @@ sub new_cluster
 	$node->append_conf('postgresql.conf', $conf);
 	$node->start;
 	return $node;
+}
+
+# The heaviest scenarios run once per major version, for CI's time budget:
+# on 15-assert (the same major and code as Debian's 15, with assertions and
+# freed memory clobbered), 17 and 18, not again on Debian's own 15.
+sub heavy_here
+{
+	my ($node) = @_;
+	return $node->pg_version >= 16
+	  || $node->safe_psql('postgres', 'SHOW debug_assertions') eq 'on';
 }
 
 # run /usr/bin/aws against the test server; returns (exit code, stdout, stderr)
