@@ -650,7 +650,7 @@ deferred_due(List *dbs)
  * newest backup is older than one interval, seed the stats.  A primary
  * deferring to a standby (aibackup.backup_from_standby) aborts nothing (the
  * uploads may be the standby's, in flight) and finds the databases no
- * standby backs up.  False (and a LOG line) when S3 is not usable yet; the
+ * standby backs up; a standby looks at standbys' backups only.  False (and a LOG line) when S3 is not usable yet; the
  * caller retries later.
  */
 static bool
@@ -689,12 +689,22 @@ startup_pass(List *dbs, bool deferring, List **due)
 			/* a folder we cannot name yet: back it up to learn it */
 			if (d->repo_name)
 				newest = walk_newest(client, d, true,
-									 deferring ? &standby : NULL);
+									 ab_backup_from_standby ? &standby : NULL);
+
+			/*
+			 * A standby counts only standbys' backups: one that comes back
+			 * after the primary took over catches up now, so that the primary
+			 * stands down at its next slot instead of running alongside it.
+			 */
 			if (deferring)
 				is_due = primary_takes_over(d, standby, now);
 			else
-				is_due = newest == 0 ||
-					now - newest > (TimestampTz) ab_interval_s * USECS_PER_SEC;
+			{
+				TimestampTz last = RecoveryInProgress() ? standby : newest;
+
+				is_due = last == 0 ||
+					now - last > (TimestampTz) ab_interval_s * USECS_PER_SEC;
+			}
 			if (is_due)
 			{
 				MemoryContext o = MemoryContextSwitchTo(old);
