@@ -525,6 +525,20 @@ new_backup_id(S3Client *c, const char *dbname, TimestampTz *started)
 		S3Error		err;
 
 		*started = GetCurrentTimestamp();
+
+		/*
+		 * With aibackup.backup_from_standby a primary and its standby can
+		 * start a run of one database in the same second (the primary taking
+		 * over as the standby comes back): a primary takes even seconds and a
+		 * standby odd ones, so they never pick the same id.
+		 */
+		while (ab_backup_from_standby &&
+			   (*started / USECS_PER_SEC) % 2 != (RecoveryInProgress() ? 1 : 0))
+		{
+			pg_usleep(USECS_PER_SEC - (*started % USECS_PER_SEC) + 1000);
+			CHECK_FOR_INTERRUPTS();
+			*started = GetCurrentTimestamp();
+		}
 		id = backup_id_of(*started);
 		if (!s3_list_objects(c, ab_repo_backup_folder(dbname, id),
 							 NULL, count_one, &n, &err))

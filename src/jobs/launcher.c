@@ -740,6 +740,7 @@ aibackup_launcher_main(Datum main_arg)
 	time_t		next_slot;
 	time_t		published_slot = 0;
 	bool		startup_done = false;
+	bool		standby_served = false; /* last turn, as a standby */
 	TimestampTz startup_retry = 0;
 	int			last_interval;
 	MemoryContext loopcxt;
@@ -812,6 +813,14 @@ aibackup_launcher_main(Datum main_arg)
 		in_recovery = RecoveryInProgress();
 		serving = ab_enabled && (!in_recovery || ab_backup_from_standby);
 		deferring = serving && !in_recovery && ab_backup_from_standby;
+
+		/*
+		 * A standby that takes up the schedule again (a reload) catches up as
+		 * at a start, so that it does not meet the primary at the slot.
+		 */
+		if (serving && in_recovery && !standby_served)
+			startup_done = false;
+		standby_served = serving && in_recovery;
 
 		if (serving && !startup_done && GetCurrentTimestamp() >= startup_retry)
 		{
