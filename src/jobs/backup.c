@@ -532,8 +532,8 @@ new_backup_id(S3Client *c, const char *dbname, TimestampTz *started)
 		 * over as the standby comes back): a primary takes even seconds and a
 		 * standby odd ones, so they never pick the same id.
 		 */
-		while (ab_backup_from_standby &&
-			   (*started / USECS_PER_SEC) % 2 != (RecoveryInProgress() ? 1 : 0))
+		while (ab_repo_id_parity() >= 0 &&
+			   (*started / USECS_PER_SEC) % 2 != ab_repo_id_parity())
 		{
 			pg_usleep(USECS_PER_SEC - (*started % USECS_PER_SEC) + 1000);
 			CHECK_FOR_INTERRUPTS();
@@ -636,6 +636,8 @@ table_outcome(void *arg, int i)
 
 /* set once this process's backup is recorded as running in shared memory */
 static bool backup_registered = false;
+
+static void record_result(const AbBackupResult *res);
 
 static AbBackupResult *
 backup_run(List *relids, bool scheduled, bool full)
@@ -823,11 +825,6 @@ backup_run(List *relids, bool scheduled, bool full)
 	ab_progress_phase("writing manifest");
 	ab_repo_check_backup_objects(client, m);
 	ab_repo_write_manifest(client, m);
-	if (m->reuse_lsn != NULL)
-		ab_history_mark(backup_id);
-	UnregisterSnapshot(snap);
-	ab_table_stats_record(m);
-	update_index(client, dbname, m);
 
 	res->backup_id = backup_id;
 	if (base != NULL)
@@ -844,7 +841,32 @@ backup_run(List *relids, bool scheduled, bool full)
 				break;
 			}
 	}
+
+	/*
+	 * The backup stands from here: it is recorded as such at once, so that
+	 * what follows (the index, a cache) cannot make it count as failed, nor a
+	 * process that ends now (a conflict with recovery on a standby) as one to
+	 * run again.
+	 */
+	record_result(res);
+	if (m->reuse_lsn != NULL)
+		ab_history_mark(backup_id);
+	UnregisterSnapshot(snap);
+	ab_table_stats_record(m);
+	update_index(client, dbname, m);
 	return res;
+}
+
+/* the backup's outcome in pg_stat_aibackup, once */
+static void
+record_result(const AbBackupResult *res)
+{
+	if (!backup_registered)
+		return;
+	backup_registered = false;
+	ab_state_backup_finished(MyDatabaseId, res->status, res->first_error,
+							 res->tables_ok, res->tables_failed, res->rows,
+							 res->raw_bytes, res->compressed_bytes);
 }
 
 AbBackupResult *
@@ -873,10 +895,7 @@ ab_backup_run(List *relids, bool scheduled, bool full)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	backup_registered = false;
-	ab_state_backup_finished(MyDatabaseId, res->status, res->first_error,
-							 res->tables_ok, res->tables_failed, res->rows,
-							 res->raw_bytes, res->compressed_bytes);
+	record_result(res);
 	ab_progress_end();
 	return res;
 }

@@ -64,6 +64,7 @@ aibackup_worker_main(Datum main_arg)
 	char	   *dbname;
 	TimestampTz start;
 	AbBackupResult *res;
+	volatile bool backed_up = false;
 
 	pqsignal(SIGTERM, ab_worker_sigterm);
 	BackgroundWorkerUnblockSignals();
@@ -101,6 +102,17 @@ aibackup_worker_main(Datum main_arg)
 				 res->tables_copied ?
 				 errdetail("%d unchanged tables were copied from backup \"%s\".",
 						   res->tables_copied, res->copied_from) : 0));
+		backed_up = true;
+
+		/*
+		 * Retention in a transaction of its own: the backup's locks and
+		 * snapshot are let go first (on a standby they hold up WAL replay).
+		 */
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
 		ab_retention_apply(dbname);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -114,7 +126,12 @@ aibackup_worker_main(Datum main_arg)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		if (ab_worker_terminated)
+		if (backed_up)
+			ereport(LOG,
+					(errmsg("aibackup: retention of database \"%s\" failed: %s",
+							dbname, edata->message),
+					 errdetail("The backup itself is complete.")));
+		else if (ab_worker_terminated)
 			ereport(LOG,
 					(errmsg("aibackup: backup of database \"%s\" stopped by shutdown; no manifest was written",
 							dbname)));
