@@ -19,9 +19,10 @@
  * Standbys (aibackup.backup_from_standby, set on both): a standby's
  * launcher serves only with the setting on; a primary's then backs up a
  * database only when no standby's backup of it began in the last 1.25
- * intervals (the standby down, its runs failing, its setting off), and
- * sweeps no uploads, which may be the standby's in flight.  The role is
- * asked every turn, so a promotion or a reload changes it.
+ * intervals (the standby down, its runs failing, its setting off).  Each
+ * sweeps only the uploads of its own kind of backup id (a primary's even
+ * seconds, a standby's odd ones): the other's may be in flight.  The role
+ * is asked every turn, so a promotion or a reload changes it.
  *
  * The loop reads like autoprewarm's: signals, then "while not shutting
  * down": reload settings, reap finished workers, do what is due, start what
@@ -484,7 +485,8 @@ abort_debris_uploads(S3Client *client, TimestampTz before, List *dbs)
 		if (owner == NULL || strcmp(owner, ab_system_identifier()) == 0)
 			ours = lappend(ours, prefix);
 	}
-	aborted = ab_repo_abort_stale_uploads(client, before, ours);
+	aborted = ab_repo_abort_stale_uploads(client, before, ours,
+										  ab_repo_id_parity());
 	if (aborted > 0)
 		ereport(LOG,
 				(errmsg("aibackup: aborted %d multipart uploads left by earlier runs", aborted)));
@@ -567,16 +569,33 @@ walk_newest(S3Client *client, const LDatabase *d, bool seed,
  * A primary with aibackup.backup_from_standby leaves database d to a
  * standby while the standby's backups keep coming: it backs d up only when
  * none of them began in the last 1.25 intervals (the standby is down, its
- * setting is off, its runs fail), and says so.  standby: the start of the
- * standby's newest backup of d, 0 if none.
+ * setting is off, its runs fail), and says so when it begins to.  standby:
+ * the start of the standby's newest backup of d, 0 if none.
  */
 static bool
 primary_takes_over(const LDatabase *d, TimestampTz standby, TimestampTz now)
 {
 	TimestampTz window = (TimestampTz) ab_interval_s * USECS_PER_SEC * 5 / 4;
 
+	/*
+	 * the databases taken over at their last decision: said once, not per
+	 * slot
+	 */
+	static List *taken_over = NIL;
+	MemoryContext old;
+	bool		said;
+
 	if (standby != 0 && now - standby <= window)
+	{
+		taken_over = list_delete_oid(taken_over, d->oid);
 		return false;
+	}
+	said = list_member_oid(taken_over, d->oid);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	taken_over = list_append_unique_oid(taken_over, d->oid);
+	MemoryContextSwitchTo(old);
+	if (said)
+		return true;
 	if (standby != 0)
 		ereport(LOG,
 				(errmsg("aibackup: no backup of database \"%s\" from a standby since %s; the primary backs it up",
@@ -648,9 +667,8 @@ deferred_due(List *dbs)
 /*
  * Start-up work that needs S3: abort stale uploads, find databases whose
  * newest backup is older than one interval, seed the stats.  A primary
- * deferring to a standby (aibackup.backup_from_standby) aborts nothing (the
- * uploads may be the standby's, in flight) and finds the databases no
- * standby backs up; a standby looks at standbys' backups only.  False (and a LOG line) when S3 is not usable yet; the
+ * deferring to a standby (aibackup.backup_from_standby) finds the databases
+ * no standby backs up; a standby looks at standbys' backups only.  False (and a LOG line) when S3 is not usable yet; the
  * caller retries later.
  */
 static bool
@@ -677,8 +695,7 @@ startup_pass(List *dbs, bool deferring, List **due)
 		 * margin after registering later than our look is the residual risk
 		 * (its table then fails and the next run retries it).
 		 */
-		if (!deferring)
-			abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN, dbs);
+		abort_debris_uploads(client, launcher_started + AB_INITIATED_MARGIN, dbs);
 		foreach(lc, dbs)
 		{
 			LDatabase  *d = lfirst(lc);
@@ -697,7 +714,9 @@ startup_pass(List *dbs, bool deferring, List **due)
 			 * stands down at its next slot instead of running alongside it.
 			 */
 			if (deferring)
-				is_due = primary_takes_over(d, standby, now);
+				is_due = (newest == 0 ||
+						  now - newest > (TimestampTz) ab_interval_s * USECS_PER_SEC) &&
+					primary_takes_over(d, standby, now);
 			else
 			{
 				TimestampTz last = RecoveryInProgress() ? standby : newest;
@@ -852,7 +871,7 @@ aibackup_launcher_main(Datum main_arg)
 				}
 				foreach(lc, deferring ? deferred_due(dbs) : dbs)
 					queue_database(lfirst(lc), "scheduled");
-				if (startup_done && !deferring)
+				if (startup_done)
 					(void) debris_pass(dbs);
 			}
 			next_slot = next_slot_after(now);

@@ -23,6 +23,7 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
@@ -1252,7 +1253,16 @@ parse_initiated(const char *s)
 }
 
 int
-ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *prefixes)
+ab_repo_id_parity(void)
+{
+	if (!ab_backup_from_standby)
+		return -1;
+	return RecoveryInProgress() ? 1 : 0;
+}
+
+int
+ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *prefixes,
+							int id_parity)
 {
 	Gathered	g;
 	List	   *all;
@@ -1275,6 +1285,11 @@ ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before, List *prefixes)
 
 		if (!is_our_table_key(key, strlen(prefix)) || started == 0 ||
 			started >= before)
+			continue;
+		/* the id's last digit of seconds: "<db>/YYYYMMDDTHHMMSSZ/" */
+		if (id_parity >= 0 &&
+			(strchr(key + strlen(prefix), '/')[AB_BACKUP_ID_LEN - 1] - '0') % 2 !=
+			id_parity)
 			continue;
 		foreach(ls, prefixes)
 		{

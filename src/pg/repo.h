@@ -165,11 +165,16 @@ extern void ab_repo_delete_backup(S3Client *c, const char *dbname,
 /*
  * Abort multipart uploads that runs which died left behind: only uploads of
  * our own layout (<prefix>/<db>/<backup_id>/<table>.csv.gz), begun before
- * "before", and under one of the database folders in prefixes (those of
- * this cluster with no backup running).  Returns how many were aborted.
+ * "before", under one of the database folders in prefixes (those of this
+ * cluster with no backup running), and, when id_parity is 0 or 1, of backup
+ * ids whose seconds are even or odd (aibackup.backup_from_standby: a
+ * primary's or a standby's).  Returns how many were aborted.
  */
 extern int	ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before,
-										List *prefixes);
+										List *prefixes, int id_parity);
+
+/* with aibackup.backup_from_standby: 1 on a standby, 0 on a primary; else -1 */
+extern int	ab_repo_id_parity(void);
 
 /* "2026-11-24T03:10:00.123456Z" (palloc'd) */
 extern char *ab_repo_iso_utc(TimestampTz ts);
