@@ -7,8 +7,9 @@
 #      "from_standby": true in the manifest and the index; a table restored
 #      from that backup on the primary equals its source
 #   2  the primary, (re)started with the setting on, stands down while the
-#      standby's backups come, and sweeps no stale multipart upload (one is
-#      planted); a manual aibackup_backup_now() on the standby works and
+#      standby's backups come, and its sweep at start aborts a stale upload
+#      under a primary's kind of backup id (even seconds), not one under a
+#      standby's (odd); a manual aibackup_backup_now() on the standby works and
 #      says from_standby (scenario 7)
 #   3  the standby's setting off: the primary takes over after 1.25
 #      intervals (never sooner, at most 2 intervals after the standby's
@@ -268,12 +269,17 @@ is(checksum($primary, $db, 'small2_r'), checksum($primary, $db, 'small2'), 'and 
 $primary->safe_psql($db, 'DROP TABLE small1_r, small2_r');
 
 # --- 2: the primary with the setting on stands down ---
-# an upload left open under the folder before the primary's launcher
-# starts: a launcher that swept would abort it at its start
-my $planted = "$prefix/$db/20200101T000000Z/public.planted.csv.gz";
+# uploads left open under the folder before the primary's launcher starts,
+# one under a standby's kind of backup id (odd seconds), one under a
+# primary's (even): the primary's sweep at its start takes only its own
+my $planted = "$prefix/$db/20200101T000001Z/public.planted.csv.gz";
+my $planted_own = "$prefix/$db/20200101T000002Z/public.planted.csv.gz";
 my ($pr, $pout, $perr) = aws_cli('s3api', 'create-multipart-upload', '--bucket',
 	$ENV{S3_BUCKET}, '--key', $planted, '--output', 'json');
-is($pr, 0, 'a stale multipart upload is planted') or diag($perr);
+is($pr, 0, 'a stale multipart upload under a standby\'s kind of id is planted') or diag($perr);
+my ($pr2, undef, $perr2) = aws_cli('s3api', 'create-multipart-upload', '--bucket',
+	$ENV{S3_BUCKET}, '--key', $planted_own, '--output', 'json');
+is($pr2, 0, 'and one under a primary\'s kind') or diag($perr2);
 sleep 1.1;    # its start is before the launcher's, to the second
 my $p_on = log_size($primary);
 my $s_p_on = log_size($standby);
@@ -307,9 +313,11 @@ my $plog = log_from($primary, $p_on);
 unlike($plog, $takeover_re, 'the primary logs no take-over');
 my @p2 = finished($primary, $p_on);
 is(scalar @p2, 0, "and makes no scheduled backup (@p2)");
-unlike($plog, qr/aborted \d+ multipart uploads/, 'the primary with the setting on sweeps no upload');
-my $open = open_uploads("$prefix/$db/20200101T000000Z/") // [];
-is(scalar @$open, 1, 'the planted stale upload is still open');
+like($plog, qr/aborted 1 multipart uploads/, 'the primary with the setting on sweeps one upload at its start');
+my $open = open_uploads("$prefix/$db/20200101T000001Z/") // [];
+is(scalar @$open, 1, 'the one under a standby\'s kind of id is still open');
+$open = open_uploads("$prefix/$db/20200101T000002Z/");
+ok(defined $open && !@$open, 'the one under a primary\'s kind was aborted');
 
 # --- 3: the standby's setting off: the primary takes over ---
 between_slots($standby, $s_p_on, 6);
