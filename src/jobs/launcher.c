@@ -427,6 +427,26 @@ str_member(List *l, const char *s)
 }
 
 /*
+ * In a PG_CATCH, back in cxt: the error as one LOG line, "aibackup: could
+ * not <what>: <message>" (its hint, and detail if given), then forgotten.
+ * The launcher goes on; the next turn or slot tries again.
+ */
+static void
+log_and_forget(MemoryContext cxt, const char *what, const char *detail)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	ereport(LOG,
+			(errmsg("aibackup: could not %s: %s", what, edata->message),
+			 detail ? errdetail("%s", detail) : 0,
+			 edata->hint ? errhint("%s", edata->hint) : 0));
+	FreeErrorData(edata);
+}
+
+/*
  * Abort the multipart uploads begun before `before` in the folders of our
  * databases, except those with a backup running now (a manual one, or a
  * worker's): what is left was opened by a run that died.
@@ -510,14 +530,7 @@ debris_pass(List *dbs)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(old);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(LOG,
-				(errmsg("aibackup: could not look for abandoned uploads in S3: %s", edata->message)));
-		FreeErrorData(edata);
+		log_and_forget(old, "look for abandoned uploads in S3", NULL);
 		ok = false;
 	}
 	PG_END_TRY();
@@ -649,15 +662,8 @@ deferred_due(List *dbs)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(old);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(LOG,
-				(errmsg("aibackup: could not look for standbys' backups in S3: %s", edata->message),
-				 errdetail("The primary backs up every database at this slot.")));
-		FreeErrorData(edata);
+		log_and_forget(old, "look for standbys' backups in S3",
+					   "The primary backs up every database at this slot.");
 		due = list_copy(dbs);
 	}
 	PG_END_TRY();
@@ -735,15 +741,7 @@ startup_pass(List *dbs, bool deferring, List **due)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(old);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(LOG,
-				(errmsg("aibackup: could not check earlier backups in S3: %s", edata->message),
-				 edata->hint ? errhint("%s", edata->hint) : 0));
-		FreeErrorData(edata);
+		log_and_forget(old, "check earlier backups in S3", NULL);
 		*due = NIL;
 		ok = false;
 	}
