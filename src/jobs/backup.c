@@ -114,8 +114,8 @@ free_manifest_cb(void *arg)
 }
 
 /* take the per-database backup lock or fail naming the holder */
-static void
-lock_database_backup(const char *dbname)
+void
+ab_backup_lock_database(const char *dbname)
 {
 	LOCKTAG		tag;
 
@@ -530,7 +530,8 @@ new_backup_id(S3Client *c, const char *dbname, TimestampTz *started)
 		 * With aibackup.backup_from_standby a primary and its standby can
 		 * start a run of one database in the same second (the primary taking
 		 * over as the standby comes back): a primary takes even seconds and a
-		 * standby odd ones, so they never pick the same id.
+		 * standby odd ones (ab_repo_id_parity), so they never pick the same
+		 * id, nor sweep each other's uploads.
 		 */
 		while (ab_repo_id_parity() >= 0 &&
 			   (*started / USECS_PER_SEC) % 2 != ab_repo_id_parity())
@@ -677,7 +678,7 @@ backup_run(List *relids, bool scheduled, bool full)
 				 errhint("Call aibackup_backup_now() in its own transaction, or after COMMIT.")));
 
 	ab_repo_check_folder_unique();
-	lock_database_backup(dbname);
+	ab_backup_lock_database(dbname);
 	/* from here on this backup counts, even if S3 fails before it has an id */
 	ab_state_backup_started(MyDatabaseId, dbname,
 							ab_repo_to_utf8(dbname, GetDatabaseEncoding(), true),
@@ -907,7 +908,7 @@ ab_backup_take_over_folder(void)
 	S3Client   *client;
 
 	ab_repo_check_folder_unique();
-	lock_database_backup(dbname);
+	ab_backup_lock_database(dbname);
 	client = ab_s3_client();
 	ab_index_update(client, dbname, NULL, NIL, true);
 	ereport(NOTICE,

@@ -43,4 +43,11 @@ extern AbBackupResult *ab_backup_run(List *relids, bool scheduled,
  */
 extern void ab_backup_take_over_folder(void);
 
+/*
+ * The lock that keeps two backups of this database apart, until the end of
+ * the transaction; ERROR naming the holder when another has it.  Retention
+ * takes it too.
+ */
+extern void ab_backup_lock_database(const char *dbname);
+
 #endif							/* AIBACKUP_BACKUP_H */

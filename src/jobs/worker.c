@@ -106,13 +106,16 @@ aibackup_worker_main(Datum main_arg)
 
 		/*
 		 * Retention in a transaction of its own: the backup's locks and
-		 * snapshot are let go first (on a standby they hold up WAL replay).
+		 * snapshot are let go first (on a standby they hold up WAL replay),
+		 * all but the database's backup lock, taken again (a backup begun in
+		 * between fails it: retention waits for the next run).
 		 */
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
+		ab_backup_lock_database(dbname);
 		ab_retention_apply(dbname);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
