@@ -1255,9 +1255,9 @@ parse_initiated(const char *s)
 int
 ab_repo_id_parity(void)
 {
-	if (!ab_backup_from_standby)
-		return -1;
-	return RecoveryInProgress() ? 1 : 0;
+	if (RecoveryInProgress())
+		return 1;
+	return ab_backup_from_standby ? 0 : -1;
 }
 
 int

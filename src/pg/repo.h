@@ -173,7 +173,10 @@ extern void ab_repo_delete_backup(S3Client *c, const char *dbname,
 extern int	ab_repo_abort_stale_uploads(S3Client *c, TimestampTz before,
 										List *prefixes, int id_parity);
 
-/* with aibackup.backup_from_standby: 1 on a standby, 0 on a primary; else -1 */
+/*
+ * The parity of this node's backup ids: 1 (odd seconds) on any standby, 0
+ * on a primary with aibackup.backup_from_standby, else -1 (any).
+ */
 extern int	ab_repo_id_parity(void);
 
 /* "2026-11-24T03:10:00.123456Z" (palloc'd) */
