@@ -589,12 +589,7 @@ static bool
 primary_takes_over(const LDatabase *d, TimestampTz standby, TimestampTz now)
 {
 	TimestampTz window = (TimestampTz) ab_interval_s * USECS_PER_SEC * 5 / 4;
-
-	/*
-	 * the databases taken over at their last decision: said once, not per
-	 * slot
-	 */
-	static List *taken_over = NIL;
+	static List *taken_over = NIL;	/* at their last decision: said once */
 	MemoryContext old;
 	bool		said;
 
@@ -674,8 +669,8 @@ deferred_due(List *dbs)
  * Start-up work that needs S3: abort stale uploads, find databases whose
  * newest backup is older than one interval, seed the stats.  A primary
  * deferring to a standby (aibackup.backup_from_standby) finds the databases
- * no standby backs up; a standby looks at standbys' backups only.  False (and a LOG line) when S3 is not usable yet; the
- * caller retries later.
+ * no standby backs up; a standby looks at standbys' backups only.  False
+ * (and a LOG line) when S3 is not usable yet; the caller retries later.
  */
 static bool
 startup_pass(List *dbs, bool deferring, List **due)
@@ -715,9 +710,11 @@ startup_pass(List *dbs, bool deferring, List **due)
 									 ab_backup_from_standby ? &standby : NULL);
 
 			/*
-			 * A standby counts only standbys' backups: one that comes back
-			 * after the primary took over catches up now, so that the primary
-			 * stands down at its next slot instead of running alongside it.
+			 * A deferring primary catches up only what no one backed up
+			 * within the interval and no standby backs up.  A standby counts
+			 * only standbys' backups: one that comes back after the primary
+			 * took over catches up now, so that the primary stands down at
+			 * its next slot instead of running alongside it.
 			 */
 			if (deferring)
 				is_due = (newest == 0 ||
