@@ -242,6 +242,14 @@ sorted_member_oid(List *l, Oid oid)
 	return false;
 }
 
+/* where WAL is: inserted on a primary, replayed on a standby */
+static XLogRecPtr
+current_lsn(void)
+{
+	return RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) :
+		GetXLogInsertRecPtr();
+}
+
 /*
  * Lock every table to back up, then take the backup's snapshot and read the
  * catalog again under it: a table created, or renamed, while we waited for
@@ -253,14 +261,6 @@ sorted_member_oid(List *l, Oid oid)
  * level: one taken earlier could predate a TRUNCATE or rewrite that
  * committed while we waited, and show the table empty.
  */
-/* where WAL is: inserted on a primary, replayed on a standby */
-static XLogRecPtr
-current_lsn(void)
-{
-	return RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) :
-		GetXLogInsertRecPtr();
-}
-
 static List *
 lock_catalog_tables(List *relids, Snapshot *snapp, XLogRecPtr *lsn_before)
 {
