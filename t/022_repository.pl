@@ -30,6 +30,8 @@ my ($ret, $out, $err);
 
 # cluster A serves every database of the suite; B shares A's prefix
 my $na = new_cluster('repo_a', prefix => $prefix, conf => "aibackup.enabled = off\n");
+plan skip_all => 'the repository layout: run on 15-assert, 17 and 18 (AibackupTest::heavy_here)'
+  unless heavy_here($na);
 my $sysid_a = $na->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 
 # wait until $cond->() is true or $secs pass; returns the truth
